@@ -1,0 +1,8 @@
+'use strict';
+
+module.exports = {
+  spec: ['test/*.test.js'],
+  reporter: require.resolve('./test/support/summary-reporter.js'),
+  timeout: 20000,
+  exit: false
+};

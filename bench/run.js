@@ -1,0 +1,375 @@
+'use strict';
+
+// Runs ws-native and ws side by side, scenario by scenario, in one run: each server pinned to
+// core 0, bench/build/loadgen pinned to core 1, a fresh server process for every measurement.
+//
+// Usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary] [--json]
+
+const { spawn, execFileSync } = require('child_process');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.join(__dirname, '..');
+const LOADGEN = path.join(__dirname, 'build', 'loadgen');
+const RESULTS = path.join(__dirname, 'results.json');
+const START_TIMEOUT_MS = 10000;
+
+const SERVERS = [
+  { name: 'ws-native', script: path.join(ROOT, 'examples', 'echo-server.js') },
+  { name: 'ws', script: path.join(__dirname, 'ws-echo-server.js') }
+];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+// kind 'rate': loadgen's figure, higher is better, ratio ws-native/ws.
+// kind 'rss': server KB per idle connection, lower is better, ratio ws/ws-native.
+const SCENARIOS = [
+  { name: '50 conns, 16 B, 32 in flight', mode: 'echo', conns: 50, size: 16, inflight: 32 },
+  { name: '50 conns, 1 KiB, 32 in flight', mode: 'echo', conns: 50, size: KiB, inflight: 32 },
+  { name: '50 conns, 64 KiB, 4 in flight', mode: 'echo', conns: 50, size: 64 * KiB, inflight: 4 },
+  { name: '50 conns, 1 MiB, 2 in flight', mode: 'echo', conns: 50, size: MiB, inflight: 2 },
+  { name: '50 conns, 16 B, 1 in flight', mode: 'echo', conns: 50, size: 16, inflight: 1 },
+  { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
+  { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
+  { name: 'RSS per idle conn', mode: 'idle', conns: 10000 }
+];
+
+function parseArgs(argv) {
+  const opts = { only: null, duration: 5, warmup: 1, idleConns: 10000, binary: false, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--only') {
+      opts.only = argv[++i];
+      if (!SERVERS.some((s) => s.name === opts.only)) usage(`unknown server "${opts.only}"`);
+    } else if (a === '--duration') {
+      opts.duration = Number(argv[++i]);
+      if (!(opts.duration > 0)) usage('--duration needs a positive number of seconds');
+    } else if (a === '--quick') {
+      opts.quick = true;
+    } else if (a === '--binary') {
+      opts.binary = true;
+    } else if (a === '--json') {
+      opts.json = true;
+    } else {
+      usage(`unknown option "${a}"`);
+    }
+  }
+  if (opts.quick) {
+    if (!argv.includes('--duration')) opts.duration = 1;
+    opts.warmup = 0.5;
+    opts.idleConns = 2000;
+  }
+  return opts;
+}
+
+function usage(msg) {
+  console.error(`run.js: ${msg}`);
+  console.error(
+    'usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary] [--json]'
+  );
+  process.exit(2);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const children = new Set();
+function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+let pinning = true;
+function pinned(core, file, args) {
+  return pinning ? ['taskset', ['-c', String(core), file, ...args]] : [file, args];
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Starts a server; resolves { child, port, banner } once it prints its listening line. */
+async function startServer(server) {
+  if (!fs.existsSync(server.script)) {
+    throw new Error(`missing ${path.relative(ROOT, server.script)}`);
+  }
+  const port = await freePort();
+  const [cmd, args] = pinned(0, process.execPath, [server.script, '--port', String(port)]);
+  const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err = (err + d).slice(-2000);
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (why) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      const tail = err.trim().split('\n').slice(-3).join(' | ');
+      reject(new Error(tail ? `${why}: ${tail}` : why));
+    };
+    const timer = setTimeout(() => fail('no listening line within 10 s'), START_TIMEOUT_MS);
+    child.on('exit', (code, sig) => fail(`exited (${sig || code}) before listening`));
+    child.on('error', (e) => fail(e.message));
+    child.stdout.on('data', function onData(d) {
+      out += d;
+      const m = /listening ws:\/\/[^\s:]+:(\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.stdout.off('data', onData);
+      child.stdout.resume(); // keep draining so a chatty server never blocks on its pipe
+      const banner = out.split('\n').filter((l) => l && !l.startsWith('listening'));
+      resolve({ child, port: Number(m[1]), banner: banner.join(' ') });
+    });
+  });
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function loadgenArgs(sc, port, opts) {
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--mode', sc.mode, '--json'];
+  args.push('--conns', String(sc.mode === 'idle' ? opts.idleConns : sc.conns));
+  if (sc.mode === 'echo') {
+    args.push('--size', String(sc.size), '--inflight', String(sc.inflight));
+    if (opts.binary) args.push('--binary');
+  }
+  if (sc.mode !== 'idle') {
+    args.push('--duration', String(opts.duration), '--warmup', String(opts.warmup));
+  }
+  return args;
+}
+
+/**
+ * Runs loadgen to completion; for idle mode, onReady runs after "ready N" and before stdin
+ * closes. Resolves loadgen's JSON report plus ready (the connection count) if any.
+ */
+function runLoadgen(args, timeoutMs, onReady) {
+  const [cmd, cmdArgs] = pinned(1, LOADGEN, args);
+  const child = track(spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  let out = '';
+  let err = '';
+  let ready = null;
+  let readyHandled = false;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('loadgen timed out'));
+    }, timeoutMs);
+    child.stderr.on('data', (d) => {
+      err = (err + d).slice(-2000);
+    });
+    child.stdout.on('data', async (d) => {
+      out += d;
+      const m = /^ready (\d+)$/m.exec(out);
+      if (m && !readyHandled) {
+        readyHandled = true;
+        ready = Number(m[1]);
+        try {
+          if (onReady) await onReady(ready);
+        } finally {
+          child.stdin.end();
+        }
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line) {
+        const tail = err.trim().split('\n').slice(-3).join(' | ');
+        return reject(new Error(`loadgen exited ${code} without a report${tail ? `: ${tail}` : ''}`));
+      }
+      const report = JSON.parse(line);
+      report.ready = ready;
+      if (err.trim()) report.log = err.trim().split('\n').slice(0, 5);
+      resolve(report);
+    });
+    if (!onReady) child.stdin.end();
+  });
+}
+
+/** One measurement of one scenario against one server; never throws. */
+async function measure(sc, server, opts) {
+  let srv;
+  try {
+    srv = await startServer(server);
+  } catch (e) {
+    return { error: `failed to start: ${e.message}` };
+  }
+  const timeoutMs = (opts.duration + opts.warmup + 60) * 1000;
+  try {
+    if (sc.mode === 'idle') {
+      await sleep(500);
+      const before = rssKiB(srv.child.pid);
+      let after = NaN;
+      const report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs, async () => {
+        await sleep(1000); // let the server finish its last handshakes' bookkeeping
+        after = rssKiB(srv.child.pid);
+      });
+      const held = report.ready || 0;
+      const value = held > 0 ? (after - before) / held : NaN;
+      return {
+        value,
+        unit: 'KB/conn',
+        held,
+        rss_before_kib: before,
+        rss_after_kib: after,
+        banner: srv.banner,
+        report
+      };
+    }
+    const report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs);
+    const value = sc.mode === 'handshake' ? report.handshakes_per_s : report.msgs_per_s;
+    return { value, unit: sc.mode === 'handshake' ? 'hs/s' : 'msg/s', banner: srv.banner, report };
+  } catch (e) {
+    return { error: e.message };
+  } finally {
+    await stopServer(srv.child);
+  }
+}
+
+function fmtRate(v) {
+  if (!Number.isFinite(v)) return '-';
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  return v.toFixed(0);
+}
+
+function cell(sc, r) {
+  if (!r) return 'skipped';
+  if (r.error) return r.error.startsWith('failed to start') ? 'failed to start' : 'error';
+  const errs = r.report && r.report.errors ? ` (${r.report.errors} err)` : '';
+  if (sc.mode === 'idle') return `${r.value.toFixed(2)} KB/conn${errs}`;
+  let s = `${fmtRate(r.value)} ${r.unit}`;
+  if (sc.mode === 'echo' && sc.size >= 64 * KiB) s += `, ${r.report.mb_per_s.toFixed(0)} MB/s`;
+  return s + errs;
+}
+
+function ratio(sc, native, ws) {
+  if (!native || !ws || native.error || ws.error) return '-';
+  const r = sc.mode === 'idle' ? ws.value / native.value : native.value / ws.value;
+  return Number.isFinite(r) && r > 0 ? `${r.toFixed(2)}x` : '-';
+}
+
+function printTable(rows) {
+  const head = ['scenario', 'ws-native', 'ws', 'ratio'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cols) => `| ${cols.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  execFileSync('make', ['-s', '-C', __dirname, 'loadgen'], { stdio: 'inherit' });
+  try {
+    execFileSync('taskset', ['-c', '0,1', 'true'], { stdio: 'ignore' });
+  } catch {
+    pinning = false;
+    console.error('run.js: taskset or two cores unavailable; running unpinned');
+  }
+  const servers = SERVERS.filter((s) => !opts.only || s.name === opts.only);
+  const started = Date.now();
+  console.error(
+    `bench: ${opts.duration} s per run + ${opts.warmup} s warm-up, ` +
+      `${opts.binary ? 'binary' : 'text'} payloads, servers: ${servers.map((s) => s.name).join(', ')}`
+  );
+
+  const results = [];
+  const banners = {};
+  for (const sc of SCENARIOS) {
+    const name = sc.mode === 'idle' ? `${sc.name}, ${opts.idleConns.toLocaleString('en-US')} held` : sc.name;
+    const entry = { scenario: name, ...sc, results: {} };
+    if (sc.mode === 'idle') entry.conns = opts.idleConns;
+    for (const server of servers) {
+      process.stderr.write(`  ${name} / ${server.name} ... `);
+      const r = await measure(sc, server, opts);
+      entry.results[server.name] = r;
+      if (r.banner) banners[server.name] = r.banner;
+      delete r.banner;
+      process.stderr.write(`${r.error ? r.error : cell(sc, r)}\n`);
+      if (r.report && r.report.log) for (const l of r.report.log) console.error(`    ${l}`);
+    }
+    results.push(entry);
+  }
+
+  console.log('');
+  const rows = results.map((e) => [
+    e.scenario,
+    cell(e, e.results['ws-native']),
+    cell(e, e.results.ws),
+    ratio(e, e.results['ws-native'], e.results.ws)
+  ]);
+  printTable(rows);
+  console.log(
+    `ratio: ws-native/ws for rates, ws/ws-native for memory (above 1 favours ws-native); ` +
+      `${((Date.now() - started) / 1000).toFixed(0)} s total`
+  );
+  const failures = new Set();
+  for (const e of results) {
+    for (const [name, r] of Object.entries(e.results)) {
+      if (r.error) failures.add(`${name}: ${r.error}`);
+    }
+  }
+  for (const f of failures) console.log(`note: ${f}`);
+
+  if (opts.json) {
+    const doc = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: (os.cpus()[0] || {}).model,
+      pinned: pinning,
+      duration_s: opts.duration,
+      warmup_s: opts.warmup,
+      binary: opts.binary,
+      banners,
+      scenarios: results.map((e) => ({
+        scenario: e.scenario,
+        mode: e.mode,
+        conns: e.conns,
+        size: e.size,
+        inflight: e.inflight,
+        results: e.results,
+        ratio: ratio(e, e.results['ws-native'], e.results.ws)
+      }))
+    };
+    fs.writeFileSync(RESULTS, JSON.stringify(doc, null, 2) + '\n');
+    console.log(`wrote ${path.relative(process.cwd(), RESULTS)}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e.stack || e.message);
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "ws_native",
+      "sources": [
+        "src/addon.c",
+        "src/conn.c",
+        "src/random.c",
+        "src/codec/accept.c",
+        "src/codec/base64.c",
+        "src/codec/close_code.c",
+        "src/codec/frame.c",
+        "src/codec/mask.c",
+        "src/codec/sha1.c",
+        "src/codec/utf8.c"
+      ],
+      "include_dirs": ["src"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=c11", "-O3", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags!": ["-fno-exceptions"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-std=c11", "-O3", "-Wall", "-Wextra"]
+      }
+    }
+  ]
+}

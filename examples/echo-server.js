@@ -1,0 +1,50 @@
+'use strict';
+
+// An echo server: every message comes back as it was sent (text as text, binary as binary).
+// It is the server the benchmark drives.
+//
+//   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport stream]
+
+const http = require('http');
+const { parseArgs } = require('util');
+const { WebSocketServer } = require('..');
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: '9001' },
+    host: { type: 'string', default: '127.0.0.1' },
+    transport: { type: 'string', default: 'stream' },
+    deflate: { type: 'boolean', default: false }
+  }
+});
+
+if (args.transport !== 'stream') {
+  console.error(
+    `--transport ${args.transport}: only the stream transport exists so far ` +
+      '(the native transport is planned; see the README).'
+  );
+  process.exit(2);
+}
+if (args.deflate) {
+  console.error('--deflate: permessage-deflate is not implemented yet (see the README).');
+  process.exit(2);
+}
+
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/plain' });
+  res.end('ws-native echo server: connect with a WebSocket client\n');
+});
+
+const wss = new WebSocketServer({ server, maxPayload: 64 * 1024 * 1024 });
+
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+
+server.listen(Number(args.port), args.host, () => {
+  const { address, port } = server.address();
+  console.log(`listening ws://${address}:${port}`);
+});
+
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

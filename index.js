@@ -1,0 +1,10 @@
+'use strict';
+
+const WebSocket = require('./lib/websocket');
+const WebSocketServer = require('./lib/websocket-server');
+
+WebSocket.WebSocket = WebSocket;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.Server = WebSocketServer;
+
+module.exports = WebSocket;

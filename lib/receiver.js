@@ -1,0 +1,177 @@
+'use strict';
+
+// Delivers received bytes to a WebSocket: one native call parses a whole chunk into a table
+// of events (payloads unmasked in place, given as offsets into the chunk), then this loop
+// emits them. Whatever cannot be delivered now (the connection was paused, or a listener threw)
+// is kept, in order, and delivered later: accepted data is never dropped.
+
+const binding = require('./binding');
+const { EMPTY_BUFFER } = require('./constants');
+
+const {
+  TABLE_HEADER,
+  TABLE_STRIDE,
+  EV_MESSAGE,
+  EV_PING,
+  EV_PONG,
+  EV_CLOSE,
+  EV_ERROR,
+  EV_FLAG_BINARY,
+  EV_FLAG_FRAGMENTS,
+  EV_FLAG_OBJECT
+} = binding.constants;
+
+const TABLE_EVENTS = 1024;
+
+// One table per nesting level: a listener may cause another connection to receive data
+// synchronously (a Duplex pair in memory), and that must not overwrite the outer table.
+const tables = [];
+const objectLists = [];
+let depth = 0;
+
+function payloadOf(table, base, objects, chunk) {
+  if (table[base] & EV_FLAG_OBJECT) return objects[table[base + 1]];
+  const length = table[base + 2];
+  if (length === 0) return EMPTY_BUFFER;
+  const start = table[base + 1];
+  return chunk.subarray(start, start + length);
+}
+
+/** The frame boundaries of a message, when the engine reported them. */
+function fragmentsOf(table, base, objects) {
+  return table[base] & EV_FLAG_FRAGMENTS ? objects[table[base + 1] + 1] : undefined;
+}
+
+function dispatch(ws, kind, data, isBinary, code, fragmentEnds) {
+  switch (kind) {
+    case EV_MESSAGE:
+      ws._emitMessage(data, isBinary, fragmentEnds);
+      break;
+    case EV_PING:
+      ws.emit('ping', data);
+      break;
+    case EV_PONG:
+      ws.emit('pong', data);
+      break;
+    case EV_CLOSE:
+      ws._onCloseFrame(code, data);
+      break;
+    case EV_ERROR:
+      ws._onProtocolError();
+      break;
+  }
+}
+
+/** Keeps events [from, count) of the table and the unparsed rest of the chunk for later. */
+function stash(ws, table, objects, chunk, from, count, offset) {
+  const queue = ws._queuedEvents || (ws._queuedEvents = []);
+  for (let i = from; i < count; i++) {
+    const base = TABLE_HEADER + i * TABLE_STRIDE;
+    queue.push({
+      kind: table[base] & 0xff,
+      data: payloadOf(table, base, objects, chunk),
+      isBinary: (table[base] & EV_FLAG_BINARY) !== 0,
+      code: table[base + 3],
+      fragmentEnds: fragmentsOf(table, base, objects)
+    });
+  }
+  // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
+  if (offset < chunk.length) ws._stashedChunks.unshift({ chunk, offset });
+}
+
+/**
+ * Entry point for a transport: delivers chunk[offset..], after anything still waiting.
+ *
+ * @param {WebSocket} ws
+ * @param {Buffer} chunk
+ * @param {number} offset
+ */
+function receive(ws, chunk, offset) {
+  if (ws._paused || ws._queuedEvents !== null || ws._stashedChunks.length > 0) {
+    ws._stashedChunks.push({ chunk, offset });
+    return;
+  }
+  parse(ws, chunk, offset);
+}
+
+/**
+ * Parses and delivers chunk[offset..]. Stops early, stashing the rest, if the connection is
+ * paused by a listener or a listener throws (the error is rethrown after stashing).
+ */
+function parse(ws, chunk, offset) {
+  const level = depth++;
+  let table = tables[level];
+  if (table === undefined) {
+    table = tables[level] = new Uint32Array(TABLE_HEADER + TABLE_EVENTS * TABLE_STRIDE);
+    objectLists[level] = [];
+  }
+  const objects = objectLists[level];
+  const handle = ws._handle;
+  ws._receiving = true;
+
+  try {
+    while (offset < chunk.length) {
+      const count = binding.feed(handle, chunk, offset, table, objects);
+      offset = table[1];
+      for (let i = 0; i < count; i++) {
+        const base = TABLE_HEADER + i * TABLE_STRIDE;
+        const word = table[base];
+        try {
+          dispatch(
+            ws,
+            word & 0xff,
+            payloadOf(table, base, objects, chunk),
+            (word & EV_FLAG_BINARY) !== 0,
+            table[base + 3],
+            fragmentsOf(table, base, objects)
+          );
+        } catch (err) {
+          stash(ws, table, objects, chunk, i + 1, count, offset);
+          objects.length = 0;
+          if (!ws._paused) process.nextTick(deliverStashed, ws);
+          throw err;
+        }
+        if (ws._paused) {
+          stash(ws, table, objects, chunk, i + 1, count, offset);
+          objects.length = 0;
+          return;
+        }
+      }
+      objects.length = 0;
+    }
+  } finally {
+    depth--;
+    ws._receiving = false;
+    ws._flush();
+  }
+}
+
+/** Delivers what was stashed, in order, until done or paused again. */
+function deliverStashed(ws) {
+  if (ws._paused) return;
+  ws._receiving = true;
+  try {
+    while (ws._queuedEvents !== null) {
+      const event = ws._queuedEvents.shift();
+      if (ws._queuedEvents.length === 0) ws._queuedEvents = null;
+      if (event === undefined) break;
+      dispatch(ws, event.kind, event.data, event.isBinary, event.code, event.fragmentEnds);
+      if (ws._paused) return;
+    }
+  } catch (err) {
+    process.nextTick(deliverStashed, ws);
+    throw err;
+  } finally {
+    ws._receiving = false;
+    ws._flush();
+  }
+  while (ws._stashedChunks.length > 0 && !ws._paused && ws._queuedEvents === null) {
+    const { chunk, offset } = ws._stashedChunks.shift();
+    parse(ws, chunk, offset);
+  }
+  if (!ws._paused && ws._queuedEvents === null && ws._stashedChunks.length === 0) {
+    ws._onReceiveDrained();
+  }
+}
+
+module.exports = { receive, deliverStashed };

@@ -1,0 +1,98 @@
+'use strict';
+
+// The stream transport: moves bytes between a WebSocket and any stream.Duplex (a TCP socket,
+// a TLS socket from https.Server, or an in-memory stream). Every 'data' chunk goes to the
+// engine in one native call; output is written once per connection per event-loop turn.
+
+const { kWebSocket, NOOP } = require('./constants');
+const { receive } = require('./receiver');
+
+class StreamTransport {
+  /**
+   * @param {WebSocket} ws
+   * @param {import('stream').Duplex} socket
+   * @param {Buffer} head bytes that arrived with the upgrade request
+   */
+  constructor(ws, socket, head) {
+    this._ws = ws;
+    this._socket = socket;
+    socket[kWebSocket] = ws;
+
+    if (typeof socket.setTimeout === 'function') socket.setTimeout(0);
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay();
+    // Delivered through 'data' like everything else, so it arrives after 'connection'.
+    if (head.length > 0) socket.unshift(head);
+
+    socket.on('close', socketOnClose);
+    socket.on('data', socketOnData);
+    socket.on('drain', socketOnDrain);
+    socket.on('end', socketOnEnd);
+    socket.on('error', socketOnError);
+  }
+
+  get writableLength() {
+    return this._socket.writableLength || 0;
+  }
+
+  get writable() {
+    return !this._socket.destroyed && !this._socket.writableEnded;
+  }
+
+  /**
+   * @param {Buffer} data
+   * @param {(err?: Error) => void} [cb]
+   */
+  write(data, cb) {
+    if (!this.writable) {
+      if (cb) process.nextTick(cb, new Error('The socket is not writable'));
+      return;
+    }
+    this._socket.write(data, cb);
+  }
+
+  end() {
+    this._socket.end();
+  }
+
+  destroy() {
+    this._socket.destroy();
+  }
+
+  pause() {
+    this._socket.pause();
+  }
+
+  resume() {
+    this._socket.resume();
+  }
+}
+
+function socketOnData(chunk) {
+  receive(this[kWebSocket], chunk, 0);
+}
+
+function socketOnDrain() {
+  this[kWebSocket]._checkDrain();
+}
+
+function socketOnEnd() {
+  this[kWebSocket]._onTransportEnd();
+}
+
+function socketOnClose() {
+  const ws = this[kWebSocket];
+  this.removeListener('data', socketOnData);
+  this.removeListener('end', socketOnEnd);
+  this.removeListener('drain', socketOnDrain);
+  ws._onTransportClose();
+}
+
+// Socket errors (a reset, a write after the peer left) end the connection; the user learns
+// of it through 'close' with code 1006, as with ws.
+function socketOnError() {
+  this.removeListener('error', socketOnError);
+  this.on('error', NOOP);
+  this.destroy();
+}
+
+module.exports = StreamTransport;

@@ -1,0 +1,363 @@
+'use strict';
+
+// The server: options, the hook on http.Server's 'upgrade' event, the RFC 6455 section 4
+// handshake checks (each failure answered with its HTTP status), subprotocol selection,
+// client tracking and shutdown. The accept key is computed in C (binding.acceptKey).
+
+const EventEmitter = require('events');
+const http = require('http');
+
+const binding = require('./binding');
+const subprotocol = require('./subprotocol');
+const WebSocket = require('./websocket');
+const {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_PAYLOAD,
+  kWebSocket
+} = require('./constants');
+
+const RUNNING = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+
+class WebSocketServer extends EventEmitter {
+  /**
+   * @param {object} options
+   * @param {number} [options.port] create an http.Server listening on this port
+   * @param {string} [options.host]
+   * @param {number} [options.backlog]
+   * @param {http.Server|import('https').Server} [options.server] attach to this server
+   * @param {boolean} [options.noServer] the application calls handleUpgrade() itself
+   * @param {string} [options.path] accept only this path
+   * @param {boolean} [options.clientTracking=true] keep connections in `clients`
+   * @param {number} [options.maxPayload=104857600] largest message accepted, in bytes
+   * @param {Function} [options.verifyClient]
+   * @param {Function} [options.handleProtocols]
+   * @param {boolean} [options.skipUTF8Validation=false]
+   * @param {boolean} [options.autoPong=true] answer pings automatically
+   * @param {number} [options.closeTimeout=30000] ms to wait for the peer to finish closing
+   * @param {number} [options.highWaterMark=65536] bufferedAmount at which send() returns false
+   * @param {Function} [options.WebSocket] the class of accepted connections
+   * @param {Function} [callback] 'listening' listener (port mode)
+   */
+  constructor(options, callback) {
+    super();
+
+    options = {
+      allowSynchronousEvents: true,
+      autoPong: true,
+      maxPayload: DEFAULT_MAX_PAYLOAD,
+      skipUTF8Validation: false,
+      perMessageDeflate: false,
+      handleProtocols: null,
+      clientTracking: true,
+      closeTimeout: DEFAULT_CLOSE_TIMEOUT,
+      highWaterMark: DEFAULT_HIGH_WATER_MARK,
+      verifyClient: null,
+      noServer: false,
+      backlog: null,
+      server: null,
+      host: null,
+      path: null,
+      port: null,
+      WebSocket,
+      ...options
+    };
+
+    if (
+      (options.port == null && !options.server && !options.noServer) ||
+      (options.port != null && (options.server || options.noServer)) ||
+      (options.server && options.noServer)
+    ) {
+      throw new TypeError(
+        'One and only one of the "port", "server", or "noServer" options must be specified'
+      );
+    }
+    checkNonNegative(options, 'maxPayload');
+    checkNonNegative(options, 'closeTimeout');
+    checkNonNegative(options, 'highWaterMark');
+
+    if (options.port != null) {
+      this._server = http.createServer((req, res) => {
+        // Node only treats a request as an upgrade when Connection names "upgrade"; one that
+        // asks for websocket without it is a malformed handshake (400), anything else is a
+        // plain request to a WebSocket-only server (426).
+        const malformed = /^websocket$/i.test(req.headers.upgrade || '');
+        const status = malformed ? 400 : 426;
+        const body = malformed ? 'Invalid Connection header' : http.STATUS_CODES[426];
+        const headers = { 'Content-Length': body.length, 'Content-Type': 'text/plain' };
+        if (malformed) headers.Connection = 'close';
+        res.writeHead(status, headers);
+        res.end(body);
+      });
+      this._server.listen(options.port, options.host, options.backlog, callback);
+    } else if (options.server) {
+      this._server = options.server;
+    }
+
+    if (this._server) {
+      const emitConnection = this.emit.bind(this, 'connection');
+      this._removeListeners = addListeners(this._server, {
+        listening: this.emit.bind(this, 'listening'),
+        error: this.emit.bind(this, 'error'),
+        upgrade: (req, socket, head) => {
+          this.handleUpgrade(req, socket, head, emitConnection);
+        }
+      });
+    }
+
+    if (options.clientTracking) {
+      this.clients = new Set();
+      this._shouldEmitClose = false;
+    }
+    this.options = options;
+    this._state = RUNNING;
+  }
+
+  /**
+   * @returns {object|string|null} the address of the server it listens on
+   */
+  address() {
+    if (this.options.noServer) {
+      throw new Error('The server is operating in "noServer" mode');
+    }
+    if (!this._server) return null;
+    return this._server.address();
+  }
+
+  /**
+   * Stops accepting connections. Existing connections are not closed (as in ws 8); 'close'
+   * is emitted once they have all ended.
+   *
+   * @param {(err?: Error) => void} [cb]
+   */
+  close(cb) {
+    if (this._state === CLOSED) {
+      if (cb) this.once('close', () => cb(new Error('The server is not running')));
+      process.nextTick(emitClose, this);
+      return;
+    }
+    if (cb) this.once('close', cb);
+
+    if (this._state === CLOSING) return;
+    this._state = CLOSING;
+
+    if (this.options.noServer || this.options.server) {
+      if (this._server) {
+        this._removeListeners();
+        this._removeListeners = this._server = null;
+      }
+      if (this.clients && this.clients.size) this._shouldEmitClose = true;
+      else process.nextTick(emitClose, this);
+    } else {
+      const server = this._server;
+      this._removeListeners();
+      this._removeListeners = this._server = null;
+      server.close(() => emitClose(this));
+    }
+  }
+
+  /**
+   * @param {http.IncomingMessage} req
+   * @returns {boolean} whether this server handles the request (the `path` option)
+   */
+  shouldHandle(req) {
+    if (this.options.path) {
+      const index = req.url.indexOf('?');
+      const pathname = index !== -1 ? req.url.slice(0, index) : req.url;
+      if (pathname !== this.options.path) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Completes (or refuses) a WebSocket handshake.
+   *
+   * @param {http.IncomingMessage} req
+   * @param {import('stream').Duplex} socket
+   * @param {Buffer} head
+   * @param {(ws: WebSocket, req: http.IncomingMessage) => void} cb
+   */
+  handleUpgrade(req, socket, head, cb) {
+    socket.on('error', socketOnError);
+
+    const headers = req.headers;
+    const upgrade = headers.upgrade;
+    const versionHeader = headers['sec-websocket-version'];
+
+    if (req.method !== 'GET') {
+      return refuse(this, req, socket, 405, 'Invalid HTTP method');
+    }
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      return refuse(this, req, socket, 400, 'Invalid Upgrade header');
+    }
+    if (!hasToken(headers.connection, 'upgrade')) {
+      return refuse(this, req, socket, 400, 'Invalid Connection header');
+    }
+    const accept = binding.acceptKey(headers['sec-websocket-key']);
+    if (accept === null) {
+      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
+    }
+    if (versionHeader === undefined || !/^\s*\d+\s*$/.test(versionHeader)) {
+      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header');
+    }
+    if (+versionHeader !== 13) {
+      // RFC 6455 4.4: name the versions we speak.
+      return refuse(this, req, socket, 426, 'Unsupported WebSocket version', {
+        'Sec-WebSocket-Version': '13'
+      });
+    }
+    if (!this.shouldHandle(req)) {
+      abortHandshake(socket, 400);
+      return;
+    }
+
+    let protocols = new Set();
+    const protocolHeader = headers['sec-websocket-protocol'];
+    if (protocolHeader !== undefined) {
+      try {
+        protocols = subprotocol.parse(protocolHeader);
+      } catch {
+        return refuse(this, req, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
+      }
+    }
+
+    if (this.options.verifyClient) {
+      const info = {
+        origin: headers.origin,
+        secure: !!(req.socket.authorized || req.socket.encrypted),
+        req
+      };
+      if (this.options.verifyClient.length === 2) {
+        this.options.verifyClient(info, (verified, code, message, extraHeaders) => {
+          if (!verified) return abortHandshake(socket, code || 401, message, extraHeaders);
+          this.completeUpgrade(accept, protocols, req, socket, head, cb);
+        });
+        return;
+      }
+      if (!this.options.verifyClient(info)) return abortHandshake(socket, 401);
+    }
+
+    this.completeUpgrade(accept, protocols, req, socket, head, cb);
+  }
+
+  /**
+   * Writes the 101 response and hands the socket to a new WebSocket.
+   *
+   * @private
+   */
+  completeUpgrade(accept, protocols, req, socket, head, cb) {
+    if (!socket.readable || !socket.writable) return socket.destroy();
+
+    if (socket[kWebSocket]) {
+      throw new Error(
+        'server.handleUpgrade() was called more than once with the same ' +
+          'socket, possibly due to a misconfiguration'
+      );
+    }
+    if (this._state > RUNNING) return abortHandshake(socket, 503);
+
+    const headers = [
+      'HTTP/1.1 101 Switching Protocols',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${accept}`
+    ];
+    const ws = new this.options.WebSocket(null, undefined, this.options);
+
+    if (protocols.size) {
+      const protocol = this.options.handleProtocols
+        ? this.options.handleProtocols(protocols, req)
+        : protocols.values().next().value;
+      if (protocol) {
+        headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+        ws._protocol = protocol;
+      }
+    }
+
+    this.emit('headers', headers, req);
+    socket.write(headers.concat('\r\n').join('\r\n'));
+    socket.removeListener('error', socketOnError);
+
+    ws.setSocket(socket, head, this.options);
+
+    if (this.clients) {
+      this.clients.add(ws);
+      ws.on('close', () => {
+        this.clients.delete(ws);
+        if (this._shouldEmitClose && !this.clients.size) process.nextTick(emitClose, this);
+      });
+    }
+    cb(ws, req);
+  }
+}
+
+function checkNonNegative(options, name) {
+  const value = options[name];
+  if (typeof value !== 'number' || !(value >= 0)) {
+    const err = new RangeError(`The "${name}" option must be a number >= 0; got ${value}`);
+    err.code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+}
+
+/** Whether a comma-separated header (Connection) contains token, case-insensitively. */
+function hasToken(header, token) {
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((part) => part.trim().toLowerCase() === token);
+}
+
+function addListeners(server, map) {
+  for (const event of Object.keys(map)) server.on(event, map[event]);
+  return function removeListeners() {
+    for (const event of Object.keys(map)) server.removeListener(event, map[event]);
+  };
+}
+
+function emitClose(server) {
+  server._state = CLOSED;
+  server.emit('close');
+}
+
+function socketOnError() {
+  this.destroy();
+}
+
+/**
+ * Answers a handshake with an HTTP error and closes the socket.
+ */
+function abortHandshake(socket, code, message, headers) {
+  message = message || http.STATUS_CODES[code];
+  headers = {
+    Connection: 'close',
+    'Content-Type': 'text/html',
+    'Content-Length': Buffer.byteLength(message),
+    ...headers
+  };
+  socket.once('finish', socket.destroy);
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n` +
+      Object.keys(headers)
+        .map((h) => `${h}: ${headers[h]}`)
+        .join('\r\n') +
+      '\r\n\r\n' +
+      message
+  );
+}
+
+/**
+ * Refuses an invalid handshake: the application sees it through 'wsClientError' if it
+ * listens (and answers itself), otherwise the client gets the status code.
+ */
+function refuse(server, req, socket, code, message, headers) {
+  if (server.listenerCount('wsClientError')) {
+    const err = new Error(message);
+    Error.captureStackTrace(err, refuse);
+    server.emit('wsClientError', err, socket, req);
+  } else {
+    abortHandshake(socket, code, message, headers);
+  }
+}
+
+module.exports = WebSocketServer;

@@ -1,0 +1,492 @@
+'use strict';
+
+// One WebSocket connection: the ws-compatible EventEmitter API, the browser's EventTarget API,
+// the ready-state machine and the JavaScript half of the closing handshake. Bytes come and go
+// through a transport; every byte is handled by the native engine (binding).
+
+const EventEmitter = require('events');
+
+const binding = require('./binding');
+const { EventTarget } = require('./event-target');
+const StreamTransport = require('./stream-transport');
+const { deliverStashed } = require('./receiver');
+const {
+  BINARY_TYPES,
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_PAYLOAD,
+  EMPTY_BUFFER,
+  kForOnEventAttribute,
+  kListener,
+  kStatusCode
+} = require('./constants');
+
+const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG } = binding.constants;
+
+const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/**
+ * @extends EventEmitter
+ */
+class WebSocket extends EventEmitter {
+  /**
+   * @param {string|URL|null} address null for a connection accepted by a server
+   * @param {string|string[]} [protocols]
+   * @param {object} [options]
+   */
+  constructor(address, protocols, options) {
+    super();
+
+    this._binaryType = BINARY_TYPES[0];
+    this._bufferedAmount = 0; // bytes of send() calls made after the connection closed
+    this._closeCode = 1006;
+    this._closeFrameReceived = false;
+    this._closeFrameSent = false;
+    this._closeMessage = EMPTY_BUFFER;
+    this._closeTimer = null;
+    this._closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+    this._endAfterFlush = false;
+    this._ended = false;
+    this._errorEmitted = false;
+    this._extensions = '';
+    this._flushScheduled = false;
+    this._handle = null;
+    this._highWaterMark = DEFAULT_HIGH_WATER_MARK;
+    this._needDrain = false;
+    this._paused = false;
+    this._protocol = '';
+    this._queuedEvents = null;
+    this._readyState = CONNECTING;
+    this._receiving = false;
+    this._sendCallbacks = null;
+    this._socket = null;
+    this._stashedChunks = [];
+    this._transport = null;
+
+    if (address !== null) {
+      const err = new Error('The ws-native client is not available yet; use it as a server');
+      err.code = 'WS_ERR_NOT_IMPLEMENTED';
+      throw err;
+    }
+    this._isServer = true;
+    this._url = undefined;
+  }
+
+  /** @type {'nodebuffer'|'arraybuffer'|'fragments'} */
+  get binaryType() {
+    return this._binaryType;
+  }
+
+  set binaryType(type) {
+    if (!BINARY_TYPES.includes(type)) return;
+    this._binaryType = type;
+    if (this._handle !== null) binding.trackFragments(this._handle, type === 'fragments');
+  }
+
+  /** Bytes queued by send()/ping()/pong() and not yet handed to the operating system. */
+  get bufferedAmount() {
+    if (this._transport === null) return this._bufferedAmount;
+    return (
+      this._bufferedAmount + binding.pendingOutput(this._handle) + this._transport.writableLength
+    );
+  }
+
+  get extensions() {
+    return this._extensions;
+  }
+
+  get isPaused() {
+    return this._paused;
+  }
+
+  get protocol() {
+    return this._protocol;
+  }
+
+  get readyState() {
+    return this._readyState;
+  }
+
+  get url() {
+    return this._url;
+  }
+
+  /**
+   * Attaches an upgraded socket. Called by the server after it wrote the 101 response.
+   *
+   * @param {import('stream').Duplex} socket
+   * @param {Buffer} head
+   * @param {object} options
+   * @private
+   */
+  setSocket(socket, head, options) {
+    this._handle = binding.createConnection(
+      this._isServer,
+      options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload,
+      !!options.skipUTF8Validation,
+      options.autoPong === undefined ? true : !!options.autoPong
+    );
+    if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
+    if (options.closeTimeout !== undefined) this._closeTimeout = options.closeTimeout;
+    if (options.highWaterMark !== undefined) this._highWaterMark = options.highWaterMark;
+    this._socket = socket;
+    this._transport = new StreamTransport(this, socket, head);
+    this._readyState = OPEN;
+  }
+
+  /**
+   * Starts the closing handshake.
+   *
+   * @param {number} [code] status code (1000-1003, 1007-1014, 3000-4999)
+   * @param {string|Buffer} [data] reason, at most 123 bytes
+   */
+  close(code, data) {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CLOSING) {
+      if (this._closeFrameSent && (this._closeFrameReceived || this._errorEmitted)) {
+        this._endAfterFlush = true;
+        this._scheduleFlush();
+      }
+      return;
+    }
+    // Validates code and reason (throwing ws's errors) before anything changes.
+    binding.close(this._handle, code, data);
+    this._readyState = CLOSING;
+    this._closeFrameSent = true;
+    this._scheduleFlush();
+    this._setCloseTimer();
+  }
+
+  /** Stops emitting 'message' (and reading from the socket) until resume(). */
+  pause() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    this._transport.pause();
+  }
+
+  resume() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    if (!this._paused) return;
+    this._paused = false;
+    if (this._queuedEvents !== null || this._stashedChunks.length > 0) {
+      process.nextTick(deliverStashed, this);
+    } else {
+      this._transport.resume();
+    }
+  }
+
+  /**
+   * @param {*} [data]
+   * @param {boolean} [mask] ignored: frames are masked exactly when the protocol requires it
+   * @param {(err?: Error) => void} [cb]
+   */
+  ping(data, mask, cb) {
+    this._sendControl(OP_PING, data, mask, cb);
+  }
+
+  /**
+   * @param {*} [data]
+   * @param {boolean} [mask] ignored, as for ping()
+   * @param {(err?: Error) => void} [cb]
+   */
+  pong(data, mask, cb) {
+    this._sendControl(OP_PONG, data, mask, cb);
+  }
+
+  /**
+   * Queues a message. Returns false once bufferedAmount reaches the high-water mark; a
+   * 'drain' event follows when it falls below it again.
+   *
+   * @param {string|Buffer|ArrayBuffer|ArrayBufferView|number} data
+   * @param {{ binary?: boolean, fin?: boolean, compress?: boolean, mask?: boolean }} [options]
+   * @param {(err?: Error) => void} [cb] called once the data was written (or failed)
+   * @returns {boolean}
+   */
+  send(data, options, cb) {
+    if (typeof options === 'function') {
+      cb = options;
+      options = undefined;
+    }
+    if (this._readyState !== OPEN) {
+      if (this._readyState === CONNECTING) {
+        throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+      }
+      sendAfterClose(this, data, cb);
+      return false;
+    }
+
+    let binary = true;
+    if (typeof data === 'string') {
+      binary = false;
+    } else if (typeof data === 'number') {
+      data = data.toString();
+      binary = false;
+    } else if (!ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
+      data = Buffer.from(data);
+    }
+    let fin = true;
+    if (options !== undefined && options !== null) {
+      if (options.binary !== undefined) binary = !!options.binary;
+      if (options.fin !== undefined) fin = !!options.fin;
+    }
+
+    const queued = binding.send(this._handle, data, binary ? OP_BINARY : OP_TEXT, fin, false);
+    if (cb !== undefined) this._addSendCallback(cb);
+    this._scheduleFlush();
+    if (queued + this._transport.writableLength + this._bufferedAmount < this._highWaterMark) {
+      return true;
+    }
+    this._needDrain = true;
+    return false;
+  }
+
+  /** Destroys the connection without a closing handshake. */
+  terminate() {
+    if (this._readyState === CLOSED) return;
+    if (this._transport !== null) {
+      this._readyState = CLOSING;
+      this._transport.destroy();
+    }
+  }
+
+  // ---- internals ----
+
+  _sendControl(opcode, data, mask, cb) {
+    if (typeof data === 'function') {
+      cb = data;
+      data = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask;
+    }
+    if (this._readyState === CONNECTING) {
+      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    if (data === undefined || data === null) data = EMPTY_BUFFER;
+    else if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
+      data = Buffer.from(data);
+    }
+    binding.send(this._handle, data, opcode, true, false);
+    if (cb !== undefined) this._addSendCallback(cb);
+    this._scheduleFlush();
+  }
+
+  _addSendCallback(cb) {
+    if (this._sendCallbacks === null) this._sendCallbacks = [cb];
+    else this._sendCallbacks.push(cb);
+  }
+
+  _scheduleFlush() {
+    // While a chunk is being delivered, the receive loop flushes once at its end.
+    if (this._receiving || this._flushScheduled) return;
+    this._flushScheduled = true;
+    process.nextTick(flushTick, this);
+  }
+
+  /** Writes everything queued in one write, then ends the socket if the close is complete. */
+  _flush() {
+    this._flushScheduled = false;
+    if (this._transport === null) return;
+    const out = binding.takeOutput(this._handle);
+    if (out !== undefined) {
+      const callbacks = this._sendCallbacks;
+      this._sendCallbacks = null;
+      if (callbacks !== null || this._needDrain) {
+        this._transport.write(out, (err) => this._afterWrite(err, callbacks));
+      } else {
+        this._transport.write(out);
+      }
+    } else if (this._sendCallbacks !== null) {
+      // Nothing new to write (e.g. queued after close): report once the earlier writes finish.
+      const callbacks = this._sendCallbacks;
+      this._sendCallbacks = null;
+      this._transport.write(EMPTY_BUFFER, (err) => this._afterWrite(err, callbacks));
+    }
+    if (this._endAfterFlush && !this._ended) {
+      this._ended = true;
+      this._transport.end();
+    }
+  }
+
+  _afterWrite(err, callbacks) {
+    if (callbacks !== null) {
+      for (const cb of callbacks) cb(err || undefined);
+    }
+    this._checkDrain();
+  }
+
+  _checkDrain() {
+    if (!this._needDrain || this._readyState !== OPEN) return;
+    if (this.bufferedAmount < this._highWaterMark) {
+      this._needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  _emitMessage(data, isBinary, fragmentEnds) {
+    if (isBinary && this._binaryType !== 'nodebuffer') {
+      if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
+      else data = splitFragments(data, fragmentEnds);
+    }
+    this.emit('message', data, isBinary);
+  }
+
+  /** A valid close frame arrived; the engine already queued our answer if one was due. */
+  _onCloseFrame(code, reason) {
+    this._closeFrameReceived = true;
+    this._closeFrameSent = true;
+    this._closeCode = code;
+    this._closeMessage = reason;
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this._endAfterFlush = true;
+    this._setCloseTimer();
+  }
+
+  /** The engine failed the connection (it queued a close frame with the status). */
+  _onProtocolError() {
+    const [message, code, status] = binding.errorInfo(this._handle);
+    const err = code === 'WS_ERR_INVALID_UTF8' ? new Error(message) : new RangeError(message);
+    err.code = code;
+    err[kStatusCode] = status;
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this._closeFrameSent = true;
+    this._endAfterFlush = true;
+    this._setCloseTimer();
+    if (this._errorEmitted) return;
+    this._errorEmitted = true;
+    // ws throws when nothing listens for 'error'; a bad peer must not crash the server, so
+    // the connection just closes (with the RFC status) and 'close' reports it.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  _onReceiveDrained() {
+    if (this._transport !== null && this._readyState !== CLOSED) this._transport.resume();
+  }
+
+  _onTransportEnd() {
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this._endAfterFlush = true;
+    this._flush();
+  }
+
+  _onTransportClose() {
+    this._readyState = CLOSED;
+    if (this._closeTimer !== null) {
+      clearTimeout(this._closeTimer);
+      this._closeTimer = null;
+    }
+    const callbacks = this._sendCallbacks;
+    this._sendCallbacks = null;
+    if (callbacks !== null) {
+      const err = new Error('WebSocket is not open: readyState 3 (CLOSED)');
+      for (const cb of callbacks) process.nextTick(cb, err);
+    }
+    binding.release(this._handle);
+    this._transport = null;
+    this.emit('close', this._closeCode, this._closeMessage);
+  }
+
+  _setCloseTimer() {
+    if (this._closeTimer !== null || this._transport === null) return;
+    const transport = this._transport;
+    this._closeTimer = setTimeout(() => transport.destroy(), this._closeTimeout);
+  }
+}
+
+function flushTick(ws) {
+  ws._flush();
+}
+
+function isArrayBuffer(value) {
+  return (
+    value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
+  );
+}
+
+function toArrayBuffer(buf) {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return buf.buffer;
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+}
+
+/** The 'fragments' binaryType: one Buffer per non-empty frame, views into the message. */
+function splitFragments(data, ends) {
+  if (ends === undefined) return [data];
+  const fragments = [];
+  let start = 0;
+  for (const end of ends) {
+    fragments.push(data.subarray(start, end));
+    start = end;
+  }
+  return fragments;
+}
+
+function byteLengthOf(data) {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (data && typeof data.byteLength === 'number') return data.byteLength;
+  return 0;
+}
+
+// As ws: data sent after close is counted in bufferedAmount and its callback gets an error.
+function sendAfterClose(ws, data, cb) {
+  if (data) ws._bufferedAmount += byteLengthOf(data);
+  if (cb) {
+    const state = ws._readyState;
+    const err = new Error(`WebSocket is not open: readyState ${state} (${readyStates[state]})`);
+    process.nextTick(cb, err);
+  }
+}
+
+for (const [index, name] of readyStates.entries()) {
+  const descriptor = { enumerable: true, value: index };
+  Object.defineProperty(WebSocket.prototype, name, descriptor);
+  Object.defineProperty(WebSocket, name, descriptor);
+}
+
+for (const property of [
+  'binaryType',
+  'bufferedAmount',
+  'extensions',
+  'isPaused',
+  'protocol',
+  'readyState',
+  'url'
+]) {
+  Object.defineProperty(WebSocket.prototype, property, { enumerable: true });
+}
+
+// onopen, onerror, onclose, onmessage: one handler each, alongside addEventListener ones.
+for (const method of ['open', 'error', 'close', 'message']) {
+  Object.defineProperty(WebSocket.prototype, `on${method}`, {
+    enumerable: true,
+    get() {
+      for (const listener of this.listeners(method)) {
+        if (listener[kForOnEventAttribute]) return listener[kListener];
+      }
+      return null;
+    },
+    set(handler) {
+      for (const listener of this.listeners(method)) {
+        if (listener[kForOnEventAttribute]) {
+          this.removeListener(method, listener);
+          break;
+        }
+      }
+      if (typeof handler !== 'function') return;
+      this.addEventListener(method, handler, { [kForOnEventAttribute]: true });
+    }
+  });
+}
+
+WebSocket.prototype.addEventListener = EventTarget.addEventListener;
+WebSocket.prototype.removeEventListener = EventTarget.removeEventListener;
+
+module.exports = WebSocket;

@@ -1,0 +1,563 @@
+/* The Node-API glue: argument checks, wrapping a conn in a JS external, and translating the
+ * engine's events into a table that JavaScript reads after one native call per socket chunk. */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/accept.h"
+#include "codec/close_code.h"
+#include "conn.h"
+
+/* Event table layout (a Uint32Array owned by JS):
+ *   [0] events written, [1] input offset reached, [2] state flags, [3] queued output bytes
+ *   then per event 4 words: kind | EV_FLAG_*, a, b, code
+ *   where the payload is chunk[a, a + b) or, with EV_FLAG_OBJECT, objects[a]. */
+#define TABLE_HEADER 4
+#define TABLE_STRIDE 4
+#define EV_FLAG_BINARY 0x100
+#define EV_FLAG_OBJECT 0x200
+#define EV_FLAG_FRAGMENTS 0x400 /* objects[a + 1] is an array of fragment end offsets */
+
+#define STATE_CLOSE_SENT 1
+#define STATE_CLOSE_RECEIVED 2
+#define STATE_FAILED 4
+
+/* Below this size a received message is copied into a V8-managed buffer; above it, the
+ * engine's malloc'd buffer is handed over as is (an external buffer costs more to create
+ * and to collect than a small copy). */
+#define EXTERNAL_BUFFER_MIN 4096
+
+/* Output at or above this size is handed to JS without a copy; smaller output is copied so
+ * the connection keeps (and reuses) its small buffer. */
+#define OUTPUT_HANDOFF_MIN 65536
+
+#define MAX_CLOSE_REASON 123
+
+typedef struct connection {
+  conn engine;
+  bool released;
+} connection;
+
+/* ---- helpers ---- */
+
+static napi_value throw_error(napi_env env, const char *code, const char *message) {
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+static napi_value throw_type_error(napi_env env, const char *code, const char *message) {
+  napi_throw_type_error(env, code, message);
+  return NULL;
+}
+
+static napi_value throw_range_error(napi_env env, const char *code, const char *message) {
+  napi_throw_range_error(env, code, message);
+  return NULL;
+}
+
+static napi_value make_uint(napi_env env, uint64_t value) {
+  napi_value v;
+  napi_create_double(env, (double)value, &v);
+  return v;
+}
+
+static napi_value make_undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+#define GET_ARGS(n)                                                            \
+  size_t argc = n;                                                             \
+  napi_value argv[n];                                                          \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)         \
+    return throw_error(env, "WS_ERR_NATIVE", "cannot read arguments");
+
+static connection *get_connection(napi_env env, napi_value value) {
+  void *ptr = NULL;
+  if (napi_get_value_external(env, value, &ptr) != napi_ok || ptr == NULL) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a ws-native connection handle");
+    return NULL;
+  }
+  return ptr;
+}
+
+static bool get_bool(napi_env env, napi_value value) {
+  bool b = false;
+  napi_get_value_bool(env, value, &b);
+  return b;
+}
+
+/* Bytes of any binary view: Buffer/TypedArray, DataView or ArrayBuffer. */
+static bool get_bytes(napi_env env, napi_value value, const uint8_t **data, size_t *len) {
+  bool is;
+  void *ptr = NULL;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length;
+    if (napi_get_typedarray_info(env, value, &type, &length, &ptr, NULL, NULL) != napi_ok)
+      return false;
+    static const size_t element_size[] = {
+        [napi_int8_array] = 1,    [napi_uint8_array] = 1,         [napi_uint8_clamped_array] = 1,
+        [napi_int16_array] = 2,   [napi_uint16_array] = 2,        [napi_int32_array] = 4,
+        [napi_uint32_array] = 4,  [napi_float32_array] = 4,       [napi_float64_array] = 8,
+        [napi_bigint64_array] = 8, [napi_biguint64_array] = 8};
+    size_t size = (size_t)type < sizeof(element_size) / sizeof(element_size[0])
+                      ? element_size[type] : 1;
+    *data = ptr;
+    *len = length * size;
+    return true;
+  }
+  if (napi_is_dataview(env, value, &is) == napi_ok && is) {
+    if (napi_get_dataview_info(env, value, len, &ptr, NULL, NULL) != napi_ok) return false;
+    *data = ptr;
+    return true;
+  }
+  if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, value, &ptr, len) != napi_ok) return false;
+    *data = ptr;
+    return true;
+  }
+  return false;
+}
+
+static void free_finalizer(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* Makes a Buffer of a malloc'd block, taking ownership of it in every case. */
+static napi_status adopt_buffer(napi_env env, uint8_t *data, size_t len, size_t external_min,
+                                napi_value *result) {
+  napi_status status = napi_generic_failure;
+  if (len >= external_min && data != NULL) {
+    status = napi_create_external_buffer(env, len, data, free_finalizer, NULL, result);
+    if (status == napi_ok) return napi_ok;
+    /* Some runtimes forbid external buffers; fall back to a copy. */
+  }
+  status = napi_create_buffer_copy(env, len, data, NULL, result);
+  free(data);
+  return status;
+}
+
+/* ---- connection lifetime ---- */
+
+static void connection_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  connection *c = data;
+  conn_release(&c->engine);
+  free(c);
+}
+
+/* createConnection(isServer, maxPayload, skipUTF8Validation, autoPong) -> handle */
+static napi_value create_connection(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  if (argc < 4) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "4 arguments expected");
+  conn_config config = {0};
+  config.is_server = get_bool(env, argv[0]);
+  double max_payload = 0;
+  if (napi_get_value_double(env, argv[1], &max_payload) != napi_ok || !(max_payload >= 0))
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "maxPayload must be a number >= 0");
+  config.max_payload = max_payload >= 9007199254740991.0 ? 0 : (uint64_t)max_payload;
+  config.skip_utf8_validation = get_bool(env, argv[2]);
+  config.auto_pong = get_bool(env, argv[3]);
+
+  connection *c = calloc(1, sizeof(*c));
+  if (!c) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  conn_init(&c->engine, &config);
+  napi_value handle;
+  if (napi_create_external(env, c, connection_finalize, NULL, &handle) != napi_ok) {
+    conn_release(&c->engine);
+    free(c);
+    return throw_error(env, "WS_ERR_NATIVE", "cannot create connection");
+  }
+  return handle;
+}
+
+/* release(handle): frees the connection's buffers now instead of at garbage collection. */
+static napi_value release_connection(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  conn_release(&c->engine);
+  c->released = true;
+  return make_undefined(env);
+}
+
+/* ---- input ---- */
+
+typedef struct feed_ctx {
+  napi_env env;
+  uint32_t *table;
+  uint32_t capacity; /* events the table holds */
+  uint32_t count;
+  const uint8_t *chunk;
+  size_t chunk_len;
+  napi_value objects;
+  uint32_t object_count;
+  bool failed;
+} feed_ctx;
+
+static bool store_object(feed_ctx *ctx, napi_value value, uint32_t *index) {
+  if (napi_set_element(ctx->env, ctx->objects, ctx->object_count, value) != napi_ok) return false;
+  *index = ctx->object_count++;
+  return true;
+}
+
+static bool on_event(void *opaque, const conn_event *ev) {
+  feed_ctx *ctx = opaque;
+  uint32_t *slot = ctx->table + TABLE_HEADER + ctx->count * TABLE_STRIDE;
+  uint32_t word0 = (uint32_t)ev->kind | (ev->binary ? EV_FLAG_BINARY : 0);
+  uint32_t a = 0, b = 0;
+
+  if (ev->owned) {
+    napi_value buffer;
+    if (adopt_buffer(ctx->env, ev->owned, ev->len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok ||
+        !store_object(ctx, buffer, &a)) {
+      ctx->failed = true;
+      return false;
+    }
+    word0 |= EV_FLAG_OBJECT;
+    if (ev->fragment_count > 1) {
+      napi_value ends, end;
+      uint32_t ends_index;
+      if (napi_create_array_with_length(ctx->env, ev->fragment_count, &ends) != napi_ok) {
+        ctx->failed = true;
+        return false;
+      }
+      for (size_t i = 0; i < ev->fragment_count; i++) {
+        napi_create_double(ctx->env, (double)ev->fragment_ends[i], &end);
+        napi_set_element(ctx->env, ends, (uint32_t)i, end);
+      }
+      if (!store_object(ctx, ends, &ends_index)) {
+        ctx->failed = true;
+        return false;
+      }
+      word0 |= EV_FLAG_FRAGMENTS;
+    }
+  } else if (ev->len == 0) {
+    /* empty payload: offset/length 0 */
+  } else if (ev->data >= ctx->chunk && ev->data + ev->len <= ctx->chunk + ctx->chunk_len) {
+    a = (uint32_t)(ev->data - ctx->chunk);
+    b = (uint32_t)ev->len;
+  } else {
+    /* Payload kept inside the connection (a control frame split across chunks). */
+    napi_value buffer;
+    if (napi_create_buffer_copy(ctx->env, ev->len, ev->data, NULL, &buffer) != napi_ok ||
+        !store_object(ctx, buffer, &a)) {
+      ctx->failed = true;
+      return false;
+    }
+    word0 |= EV_FLAG_OBJECT;
+  }
+  slot[0] = word0;
+  slot[1] = a;
+  slot[2] = b;
+  slot[3] = (uint32_t)ev->close_code;
+  ctx->count++;
+  return ctx->count < ctx->capacity;
+}
+
+static uint32_t state_flags(const conn *e) {
+  return (e->close_sent ? STATE_CLOSE_SENT : 0) | (e->close_received ? STATE_CLOSE_RECEIVED : 0) |
+         (e->error != CONN_OK ? STATE_FAILED : 0);
+}
+
+static void write_table_header(uint32_t *table, uint32_t count, size_t offset, const conn *e) {
+  table[0] = count;
+  table[1] = (uint32_t)offset;
+  table[2] = state_flags(e);
+  table[3] = e->out_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->out_len;
+}
+
+/* feed(handle, chunk, offset, table, objects) -> events written.
+ * Parses chunk from offset on; stops early only when the table is full (table[1] says where). */
+static napi_value feed(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+
+  uint8_t *chunk;
+  size_t chunk_len;
+  bool is_typed = false;
+  napi_typedarray_type chunk_type;
+  if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &chunk_type, &chunk_len, (void **)&chunk, NULL,
+                               NULL) != napi_ok ||
+      chunk_type != napi_uint8_array)
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "chunk must be a Buffer");
+
+  double offset_d = 0;
+  napi_get_value_double(env, argv[2], &offset_d);
+  size_t offset = offset_d > 0 ? (size_t)offset_d : 0;
+  if (offset > chunk_len) offset = chunk_len;
+  if (chunk_len > UINT32_MAX)
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "chunk larger than 4 GiB");
+
+  uint32_t *table;
+  size_t table_len;
+  napi_typedarray_type table_type;
+  if (napi_get_typedarray_info(env, argv[3], &table_type, &table_len, (void **)&table, NULL,
+                               NULL) != napi_ok ||
+      table_type != napi_uint32_array || table_len < TABLE_HEADER + TABLE_STRIDE)
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "table must be a Uint32Array");
+
+  feed_ctx ctx = {.env = env,
+                  .table = table,
+                  .capacity = (uint32_t)((table_len - TABLE_HEADER) / TABLE_STRIDE),
+                  .chunk = chunk,
+                  .chunk_len = chunk_len,
+                  .objects = argv[4]};
+
+  size_t used = 0;
+  if (!c->released)
+    used = conn_feed(&c->engine, chunk + offset, chunk_len - offset, on_event, &ctx);
+  else
+    used = chunk_len - offset;
+  write_table_header(table, ctx.count, offset + used, &c->engine);
+  if (ctx.failed) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) return throw_error(env, "WS_ERR_NATIVE", "cannot deliver a message to JavaScript");
+    return NULL;
+  }
+  return make_uint(env, ctx.count);
+}
+
+/* errorInfo(handle) -> [message, code, status] for the failure the last feed reported. */
+static napi_value error_info(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  const conn_error_desc *d = conn_error_info(c->engine.error);
+  char message[192];
+  conn_error_message(c->engine.error, c->engine.error_detail, message, sizeof(message));
+  napi_value result, v;
+  napi_create_array_with_length(env, 3, &result);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &v);
+  napi_set_element(env, result, 0, v);
+  napi_create_string_utf8(env, d->code, NAPI_AUTO_LENGTH, &v);
+  napi_set_element(env, result, 1, v);
+  napi_create_int32(env, d->status, &v);
+  napi_set_element(env, result, 2, v);
+  return result;
+}
+
+/* ---- output ---- */
+
+/* send(handle, data, opcode, fin, rsv1) -> bytes queued. data: string or binary view. */
+static napi_value send_frame(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  int32_t opcode = 0;
+  napi_get_value_int32(env, argv[2], &opcode);
+  if (opcode != OP_TEXT && opcode != OP_BINARY && opcode != OP_PING && opcode != OP_PONG)
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid opcode");
+  bool fin = get_bool(env, argv[3]);
+  bool rsv1 = get_bool(env, argv[4]);
+  bool control = opcode == OP_PING || opcode == OP_PONG;
+  if (control) fin = true;
+  if (c->released) return make_uint(env, 0);
+
+  napi_valuetype type;
+  napi_typeof(env, argv[1], &type);
+  if (type == napi_string) {
+    size_t len;
+    if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok)
+      return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cannot read string");
+    if (control && len > FRAME_MAX_CONTROL)
+      return throw_range_error(env, "WS_ERR_CONTROL_PAYLOAD_TOO_LARGE",
+                               "The data size must not be greater than 125 bytes");
+    /* napi_get_value_string_utf8 always writes a NUL after the text: make room for it past
+     * the frame so the frame itself is sized exactly and the string is encoded in place. */
+    if (!conn_output_ensure(&c->engine, FRAME_MAX_HEADER + len + 1))
+      return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    uint8_t *dst = conn_frame_reserve(&c->engine, (uint8_t)opcode, fin, rsv1, len);
+    if (!dst) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    size_t written = 0;
+    napi_get_value_string_utf8(env, argv[1], (char *)dst, len + 1, &written);
+    conn_frame_commit(&c->engine, dst, len);
+    return make_uint(env, c->engine.out_len);
+  }
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  if (!get_bytes(env, argv[1], &data, &len))
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                            "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+  if (control && len > FRAME_MAX_CONTROL)
+    return throw_range_error(env, "WS_ERR_CONTROL_PAYLOAD_TOO_LARGE",
+                             "The data size must not be greater than 125 bytes");
+  if (!conn_send_frame(&c->engine, (uint8_t)opcode, fin, rsv1, data, len))
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  return make_uint(env, c->engine.out_len);
+}
+
+/* close(handle, code, reason) -> true if a close frame was queued (false: one was sent
+ * already). code undefined sends no status. Throws ws's errors for a bad code or reason. */
+static napi_value send_close(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  napi_valuetype code_type, reason_type;
+  napi_typeof(env, argv[1], &code_type);
+  napi_typeof(env, argv[2], &reason_type);
+
+  int32_t code = 0;
+  if (code_type != napi_undefined) {
+    double d = 0;
+    if (code_type != napi_number || napi_get_value_double(env, argv[1], &d) != napi_ok ||
+        d != (double)(int32_t)d || !close_code_is_valid((int)d))
+      return throw_type_error(env, "WS_ERR_INVALID_CLOSE_CODE",
+                              "First argument must be a valid error code number");
+    code = (int32_t)d;
+  }
+
+  uint8_t reason[MAX_CLOSE_REASON + 1];
+  size_t reason_len = 0;
+  if (reason_type == napi_string) {
+    size_t len;
+    napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
+    if (len > MAX_CLOSE_REASON)
+      return throw_range_error(env, "WS_ERR_CLOSE_REASON_TOO_LONG",
+                               "The message must not be greater than 123 bytes");
+    napi_get_value_string_utf8(env, argv[2], (char *)reason, sizeof(reason), &reason_len);
+  } else if (reason_type != napi_undefined && reason_type != napi_null) {
+    const uint8_t *data;
+    if (!get_bytes(env, argv[2], &data, &reason_len))
+      return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "The reason must be a string or a Buffer");
+    if (reason_len > MAX_CLOSE_REASON)
+      return throw_range_error(env, "WS_ERR_CLOSE_REASON_TOO_LONG",
+                               "The message must not be greater than 123 bytes");
+    memcpy(reason, data, reason_len);
+  }
+  if (code == 0 && reason_len > 0) code = 1000; /* a reason needs a status before it */
+
+  napi_value result;
+  bool queued = !c->released && conn_send_close(&c->engine, code, reason, reason_len);
+  napi_get_boolean(env, queued, &result);
+  return result;
+}
+
+/* takeOutput(handle) -> Buffer with everything queued, or undefined when nothing is. */
+static napi_value take_output(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  conn *e = &c->engine;
+  if (c->released || e->out_len == 0) return make_undefined(env);
+
+  napi_value buffer;
+  if (e->out_len >= OUTPUT_HANDOFF_MIN) {
+    size_t len;
+    uint8_t *data = conn_output_detach(e, &len);
+    if (adopt_buffer(env, data, len, 0, &buffer) != napi_ok)
+      return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    return buffer;
+  }
+  if (napi_create_buffer_copy(env, e->out_len, e->out, NULL, &buffer) != napi_ok)
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  /* Keep a small buffer for the next turn; give a large one back so idle connections stay
+   * small. */
+  if (e->out_cap > OUTPUT_HANDOFF_MIN) {
+    size_t len;
+    free(conn_output_detach(e, &len));
+  } else {
+    conn_output_clear(e);
+  }
+  return buffer;
+}
+
+/* trackFragments(handle, on): whether messages report their frame boundaries. */
+static napi_value track_fragments(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  c->engine.track_fragments = get_bool(env, argv[1]);
+  return make_undefined(env);
+}
+
+/* pendingOutput(handle) -> bytes queued and not yet taken. */
+static napi_value pending_output(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  return make_uint(env, c->released ? 0 : c->engine.out_len);
+}
+
+/* acceptKey(key) -> the Sec-WebSocket-Accept value, or null when key is not a valid
+ * Sec-WebSocket-Key (22 base64 characters and "=="). */
+static napi_value accept_key(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char key[64];
+  size_t key_len = 0;
+  napi_value result;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type != napi_string ||
+      napi_get_value_string_latin1(env, argv[0], key, sizeof(key), &key_len) != napi_ok ||
+      !ws_key_is_valid(key, key_len)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  char accept[WS_ACCEPT_LEN + 1];
+  ws_accept_compute(key, key_len, accept);
+  napi_create_string_latin1(env, accept, WS_ACCEPT_LEN, &result);
+  return result;
+}
+
+/* isValidCloseCode(code) -> boolean */
+static napi_value is_valid_close_code(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  double d = 0;
+  bool valid = napi_get_value_double(env, argv[0], &d) == napi_ok && d == (double)(int32_t)d &&
+               close_code_is_valid((int)d);
+  napi_value result;
+  napi_get_boolean(env, valid, &result);
+  return result;
+}
+
+static napi_value make_constants(napi_env env) {
+  napi_value constants;
+  napi_create_object(env, &constants);
+  struct { const char *name; uint32_t value; } list[] = {
+      {"TABLE_HEADER", TABLE_HEADER},       {"TABLE_STRIDE", TABLE_STRIDE},
+      {"EV_MESSAGE", CONN_EV_MESSAGE},      {"EV_PING", CONN_EV_PING},
+      {"EV_PONG", CONN_EV_PONG},            {"EV_CLOSE", CONN_EV_CLOSE},
+      {"EV_ERROR", CONN_EV_ERROR},          {"EV_FLAG_BINARY", EV_FLAG_BINARY},
+      {"EV_FLAG_OBJECT", EV_FLAG_OBJECT},   {"EV_FLAG_FRAGMENTS", EV_FLAG_FRAGMENTS},   {"STATE_CLOSE_SENT", STATE_CLOSE_SENT},
+      {"STATE_CLOSE_RECEIVED", STATE_CLOSE_RECEIVED}, {"STATE_FAILED", STATE_FAILED},
+      {"OP_TEXT", OP_TEXT},                 {"OP_BINARY", OP_BINARY},
+      {"OP_PING", OP_PING},                 {"OP_PONG", OP_PONG},
+  };
+  for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+    napi_value v;
+    napi_create_uint32(env, list[i].value, &v);
+    napi_set_named_property(env, constants, list[i].name, v);
+  }
+  return constants;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+      {"createConnection", NULL, create_connection, NULL, NULL, NULL, napi_default, NULL},
+      {"release", NULL, release_connection, NULL, NULL, NULL, napi_default, NULL},
+      {"feed", NULL, feed, NULL, NULL, NULL, napi_default, NULL},
+      {"errorInfo", NULL, error_info, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
+      {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
+      {"trackFragments", NULL, track_fragments, NULL, NULL, NULL, napi_default, NULL},
+      {"pendingOutput", NULL, pending_output, NULL, NULL, NULL, napi_default, NULL},
+      {"acceptKey", NULL, accept_key, NULL, NULL, NULL, napi_default, NULL},
+      {"isValidCloseCode", NULL, is_valid_close_code, NULL, NULL, NULL, napi_default, NULL},
+      {"constants", NULL, NULL, NULL, NULL, make_constants(env), napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
+    return NULL;
+  return exports;
+}

@@ -1,0 +1,400 @@
+/* The per-connection protocol engine: turns frames into messages and control events, applies
+ * the message-level rules of RFC 6455, answers pings and close frames, and queues output. */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/close_code.h"
+#include "codec/mask.h"
+#include "random.h"
+
+static const conn_error_desc error_table[] = {
+    [CONN_OK] = {"", 1000, "", false},
+    [CONN_ERR_RSV1] = {"WS_ERR_UNEXPECTED_RSV_1", 1002, "RSV1 must be clear", true},
+    [CONN_ERR_RSV23] = {"WS_ERR_UNEXPECTED_RSV_2_3", 1002, "RSV2 and RSV3 must be clear", true},
+    [CONN_ERR_OPCODE] = {"WS_ERR_INVALID_OPCODE", 1002, "invalid opcode %d", true},
+    [CONN_ERR_CONTROL_FIN] = {"WS_ERR_EXPECTED_FIN", 1002, "FIN must be set", true},
+    [CONN_ERR_CONTROL_LENGTH] = {"WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH", 1002,
+                                 "invalid payload length %d", true},
+    [CONN_ERR_MASK_EXPECTED] = {"WS_ERR_EXPECTED_MASK", 1002, "MASK must be set", true},
+    [CONN_ERR_MASK_UNEXPECTED] = {"WS_ERR_UNEXPECTED_MASK", 1002, "MASK must be clear", true},
+    /* RFC 6455 5.2: the most significant bit of a 64-bit length MUST be 0, so it is a
+     * protocol error (1002); a length that merely exceeds what we handle is 1009, as in ws. */
+    [CONN_ERR_LENGTH_MSB] = {"WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH", 1002,
+                             "Unsupported WebSocket frame: payload length > 2^53 - 1", false},
+    [CONN_ERR_LENGTH_UNSAFE] = {"WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH", 1009,
+                                "Unsupported WebSocket frame: payload length > 2^53 - 1", false},
+    [CONN_ERR_MAX_PAYLOAD] = {"WS_ERR_UNSUPPORTED_MESSAGE_LENGTH", 1009,
+                              "Max payload size exceeded", false},
+    [CONN_ERR_CLOSE_CODE] = {"WS_ERR_INVALID_CLOSE_CODE", 1002, "invalid status code %d", true},
+    [CONN_ERR_UTF8] = {"WS_ERR_INVALID_UTF8", 1007, "invalid UTF-8 sequence", true},
+    [CONN_ERR_NO_MEMORY] = {"WS_ERR_OUT_OF_MEMORY", 1011, "out of memory", false},
+};
+
+const conn_error_desc *conn_error_info(conn_error err) {
+  if ((size_t)err >= sizeof(error_table) / sizeof(error_table[0])) err = CONN_OK;
+  return &error_table[err];
+}
+
+char *conn_error_message(conn_error err, int detail, char *out, size_t out_size) {
+  const conn_error_desc *d = conn_error_info(err);
+  char body[128];
+  /* The table's formats are literals with at most one %d; the argument is ignored if unused. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+  snprintf(body, sizeof(body), d->format, detail);
+#pragma GCC diagnostic pop
+  snprintf(out, out_size, "%s%s", d->prefixed ? "Invalid WebSocket frame: " : "", body);
+  return out;
+}
+
+void conn_init(conn *c, const conn_config *config) {
+  memset(c, 0, sizeof(*c));
+  c->config = *config;
+  frame_parser_init(&c->parser, config->is_server, false);
+  c->random_used = sizeof(c->random_pool);
+}
+
+static void message_reset(conn *c) {
+  free(c->fragment_ends);
+  c->fragment_ends = NULL;
+  c->fragment_count = 0;
+  c->fragment_cap = 0;
+  free(c->message_buf);
+  c->message_buf = NULL;
+  c->message_len = 0;
+  c->message_cap = 0;
+  c->message_size = 0;
+  c->in_message = false;
+  c->message_direct = false;
+  utf8_state_init(&c->utf8);
+}
+
+void conn_release(conn *c) {
+  message_reset(c);
+  free(c->out);
+  c->out = NULL;
+  c->out_len = 0;
+  c->out_cap = 0;
+}
+
+/* ---- output queue ---- */
+
+static bool out_reserve(conn *c, size_t extra) {
+  if (extra > SIZE_MAX - c->out_len) return false;
+  size_t need = c->out_len + extra;
+  if (need <= c->out_cap) return true;
+  size_t cap = c->out_cap ? c->out_cap : 256;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  uint8_t *grown = realloc(c->out, cap);
+  if (!grown) return false;
+  c->out = grown;
+  c->out_cap = cap;
+  return true;
+}
+
+bool conn_output_ensure(conn *c, size_t extra) { return out_reserve(c, extra); }
+
+static bool next_mask_key(conn *c, uint8_t key[4]) {
+  if (c->random_used + 4 > sizeof(c->random_pool)) {
+    if (!random_fill(c->random_pool, sizeof(c->random_pool))) return false;
+    c->random_used = 0;
+  }
+  memcpy(key, c->random_pool + c->random_used, 4);
+  c->random_used += 4;
+  return true;
+}
+
+/* Writes a header for a frame of len bytes and returns where its payload goes. */
+static uint8_t *frame_reserve_raw(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len) {
+  bool masked = !c->config.is_server;
+  size_t header = frame_header_size(len, masked);
+  if (!out_reserve(c, header + len)) return NULL;
+  uint8_t key[4];
+  if (masked && !next_mask_key(c, key)) return NULL;
+  c->out_len += frame_header_encode(c->out + c->out_len, fin, rsv1, opcode, len,
+                                    masked ? key : NULL);
+  uint8_t *payload = c->out + c->out_len;
+  c->out_len += len;
+  return payload;
+}
+
+uint8_t *conn_frame_reserve(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len) {
+  bool is_data = opcode == OP_TEXT || opcode == OP_BINARY;
+  uint8_t wire_opcode = opcode;
+  if (is_data && c->out_fragmenting) {
+    wire_opcode = OP_CONTINUATION;
+    rsv1 = false;
+  }
+  uint8_t *payload = frame_reserve_raw(c, wire_opcode, fin, rsv1, len);
+  if (payload && is_data) c->out_fragmenting = !fin;
+  return payload;
+}
+
+void conn_frame_commit(conn *c, uint8_t *payload, size_t len) {
+  /* The key sits in the 4 bytes right before the payload (frame_header_encode put it last). */
+  if (!c->config.is_server) mask_apply(payload, len, payload - 4, 0);
+}
+
+bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
+                     size_t len) {
+  uint8_t *dst = conn_frame_reserve(c, opcode, fin, rsv1, len);
+  if (!dst) return false;
+  if (len) memcpy(dst, payload, len);
+  conn_frame_commit(c, dst, len);
+  return true;
+}
+
+bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len) {
+  if (c->close_sent) return false;
+  uint8_t body[FRAME_MAX_CONTROL];
+  size_t len = 0;
+  if (code != 0) {
+    if (reason_len > FRAME_MAX_CONTROL - 2) reason_len = FRAME_MAX_CONTROL - 2;
+    body[0] = (uint8_t)(code >> 8);
+    body[1] = (uint8_t)code;
+    if (reason_len) memcpy(body + 2, reason, reason_len);
+    len = 2 + reason_len;
+  }
+  if (!conn_send_frame(c, OP_CLOSE, true, false, body, len)) return false;
+  c->close_sent = true;
+  return true;
+}
+
+void conn_output_clear(conn *c) { c->out_len = 0; }
+
+uint8_t *conn_output_detach(conn *c, size_t *len) {
+  uint8_t *out = c->out;
+  *len = c->out_len;
+  c->out = NULL;
+  c->out_len = 0;
+  c->out_cap = 0;
+  return out;
+}
+
+/* ---- input ---- */
+
+static conn_error from_frame_error(frame_error e) {
+  switch (e) {
+    case FRAME_ERR_RSV1: return CONN_ERR_RSV1;
+    case FRAME_ERR_RSV23: return CONN_ERR_RSV23;
+    case FRAME_ERR_OPCODE: return CONN_ERR_OPCODE;
+    case FRAME_ERR_CONTROL_FIN: return CONN_ERR_CONTROL_FIN;
+    case FRAME_ERR_CONTROL_LENGTH: return CONN_ERR_CONTROL_LENGTH;
+    case FRAME_ERR_MASK_EXPECTED: return CONN_ERR_MASK_EXPECTED;
+    case FRAME_ERR_MASK_UNEXPECTED: return CONN_ERR_MASK_UNEXPECTED;
+    case FRAME_ERR_LENGTH_MSB: return CONN_ERR_LENGTH_MSB;
+    case FRAME_ERR_LENGTH_UNSAFE: return CONN_ERR_LENGTH_UNSAFE;
+    default: return CONN_ERR_OPCODE;
+  }
+}
+
+/* Fails the connection: queues a close frame with the error's status (as ws does) and
+ * reports the error. Returns what the event callback returned. */
+static bool fail_connection(conn *c, conn_error err, int detail, conn_event_cb cb, void *ctx) {
+  c->error = err;
+  c->error_detail = detail;
+  int status = conn_error_info(err)->status;
+  conn_send_close(c, status, NULL, 0);
+  message_reset(c);
+  conn_event ev = {.kind = CONN_EV_ERROR, .close_code = status};
+  return cb(ctx, &ev);
+}
+
+/* Appends a piece of payload; frame_left counts this piece and the rest of its frame. */
+static bool message_append(conn *c, const uint8_t *data, size_t len, uint64_t frame_left) {
+  if (c->message_len + len > c->message_cap) {
+    /* Grow with the bytes that actually arrived (doubling), never to what a header merely
+     * announces: a peer claiming a 100 MiB frame and sending one byte gets no 100 MiB buffer.
+     * Within one frame, never beyond its end, so a single-frame message is sized exactly. */
+    size_t need = c->message_len + len;
+    size_t frame_end = c->message_len + (size_t)frame_left;
+    size_t cap = c->message_cap * 2;
+    if (cap < 16384) cap = 16384;
+    if (cap > frame_end) cap = frame_end;
+    if (cap < need) cap = need;
+    uint8_t *grown = realloc(c->message_buf, cap);
+    if (!grown) return false;
+    c->message_buf = grown;
+    c->message_cap = cap;
+  }
+  memcpy(c->message_buf + c->message_len, data, len);
+  c->message_len += len;
+  return true;
+}
+
+/* Checks a data or continuation frame's header against the message state. */
+static conn_error on_data_header(conn *c, const frame_info *f) {
+  if (f->opcode == OP_CONTINUATION) {
+    if (!c->in_message) return CONN_ERR_OPCODE;
+  } else {
+    if (c->in_message) return CONN_ERR_OPCODE;
+    c->in_message = true;
+    c->message_binary = f->opcode == OP_BINARY;
+    c->message_size = 0;
+    utf8_state_init(&c->utf8);
+  }
+  uint64_t limit = c->config.max_payload ? c->config.max_payload : FRAME_MAX_SAFE_LENGTH;
+  if (f->payload_len > limit - c->message_size) return CONN_ERR_MAX_PAYLOAD;
+  c->message_size += f->payload_len;
+  return CONN_OK;
+}
+
+static bool deliver_message(conn *c, conn_event_cb cb, void *ctx) {
+  conn_event ev = {.kind = CONN_EV_MESSAGE, .binary = c->message_binary};
+  if (c->fragment_count > 1) {
+    ev.fragment_ends = c->fragment_ends;
+    ev.fragment_count = c->fragment_count;
+  }
+  if (c->message_direct) {
+    ev.data = c->direct_data;
+    ev.len = c->direct_len;
+  } else {
+    ev.data = c->message_buf;
+    ev.len = c->message_len;
+    ev.owned = c->message_buf;
+    c->message_buf = NULL; /* ownership passes to the receiver */
+    c->message_cap = 0;
+  }
+  c->message_len = 0;
+  c->message_size = 0;
+  c->message_direct = false;
+  c->in_message = false;
+  bool more = cb(ctx, &ev);
+  c->fragment_count = 0;
+  return more;
+}
+
+/* Records where a non-empty data frame ended within the message being assembled. */
+static bool fragment_record(conn *c) {
+  if (c->fragment_count == c->fragment_cap) {
+    size_t cap = c->fragment_cap ? c->fragment_cap * 2 : 8;
+    size_t *grown = realloc(c->fragment_ends, cap * sizeof(*grown));
+    if (!grown) return false;
+    c->fragment_ends = grown;
+    c->fragment_cap = cap;
+  }
+  c->fragment_ends[c->fragment_count++] = c->message_len;
+  return true;
+}
+
+/* Handles a complete control frame. Returns what the event callback returned. */
+static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
+                       conn_event_cb cb, void *ctx) {
+  if (opcode == OP_PING || opcode == OP_PONG) {
+    if (opcode == OP_PING && c->config.auto_pong && !c->close_sent &&
+        !conn_send_frame(c, OP_PONG, true, false, data, len))
+      return fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx);
+    conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
+                     .data = data,
+                     .len = len};
+    return cb(ctx, &ev);
+  }
+
+  /* close */
+  int code = 1005;
+  const uint8_t *reason = NULL;
+  size_t reason_len = 0;
+  if (len == 1) return fail_connection(c, CONN_ERR_CONTROL_LENGTH, 1, cb, ctx);
+  if (len >= 2) {
+    code = (data[0] << 8) | data[1];
+    if (!close_code_is_valid(code)) return fail_connection(c, CONN_ERR_CLOSE_CODE, code, cb, ctx);
+    reason = data + 2;
+    reason_len = len - 2;
+    if (!c->config.skip_utf8_validation && !utf8_is_valid(reason, reason_len))
+      return fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx);
+  }
+  c->close_received = true;
+  message_reset(c);
+  /* Echo the peer's close (RFC 6455 5.5.1) unless we already sent ours. */
+  conn_send_close(c, code == 1005 ? 0 : code, reason, reason_len);
+  conn_event ev = {.kind = CONN_EV_CLOSE, .close_code = code, .data = reason, .len = reason_len};
+  return cb(ctx, &ev);
+}
+
+size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
+  size_t pos = 0;
+  while (!conn_input_done(c)) {
+    size_t used;
+    uint8_t *payload;
+    size_t payload_len;
+    frame_event fe = frame_parse(&c->parser, buf + pos, len - pos, &used, &payload, &payload_len);
+    pos += used;
+    const frame_info *f = &c->parser.frame;
+    bool control = (f->opcode & 0x8) != 0;
+
+    switch (fe) {
+      case FRAME_NEED_MORE:
+        return pos;
+
+      case FRAME_ERROR:
+        if (!fail_connection(c, from_frame_error(c->parser.error),
+                             c->parser.error == FRAME_ERR_CONTROL_LENGTH ? (int)f->payload_len
+                                                                         : f->opcode,
+                             cb, ctx))
+          return len;
+        break;
+
+      case FRAME_HEADER:
+        if (control) {
+          c->control_len = 0;
+        } else {
+          conn_error err = on_data_header(c, f);
+          if (err != CONN_OK) {
+            if (!fail_connection(c, err, f->opcode, cb, ctx)) return len;
+            break;
+          }
+          c->message_direct = false;
+        }
+        break;
+
+      case FRAME_PAYLOAD:
+        if (control) {
+          memcpy(c->control + c->control_len, payload, payload_len);
+          c->control_len += payload_len;
+          break;
+        }
+        if (!c->message_binary && !c->config.skip_utf8_validation &&
+            utf8_feed(&c->utf8, payload, payload_len) == UTF8_INVALID) {
+          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
+          break;
+        }
+        /* A single-frame message whose payload arrived in one piece is delivered from the
+         * input itself; anything else is assembled in message_buf. */
+        if (f->fin && c->message_size == f->payload_len && payload_len == f->payload_len) {
+          c->message_direct = true;
+          c->direct_data = payload;
+          c->direct_len = payload_len;
+        } else if (!message_append(c, payload, payload_len,
+                                   f->payload_len - c->parser.payload_done + payload_len)) {
+          if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+        }
+        break;
+
+      case FRAME_END:
+        if (control) {
+          bool more = on_control(c, f->opcode, c->control, c->control_len, cb, ctx);
+          if (!more) return conn_input_done(c) ? len : pos;
+          break;
+        }
+        if (c->track_fragments && !c->message_direct && f->payload_len > 0 &&
+            !fragment_record(c)) {
+          if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+          break;
+        }
+        if (!f->fin) break;
+        if (!c->message_binary && !c->config.skip_utf8_validation &&
+            !utf8_state_complete(&c->utf8)) {
+          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
+          break;
+        }
+        if (!deliver_message(c, cb, ctx)) return pos;
+        break;
+    }
+  }
+  /* Nothing more is parsed once closed or failed: the rest is consumed and dropped. */
+  return len;
+}

@@ -1,0 +1,159 @@
+/* One WebSocket connection's protocol engine: frame parser + message assembly + control frames
+ * + closing handshake state + the output queue. No I/O and no Node-API: a transport feeds it
+ * bytes and takes its output, so the same engine serves every transport and the C tests. */
+#ifndef WSN_CONN_H
+#define WSN_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/frame.h"
+#include "codec/utf8.h"
+
+/* Why the engine failed the connection. conn_error_info() gives each one's ws error code,
+ * close status and message: the single table of receive errors. */
+typedef enum conn_error {
+  CONN_OK = 0,
+  CONN_ERR_RSV1,
+  CONN_ERR_RSV23,
+  CONN_ERR_OPCODE,
+  CONN_ERR_CONTROL_FIN,
+  CONN_ERR_CONTROL_LENGTH,
+  CONN_ERR_MASK_EXPECTED,
+  CONN_ERR_MASK_UNEXPECTED,
+  CONN_ERR_LENGTH_MSB,
+  CONN_ERR_LENGTH_UNSAFE,
+  CONN_ERR_MAX_PAYLOAD,
+  CONN_ERR_CLOSE_CODE,
+  CONN_ERR_UTF8,
+  CONN_ERR_NO_MEMORY
+} conn_error;
+
+typedef struct conn_error_desc {
+  const char *code;   /* ws's error code, e.g. "WS_ERR_INVALID_OPCODE" */
+  int status;         /* close status sent to the peer */
+  const char *format; /* message; may contain one %d for the error's detail */
+  bool prefixed;      /* message is prefixed with "Invalid WebSocket frame: " as in ws */
+} conn_error_desc;
+
+const conn_error_desc *conn_error_info(conn_error err);
+
+/* Formats the full message of err (with detail) into out; returns out. */
+char *conn_error_message(conn_error err, int detail, char *out, size_t out_size);
+
+typedef struct conn_config {
+  bool is_server;           /* server: peer frames must be masked, ours are not; client: reverse */
+  bool skip_utf8_validation;
+  bool auto_pong;
+  uint64_t max_payload;     /* largest message accepted; 0 = no limit beyond 2^53 - 1 */
+} conn_config;
+
+typedef enum conn_event_kind {
+  CONN_EV_MESSAGE = 1,
+  CONN_EV_PING = 2,
+  CONN_EV_PONG = 3,
+  CONN_EV_CLOSE = 4, /* a valid close frame arrived; close_code is 1005 when it had none */
+  CONN_EV_ERROR = 5  /* the connection failed; close_code is the status sent to the peer */
+} conn_event_kind;
+
+typedef struct conn_event {
+  conn_event_kind kind;
+  bool binary;        /* MESSAGE: opcode was binary */
+  int close_code;     /* CLOSE and ERROR */
+  const uint8_t *data; /* payload (message, ping/pong data, close reason) */
+  size_t len;
+  /* MESSAGE only: when non-NULL, data == owned and the receiver takes ownership of this
+   * malloc'd buffer (it must free it or adopt it). When NULL, data points into the input
+   * given to conn_feed (zero copy) or into the connection, valid only during the callback. */
+  uint8_t *owned;
+  /* MESSAGE only, when conn.track_fragments is set and the message came in more than one
+   * non-empty frame: where each frame's payload ends within data. Valid during the callback. */
+  const size_t *fragment_ends;
+  size_t fragment_count;
+} conn_event;
+
+/* Called once per event, in wire order. Return false to make conn_feed stop right after this
+ * event (the caller then calls conn_feed again with the rest of the input). */
+typedef bool (*conn_event_cb)(void *ctx, const conn_event *event);
+
+typedef struct conn {
+  conn_config config;
+  frame_parser parser;
+
+  /* message being received */
+  bool in_message;      /* a data frame without FIN was seen; continuations expected */
+  bool message_binary;
+  bool message_direct;  /* the current frame's whole payload lies in the input: direct_* */
+  uint64_t message_size; /* payload bytes of the message so far, counted from headers */
+  uint8_t *message_buf;  /* assembled payload when it could not be delivered in place */
+  size_t message_len;
+  size_t message_cap;
+  utf8_state utf8;
+  const uint8_t *direct_data;
+  size_t direct_len;
+  bool track_fragments;  /* record fragment_ends (the 'fragments' binaryType wants them) */
+  size_t *fragment_ends;
+  size_t fragment_count;
+  size_t fragment_cap;
+
+  /* control frame being received (at most 125 bytes, kept here when split across inputs) */
+  uint8_t control[FRAME_MAX_CONTROL];
+  size_t control_len;
+
+  /* closing handshake and failure */
+  bool close_sent;
+  bool close_received;
+  conn_error error;
+  int error_detail;
+
+  /* outgoing */
+  bool out_fragmenting; /* a message was started with fin = false and is not finished */
+  uint8_t *out;
+  size_t out_len;
+  size_t out_cap;
+  uint8_t random_pool[64]; /* mask keys for client frames, refilled from the OS CSPRNG */
+  size_t random_used;
+} conn;
+
+void conn_init(conn *c, const conn_config *config);
+/* Frees what the connection owns; it may be initialized again afterwards. */
+void conn_release(conn *c);
+
+/* Parses buf (modified in place: payloads are unmasked there) and calls cb for each event.
+ * Returns the number of bytes consumed: all of len unless cb returned false. After a close
+ * frame was received or the connection failed, further input is consumed and ignored. */
+size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx);
+
+/* True once no more input will be parsed (close frame received, or failure). */
+static inline bool conn_input_done(const conn *c) {
+  return c->close_received || c->error != CONN_OK;
+}
+
+/* Queues one data frame. opcode is OP_TEXT or OP_BINARY; while a message started with
+ * fin = false is open, the frame goes out as a continuation. Returns a pointer where the
+ * caller writes exactly len payload bytes, then calls conn_frame_commit (which masks them on
+ * a client). NULL when memory runs out. */
+uint8_t *conn_frame_reserve(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len);
+void conn_frame_commit(conn *c, uint8_t *payload, size_t len);
+
+/* Makes room for extra more output bytes, so the next reservations within it cannot move
+ * the buffer. Returns false when memory runs out. */
+bool conn_output_ensure(conn *c, size_t extra);
+
+/* Copies payload into one queued frame; returns false when memory runs out. */
+bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
+                     size_t len);
+
+/* Queues a close frame (code 0: none, an empty payload) unless one was sent already.
+ * The caller validates code and reason. Returns false if none was queued. */
+bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len);
+
+/* The queued output. conn_output_clear forgets it; conn_output_detach hands the malloc'd
+ * buffer to the caller (who frees it) and leaves the queue empty. */
+static inline size_t conn_output_size(const conn *c) { return c->out_len; }
+static inline const uint8_t *conn_output_data(const conn *c) { return c->out; }
+void conn_output_clear(conn *c);
+uint8_t *conn_output_detach(conn *c, size_t *len);
+
+#endif
