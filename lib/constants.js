@@ -1,7 +1,7 @@
 'use strict';
 
 module.exports = {
-  BINARY_TYPES: ['nodebuffer', 'arraybuffer', 'fragments'],
+  BINARY_TYPES: ['nodebuffer', 'arraybuffer', 'fragments', 'blob'],
   EMPTY_BUFFER: Buffer.alloc(0),
   GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
   kForOnEventAttribute: Symbol('kIsForOnEventAttribute'),

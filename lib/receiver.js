@@ -18,7 +18,8 @@ const {
   EV_ERROR,
   EV_FLAG_BINARY,
   EV_FLAG_FRAGMENTS,
-  EV_FLAG_OBJECT
+  EV_FLAG_OBJECT,
+  STATE_CALL_AGAIN
 } = binding.constants;
 
 const TABLE_EVENTS = 1024;
@@ -110,9 +111,11 @@ function parse(ws, chunk, offset) {
   ws._receiving = true;
 
   try {
-    while (offset < chunk.length) {
+    let again = true;
+    while (offset < chunk.length || again) {
       const count = binding.feed(handle, chunk, offset, table, objects);
       offset = table[1];
+      again = (table[2] & STATE_CALL_AGAIN) !== 0;
       for (let i = 0; i < count; i++) {
         const base = TABLE_HEADER + i * TABLE_STRIDE;
         const word = table[base];

@@ -50,6 +50,14 @@ class StreamTransport {
     this._socket.write(data, cb);
   }
 
+  cork() {
+    this._socket.cork();
+  }
+
+  uncork() {
+    this._socket.uncork();
+  }
+
   end() {
     this._socket.end();
   }

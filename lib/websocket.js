@@ -5,11 +5,13 @@
 // through a transport; every byte is handled by the native engine (binding).
 
 const EventEmitter = require('events');
+const { Blob } = require('buffer');
 
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
 const StreamTransport = require('./stream-transport');
 const { deliverStashed } = require('./receiver');
+const { initAsClient, abortHandshake } = require('./client');
 const {
   BINARY_TYPES,
   DEFAULT_CLOSE_TIMEOUT,
@@ -22,6 +24,11 @@ const {
 } = require('./constants');
 
 const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG } = binding.constants;
+
+// A server sends binary payloads from this size on without copying them: the engine queues
+// only the frame header and the caller's bytes are written right after it (one corked write).
+// Below it, one copy into the connection's output is cheaper than another write chunk.
+const DIRECT_WRITE_MIN = 32 * 1024;
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
@@ -66,17 +73,31 @@ class WebSocket extends EventEmitter {
     this._socket = null;
     this._stashedChunks = [];
     this._transport = null;
+    this._writeQueue = null; // buffers to write before the engine's next output, in order
+    this._writeQueueBytes = 0;
 
-    if (address !== null) {
-      const err = new Error('The ws-native client is not available yet; use it as a server');
-      err.code = 'WS_ERR_NOT_IMPLEMENTED';
-      throw err;
+    if (address === null) {
+      this._isServer = true;
+      this._url = undefined;
+      return;
     }
-    this._isServer = true;
-    this._url = undefined;
+    this._isServer = false;
+    this._redirects = 0;
+    this._req = null;
+    if (protocols === undefined) {
+      protocols = [];
+    } else if (!Array.isArray(protocols)) {
+      if (typeof protocols === 'object' && protocols !== null) {
+        options = protocols;
+        protocols = [];
+      } else {
+        protocols = [protocols];
+      }
+    }
+    initAsClient(this, address, protocols, options);
   }
 
-  /** @type {'nodebuffer'|'arraybuffer'|'fragments'} */
+  /** @type {'nodebuffer'|'arraybuffer'|'fragments'|'blob'} */
   get binaryType() {
     return this._binaryType;
   }
@@ -91,7 +112,10 @@ class WebSocket extends EventEmitter {
   get bufferedAmount() {
     if (this._transport === null) return this._bufferedAmount;
     return (
-      this._bufferedAmount + binding.pendingOutput(this._handle) + this._transport.writableLength
+      this._bufferedAmount +
+      this._writeQueueBytes +
+      binding.pendingOutput(this._handle) +
+      this._transport.writableLength
     );
   }
 
@@ -136,6 +160,7 @@ class WebSocket extends EventEmitter {
     this._socket = socket;
     this._transport = new StreamTransport(this, socket, head);
     this._readyState = OPEN;
+    if (!this._isServer) this.emit('open');
   }
 
   /**
@@ -146,6 +171,10 @@ class WebSocket extends EventEmitter {
    */
   close(code, data) {
     if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
+      return;
+    }
     if (this._readyState === CLOSING) {
       if (this._closeFrameSent && (this._closeFrameReceived || this._errorEmitted)) {
         this._endAfterFlush = true;
@@ -234,7 +263,16 @@ class WebSocket extends EventEmitter {
       if (options.fin !== undefined) fin = !!options.fin;
     }
 
-    const queued = binding.send(this._handle, data, binary ? OP_BINARY : OP_TEXT, fin, false);
+    const opcode = binary ? OP_BINARY : OP_TEXT;
+    let queued;
+    if (this._isServer && typeof data !== 'string' && data.byteLength >= DIRECT_WRITE_MIN) {
+      binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
+      this._queueWrite(binding.takeOutput(this._handle));
+      this._queueWrite(toBuffer(data));
+      queued = this._writeQueueBytes;
+    } else {
+      queued = binding.send(this._handle, data, opcode, fin, false) + this._writeQueueBytes;
+    }
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();
     if (queued + this._transport.writableLength + this._bufferedAmount < this._highWaterMark) {
@@ -247,6 +285,10 @@ class WebSocket extends EventEmitter {
   /** Destroys the connection without a closing handshake. */
   terminate() {
     if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
+      return;
+    }
     if (this._transport !== null) {
       this._readyState = CLOSING;
       this._transport.destroy();
@@ -279,6 +321,12 @@ class WebSocket extends EventEmitter {
     this._scheduleFlush();
   }
 
+  _queueWrite(buffer) {
+    if (this._writeQueue === null) this._writeQueue = [buffer];
+    else this._writeQueue.push(buffer);
+    this._writeQueueBytes += buffer.length;
+  }
+
   _addSendCallback(cb) {
     if (this._sendCallbacks === null) this._sendCallbacks = [cb];
     else this._sendCallbacks.push(cb);
@@ -295,6 +343,14 @@ class WebSocket extends EventEmitter {
   _flush() {
     this._flushScheduled = false;
     if (this._transport === null) return;
+    const queue = this._writeQueue;
+    if (queue !== null) {
+      // Payloads written without a copy go out first, then the rest, all in one write.
+      this._writeQueue = null;
+      this._writeQueueBytes = 0;
+      this._transport.cork();
+      for (const buffer of queue) this._transport.write(buffer);
+    }
     const out = binding.takeOutput(this._handle);
     if (out !== undefined) {
       const callbacks = this._sendCallbacks;
@@ -310,6 +366,7 @@ class WebSocket extends EventEmitter {
       this._sendCallbacks = null;
       this._transport.write(EMPTY_BUFFER, (err) => this._afterWrite(err, callbacks));
     }
+    if (queue !== null) this._transport.uncork();
     if (this._endAfterFlush && !this._ended) {
       this._ended = true;
       this._transport.end();
@@ -334,6 +391,7 @@ class WebSocket extends EventEmitter {
   _emitMessage(data, isBinary, fragmentEnds) {
     if (isBinary && this._binaryType !== 'nodebuffer') {
       if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
+      else if (this._binaryType === 'blob') data = new Blob(splitFragments(data, fragmentEnds));
       else data = splitFragments(data, fragmentEnds);
     }
     this.emit('message', data, isBinary);
@@ -362,9 +420,18 @@ class WebSocket extends EventEmitter {
     this._setCloseTimer();
     if (this._errorEmitted) return;
     this._errorEmitted = true;
-    // ws throws when nothing listens for 'error'; a bad peer must not crash the server, so
-    // the connection just closes (with the RFC status) and 'close' reports it.
+    this._emitError(err);
+  }
+
+  // ws throws when nothing listens for 'error'; a bad peer or a failed handshake must not
+  // crash the process, so without a listener the error is only reflected in 'close'.
+  _emitError(err) {
     if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  _emitClose() {
+    this._readyState = CLOSED;
+    this.emit('close', this._closeCode, this._closeMessage);
   }
 
   _onReceiveDrained() {
@@ -391,7 +458,7 @@ class WebSocket extends EventEmitter {
     }
     binding.release(this._handle);
     this._transport = null;
-    this.emit('close', this._closeCode, this._closeMessage);
+    this._emitClose();
   }
 
   _setCloseTimer() {
@@ -410,6 +477,12 @@ function isArrayBuffer(value) {
     value instanceof ArrayBuffer ||
     (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
   );
+}
+
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
 }
 
 function toArrayBuffer(buf) {

@@ -22,6 +22,7 @@
 #define STATE_CLOSE_SENT 1
 #define STATE_CLOSE_RECEIVED 2
 #define STATE_FAILED 4
+#define STATE_CALL_AGAIN 8 /* deferred work waits: call feed again even with no input left */
 
 /* Below this size a received message is copied into a V8-managed buffer; above it, the
  * engine's malloc'd buffer is handed over as is (an external buffer costs more to create
@@ -263,7 +264,7 @@ static bool on_event(void *opaque, const conn_event *ev) {
 
 static uint32_t state_flags(const conn *e) {
   return (e->close_sent ? STATE_CLOSE_SENT : 0) | (e->close_received ? STATE_CLOSE_RECEIVED : 0) |
-         (e->error != CONN_OK ? STATE_FAILED : 0);
+         (e->error != CONN_OK ? STATE_FAILED : 0) | (conn_has_deferred(e) ? STATE_CALL_AGAIN : 0);
 }
 
 static void write_table_header(uint32_t *table, uint32_t count, size_t offset, const conn *e) {
@@ -393,6 +394,25 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
                              "The data size must not be greater than 125 bytes");
   if (!conn_send_frame(&c->engine, (uint8_t)opcode, fin, rsv1, data, len))
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  return make_uint(env, c->engine.out_len);
+}
+
+/* sendHeader(handle, opcode, fin, rsv1, length) -> bytes queued. Server only: queues the
+ * header of a data frame whose payload JavaScript writes itself, right after the output. */
+static napi_value send_header(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  int32_t opcode = 0;
+  double length = -1;
+  napi_get_value_int32(env, argv[1], &opcode);
+  napi_get_value_double(env, argv[4], &length);
+  if ((opcode != OP_TEXT && opcode != OP_BINARY) || !(length >= 0))
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid opcode or length");
+  if (c->released) return make_uint(env, 0);
+  if (!conn_send_header(&c->engine, (uint8_t)opcode, get_bool(env, argv[2]),
+                        get_bool(env, argv[3]), (uint64_t)length))
+    return throw_error(env, "WS_ERR_NATIVE", "header-only frames are for servers only");
   return make_uint(env, c->engine.out_len);
 }
 
@@ -531,6 +551,7 @@ static napi_value make_constants(napi_env env) {
       {"EV_ERROR", CONN_EV_ERROR},          {"EV_FLAG_BINARY", EV_FLAG_BINARY},
       {"EV_FLAG_OBJECT", EV_FLAG_OBJECT},   {"EV_FLAG_FRAGMENTS", EV_FLAG_FRAGMENTS},   {"STATE_CLOSE_SENT", STATE_CLOSE_SENT},
       {"STATE_CLOSE_RECEIVED", STATE_CLOSE_RECEIVED}, {"STATE_FAILED", STATE_FAILED},
+      {"STATE_CALL_AGAIN", STATE_CALL_AGAIN},
       {"OP_TEXT", OP_TEXT},                 {"OP_BINARY", OP_BINARY},
       {"OP_PING", OP_PING},                 {"OP_PONG", OP_PONG},
   };
@@ -549,6 +570,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"feed", NULL, feed, NULL, NULL, NULL, napi_default, NULL},
       {"errorInfo", NULL, error_info, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"sendHeader", NULL, send_header, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
       {"trackFragments", NULL, track_fragments, NULL, NULL, NULL, napi_default, NULL},

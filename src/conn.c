@@ -10,6 +10,8 @@
 #include "codec/mask.h"
 #include "random.h"
 
+enum { DEFERRED_NONE = 0, DEFERRED_CONTROL, DEFERRED_FAILURE };
+
 static const conn_error_desc error_table[] = {
     [CONN_OK] = {"", 1000, "", false},
     [CONN_ERR_RSV1] = {"WS_ERR_UNEXPECTED_RSV_1", 1002, "RSV1 must be clear", true},
@@ -122,16 +124,33 @@ static uint8_t *frame_reserve_raw(conn *c, uint8_t opcode, bool fin, bool rsv1, 
   return payload;
 }
 
-uint8_t *conn_frame_reserve(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len) {
-  bool is_data = opcode == OP_TEXT || opcode == OP_BINARY;
-  uint8_t wire_opcode = opcode;
-  if (is_data && c->out_fragmenting) {
-    wire_opcode = OP_CONTINUATION;
-    rsv1 = false;
+/* A data frame continues a message begun with fin = false; RSV1 belongs to the first only. */
+static uint8_t wire_opcode(const conn *c, uint8_t opcode, bool *rsv1) {
+  if ((opcode == OP_TEXT || opcode == OP_BINARY) && c->out_fragmenting) {
+    *rsv1 = false;
+    return OP_CONTINUATION;
   }
-  uint8_t *payload = frame_reserve_raw(c, wire_opcode, fin, rsv1, len);
-  if (payload && is_data) c->out_fragmenting = !fin;
+  return opcode;
+}
+
+static void after_frame(conn *c, uint8_t opcode, bool fin) {
+  if (opcode == OP_TEXT || opcode == OP_BINARY) c->out_fragmenting = !fin;
+}
+
+uint8_t *conn_frame_reserve(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len) {
+  /* wire_opcode may clear rsv1: evaluate it before rsv1 is read (argument order is unspecified). */
+  uint8_t op = wire_opcode(c, opcode, &rsv1);
+  uint8_t *payload = frame_reserve_raw(c, op, fin, rsv1, len);
+  if (payload) after_frame(c, opcode, fin);
   return payload;
+}
+
+bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len) {
+  if (!c->config.is_server || !out_reserve(c, FRAME_MAX_HEADER)) return false;
+  uint8_t op = wire_opcode(c, opcode, &rsv1); /* before rsv1 is read, as above */
+  c->out_len += frame_header_encode(c->out + c->out_len, fin, rsv1, op, len, NULL);
+  after_frame(c, opcode, fin);
+  return true;
 }
 
 void conn_frame_commit(conn *c, uint8_t *payload, size_t len) {
@@ -143,8 +162,8 @@ bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t
                      size_t len) {
   uint8_t *dst = conn_frame_reserve(c, opcode, fin, rsv1, len);
   if (!dst) return false;
-  if (len) memcpy(dst, payload, len);
-  conn_frame_commit(c, dst, len);
+  if (!c->config.is_server) mask_copy(dst, payload, len, dst - 4, 0); /* key precedes payload */
+  else if (len) memcpy(dst, payload, len);
   return true;
 }
 
@@ -192,28 +211,44 @@ static conn_error from_frame_error(frame_error e) {
   }
 }
 
+static bool emit(conn *c, conn_event_cb cb, void *ctx, const conn_event *ev) {
+  c->events_this_feed++;
+  return cb(ctx, ev);
+}
+
 /* Fails the connection: queues a close frame with the error's status (as ws does) and
- * reports the error. Returns what the event callback returned. */
+ * reports the error. Returns what the event callback returned (false when deferred). */
 static bool fail_connection(conn *c, conn_error err, int detail, conn_event_cb cb, void *ctx) {
+  if (c->events_this_feed > 0) {
+    c->deferred = DEFERRED_FAILURE;
+    c->deferred_error = err;
+    c->deferred_detail = detail;
+    return false;
+  }
   c->error = err;
   c->error_detail = detail;
   int status = conn_error_info(err)->status;
   conn_send_close(c, status, NULL, 0);
   message_reset(c);
   conn_event ev = {.kind = CONN_EV_ERROR, .close_code = status};
-  return cb(ctx, &ev);
+  return emit(c, cb, ctx, &ev);
 }
 
-/* Appends a piece of payload; frame_left counts this piece and the rest of its frame. */
-static bool message_append(conn *c, const uint8_t *data, size_t len, uint64_t frame_left) {
+/* Up to this size a single-frame message gets its whole buffer at once. Beyond it the buffer
+ * grows with the bytes that actually arrive, so a peer announcing a huge frame and sending a
+ * few bytes does not make us allocate what it announced. (Pages of a large allocation that are
+ * never written cost no resident memory, so even this much is cheap when unused.) */
+#define MESSAGE_PREALLOC_MAX (1024 * 1024)
+
+/* Appends a piece of payload, unmasking it on the way when key is given (offset: its
+ * position in the frame). frame_left counts this piece and the rest of its frame. */
+static bool message_append(conn *c, const uint8_t *data, size_t len, uint64_t frame_left,
+                           const uint8_t *key, uint64_t offset) {
   if (c->message_len + len > c->message_cap) {
-    /* Grow with the bytes that actually arrived (doubling), never to what a header merely
-     * announces: a peer claiming a 100 MiB frame and sending one byte gets no 100 MiB buffer.
-     * Within one frame, never beyond its end, so a single-frame message is sized exactly. */
     size_t need = c->message_len + len;
     size_t frame_end = c->message_len + (size_t)frame_left;
     size_t cap = c->message_cap * 2;
-    if (cap < 16384) cap = 16384;
+    if (cap < MESSAGE_PREALLOC_MAX) cap = MESSAGE_PREALLOC_MAX;
     if (cap > frame_end) cap = frame_end;
     if (cap < need) cap = need;
     uint8_t *grown = realloc(c->message_buf, cap);
@@ -221,7 +256,9 @@ static bool message_append(conn *c, const uint8_t *data, size_t len, uint64_t fr
     c->message_buf = grown;
     c->message_cap = cap;
   }
-  memcpy(c->message_buf + c->message_len, data, len);
+  uint8_t *dst = c->message_buf + c->message_len;
+  if (key) mask_copy(dst, data, len, key, offset);
+  else memcpy(dst, data, len);
   c->message_len += len;
   return true;
 }
@@ -263,7 +300,7 @@ static bool deliver_message(conn *c, conn_event_cb cb, void *ctx) {
   c->message_size = 0;
   c->message_direct = false;
   c->in_message = false;
-  bool more = cb(ctx, &ev);
+  bool more = emit(c, cb, ctx, &ev);
   c->fragment_count = 0;
   return more;
 }
@@ -291,7 +328,7 @@ static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
     conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
                      .data = data,
                      .len = len};
-    return cb(ctx, &ev);
+    return emit(c, cb, ctx, &ev);
   }
 
   /* close */
@@ -312,11 +349,23 @@ static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
   /* Echo the peer's close (RFC 6455 5.5.1) unless we already sent ours. */
   conn_send_close(c, code == 1005 ? 0 : code, reason, reason_len);
   conn_event ev = {.kind = CONN_EV_CLOSE, .close_code = code, .data = reason, .len = reason_len};
-  return cb(ctx, &ev);
+  return emit(c, cb, ctx, &ev);
+}
+
+/* Does the work a previous call deferred; it is the first event of this call. */
+static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
+  uint8_t what = c->deferred;
+  c->deferred = DEFERRED_NONE;
+  if (what == DEFERRED_CONTROL)
+    return on_control(c, c->deferred_opcode, c->control, c->control_len, cb, ctx);
+  return fail_connection(c, c->deferred_error, c->deferred_detail, cb, ctx);
 }
 
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
   size_t pos = 0;
+  c->events_this_feed = 0;
+  if (c->deferred != DEFERRED_NONE && !run_deferred(c, cb, ctx))
+    return conn_input_done(c) ? len : 0;
   while (!conn_input_done(c)) {
     size_t used;
     uint8_t *payload;
@@ -347,35 +396,53 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
             if (!fail_connection(c, err, f->opcode, cb, ctx)) return len;
             break;
           }
-          c->message_direct = false;
+          /* A single-frame message whose payload is all in this input is delivered from the
+           * input itself (unmasked in place); anything else is assembled in message_buf,
+           * unmasked while it is copied there. */
+          c->message_direct = f->fin && c->message_size == f->payload_len &&
+                              f->payload_len <= len - pos;
+          c->direct_data = NULL; /* an empty frame has no FRAME_PAYLOAD to set it */
+          c->direct_len = 0;
+          if (!c->message_direct) c->parser.unmask_payload = false;
         }
         break;
 
-      case FRAME_PAYLOAD:
+      case FRAME_PAYLOAD: {
         if (control) {
           memcpy(c->control + c->control_len, payload, payload_len);
           c->control_len += payload_len;
           break;
         }
-        if (!c->message_binary && !c->config.skip_utf8_validation &&
-            utf8_feed(&c->utf8, payload, payload_len) == UTF8_INVALID) {
-          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
-          break;
-        }
-        /* A single-frame message whose payload arrived in one piece is delivered from the
-         * input itself; anything else is assembled in message_buf. */
-        if (f->fin && c->message_size == f->payload_len && payload_len == f->payload_len) {
-          c->message_direct = true;
+        const uint8_t *text = payload;
+        if (c->message_direct) {
           c->direct_data = payload;
           c->direct_len = payload_len;
-        } else if (!message_append(c, payload, payload_len,
-                                   f->payload_len - c->parser.payload_done + payload_len)) {
-          if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+        } else {
+          size_t at = c->message_len;
+          if (!message_append(c, payload, payload_len,
+                              f->payload_len - c->parser.payload_done + payload_len,
+                              f->masked ? f->mask_key : NULL,
+                              c->parser.payload_done - payload_len)) {
+            if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+            break;
+          }
+          text = c->message_buf + at;
+        }
+        /* Validated piece by piece, so invalid text fails where it appears (fail fast). */
+        if (!c->message_binary && !c->config.skip_utf8_validation &&
+            utf8_feed(&c->utf8, text, payload_len) == UTF8_INVALID) {
+          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
         }
         break;
+      }
 
       case FRAME_END:
         if (control) {
+          if (c->events_this_feed > 0) {
+            c->deferred = DEFERRED_CONTROL;
+            c->deferred_opcode = f->opcode;
+            return pos;
+          }
           bool more = on_control(c, f->opcode, c->control, c->control_len, cb, ctx);
           if (!more) return conn_input_done(c) ? len : pos;
           break;

@@ -101,6 +101,15 @@ typedef struct conn {
   uint8_t control[FRAME_MAX_CONTROL];
   size_t control_len;
 
+  /* Work that writes output (answering a ping or a close, failing the connection) waits
+   * until the events before it were handled, so replies keep wire order: it is done at the
+   * start of the next conn_feed call. */
+  uint8_t deferred;        /* DEFERRED_* in conn.c */
+  uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
+  conn_error deferred_error;
+  int deferred_detail;
+  size_t events_this_feed;
+
   /* closing handshake and failure */
   bool close_sent;
   bool close_received;
@@ -120,10 +129,18 @@ void conn_init(conn *c, const conn_config *config);
 /* Frees what the connection owns; it may be initialized again afterwards. */
 void conn_release(conn *c);
 
-/* Parses buf (modified in place: payloads are unmasked there) and calls cb for each event.
- * Returns the number of bytes consumed: all of len unless cb returned false. After a close
- * frame was received or the connection failed, further input is consumed and ignored. */
+/* Parses buf and calls cb for each event. buf is modified: payloads delivered from the input
+ * are unmasked in place there (payloads that are copied are unmasked while copying).
+ * Returns the number of bytes consumed: all of len unless cb returned false or the call
+ * stopped for deferred work (conn_has_deferred). After a close frame was received or the
+ * connection failed, further input is consumed and ignored.
+ * Events that queue output (ping with auto_pong, close, error) are only ever the first event
+ * of a call: whatever the receiver sends in answer to earlier events goes out before them. */
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx);
+
+/* True when conn_feed stopped before work that must follow the events it reported: call it
+ * again (with the rest of the input, possibly none) once they have been handled. */
+static inline bool conn_has_deferred(const conn *c) { return c->deferred != 0; }
 
 /* True once no more input will be parsed (close frame received, or failure). */
 static inline bool conn_input_done(const conn *c) {
@@ -140,6 +157,10 @@ void conn_frame_commit(conn *c, uint8_t *payload, size_t len);
 /* Makes room for extra more output bytes, so the next reservations within it cannot move
  * the buffer. Returns false when memory runs out. */
 bool conn_output_ensure(conn *c, size_t extra);
+
+/* Server only (no masking): queues just the header of a data frame of len bytes; the caller
+ * writes the payload itself right after the queued output, without copying it here. */
+bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len);
 
 /* Copies payload into one queued frame; returns false when memory runs out. */
 bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,

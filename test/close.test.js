@@ -114,6 +114,31 @@ describe('close', function () {
       assert.strictEqual(client.frames.length, 1);
     });
 
+    it('replies to messages that arrived with the close frame go out before the close echo', async function () {
+      const { client, ws } = await open();
+      ws.on('message', (data) => ws.send(`re:${data}`));
+      ws.on('ping', () => ws.send('saw ping'));
+      await client.send(
+        Buffer.concat([
+          frame({ opcode: OP.TEXT, payload: 'one' }),
+          frame({ opcode: OP.PING, payload: 'p' }),
+          frame({ opcode: OP.TEXT, payload: 'two' }),
+          closeFrame(1000, 'bye')
+        ])
+      );
+      await client.awaitClose();
+      const seen = client.frames.map((f) =>
+        f.opcode === OP.CLOSE ? `close:${f.code}` : `${f.opcode}:${f.payload.toString()}`
+      );
+      assert.deepStrictEqual(seen, [
+        `${OP.TEXT}:re:one`,
+        `${OP.PONG}:p`,
+        `${OP.TEXT}:saw ping`,
+        `${OP.TEXT}:re:two`,
+        'close:1000'
+      ]);
+    });
+
     it('data after a close frame is ignored', async function () {
       const { client, ws } = await open();
       const events = [];

@@ -97,6 +97,7 @@ static frame_event decode_header(frame_parser *p, const uint8_t *h) {
   else memset(f->mask_key, 0, 4);
 
   p->payload_done = 0;
+  p->unmask_payload = true;
   p->header_len = 0;
   p->header_need = 0;
   p->state = STATE_PAYLOAD;
@@ -155,7 +156,7 @@ frame_event frame_parse(frame_parser *p, uint8_t *buf, size_t len, size_t *consu
       }
       if (len == 0) return FRAME_NEED_MORE;
       size_t take = remaining < len ? (size_t)remaining : len;
-      if (p->frame.masked) mask_apply(buf, take, p->frame.mask_key, p->payload_done);
+      if (p->frame.masked && p->unmask_payload) mask_apply(buf, take, p->frame.mask_key, p->payload_done);
       p->payload_done += take;
       *consumed = take;
       *payload = buf;

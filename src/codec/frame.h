@@ -58,6 +58,11 @@ typedef struct frame_parser {
   bool expect_masked; /* server side: client frames must be masked; client side: must not be */
   bool allow_rsv1;    /* an extension (permessage-deflate) gave RSV1 a meaning */
 
+  /* Set true at every header. A caller that will copy the current frame's payload anyway
+   * clears it after FRAME_HEADER and unmasks while copying (mask_copy with the frame's key,
+   * at offset payload_done - payload_len), saving a pass over the bytes. */
+  bool unmask_payload;
+
   /* state */
   uint8_t state;
   uint8_t header_len;  /* header bytes collected so far */
@@ -72,8 +77,8 @@ void frame_parser_init(frame_parser *p, bool expect_masked, bool allow_rsv1);
 
 /* Advances over buf[0..len). Returns one event and stores in *consumed how many bytes of buf
  * it used (possibly 0 for FRAME_END on an empty frame). For FRAME_PAYLOAD, the payload bytes
- * are unmasked in place inside buf and returned through payload/payload_len (they lie within
- * buf). The caller loops, advancing buf by *consumed, until FRAME_NEED_MORE or FRAME_ERROR. */
+ * are returned through payload/payload_len (they lie within buf), unmasked in place unless
+ * the caller cleared unmask_payload. The caller loops, advancing buf by *consumed, until FRAME_NEED_MORE or FRAME_ERROR. */
 frame_event frame_parse(frame_parser *p, uint8_t *buf, size_t len, size_t *consumed,
                         uint8_t **payload, size_t *payload_len);
 

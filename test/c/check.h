@@ -67,20 +67,21 @@ static inline int check_recordf(int ok, const char *file, int line, const char *
 #define CHECK_EQ_INT(a, b)                                                                 \
   check_eq_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
 
-static inline int check_eq_int(long long a, long long b, const char *file, int line, const char *expr) {
+static inline int check_eq_int(long long a, long long b, const char *file, int line,
+                               const char *expr) {
   return check_recordf(a == b, file, line, expr, "%lld != %lld", a, b);
 }
 
 #define CHECK_MEM(a, b, n) check_mem((a), (b), (n), __FILE__, __LINE__, #a " == " #b)
 
 static inline int check_mem(const void *a, const void *b, size_t n, const char *file, int line,
-                     const char *expr) {
+                            const char *expr) {
   const unsigned char *pa = a, *pb = b;
   size_t i = 0;
   while (i < n && pa[i] == pb[i]) i++;
   if (i == n) return check_record(1, file, line, expr);
   return check_recordf(0, file, line, expr, "first difference at byte %zu of %zu: %02x vs %02x",
-                      i, n, pa[i], pb[i]);
+                       i, n, pa[i], pb[i]);
 }
 
 #define RUN(test_fn)                \

@@ -66,8 +66,18 @@ function closed(socket, opts) {
   return once(socket, 'close', opts).then(() => undefined);
 }
 
-/** Listens on 127.0.0.1:0 and resolves with the port. */
+const trackedSockets = new WeakMap();
+
+/** Listens on 127.0.0.1:0 and resolves with the port. Tracks accepted sockets for closeServer. */
 function listen(server) {
+  if (!trackedSockets.has(server)) {
+    const sockets = new Set();
+    trackedSockets.set(server, sockets);
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -90,12 +100,16 @@ async function createHttpServer(handler) {
   return { server, port };
 }
 
-/** Closes an http(s).Server, also dropping kept-alive/idle connections. */
+/**
+ * Closes an http(s).Server, destroying every connection it accepted (kept-alive HTTP ones and
+ * upgraded ones alike) when it was started with listen().
+ */
 function closeServer(server) {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     server.close(() => resolve());
     if (server.closeAllConnections) server.closeAllConnections();
+    for (const socket of trackedSockets.get(server) || []) socket.destroy();
   });
 }
 
@@ -419,20 +433,36 @@ class Cleanup {
   async run() {
     const items = this.items.reverse();
     this.items = [];
+    const errors = [];
     for (const item of items) {
-      if (item instanceof net.Socket) {
-        item.destroy();
-      } else if (typeof item.terminate === 'function') {
-        item.terminate(); // a WebSocket
-      } else if (typeof item.handleUpgrade === 'function') {
-        await closeWss(item);
-      } else if (typeof item.close === 'function' && 'listening' in item) {
-        await closeServer(item);
-      } else if (typeof item === 'function') {
-        await item();
+      try {
+        await withTimeout(closeItem(item), `cleanup of ${describeItem(item)}`);
+      } catch (err) {
+        errors.push(err);
       }
     }
+    // Reported, not thrown: a throwing afterEach would make mocha skip the rest of the suite.
+    for (const err of errors) console.error(`    cleanup: ${err.message}`);
   }
+}
+
+async function closeItem(item) {
+  if (item instanceof net.Socket) {
+    item.destroy();
+  } else if (typeof item.terminate === 'function') {
+    item.terminate(); // a WebSocket
+  } else if (typeof item.handleUpgrade === 'function') {
+    await closeWss(item);
+  } else if (typeof item.close === 'function' && 'listening' in item) {
+    await closeServer(item);
+  } else if (typeof item === 'function') {
+    await item();
+  }
+}
+
+function describeItem(item) {
+  if (typeof item === 'function') return 'a cleanup function';
+  return (item && item.constructor && item.constructor.name) || typeof item;
 }
 
 module.exports = {
