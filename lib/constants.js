@@ -12,5 +12,6 @@ module.exports = {
   // Defaults shared by the server and its connections.
   DEFAULT_MAX_PAYLOAD: 100 * 1024 * 1024,
   DEFAULT_CLOSE_TIMEOUT: 30 * 1000,
-  DEFAULT_HIGH_WATER_MARK: 64 * 1024
+  DEFAULT_HIGH_WATER_MARK: 64 * 1024,
+  DEFAULT_MAX_BACKPRESSURE: 1024 * 1024
 };

@@ -88,6 +88,7 @@ function stash(ws, table, objects, chunk, from, count, offset) {
  * @param {number} offset
  */
 function receive(ws, chunk, offset) {
+  if (ws._trackActivity) ws._lastHeard = Date.now();
   if (ws._paused || ws._queuedEvents !== null || ws._stashedChunks.length > 0) {
     ws._stashedChunks.push({ chunk, offset });
     return;

@@ -9,10 +9,13 @@ const http = require('http');
 
 const binding = require('./binding');
 const subprotocol = require('./subprotocol');
+const TopicRegistry = require('./topics');
 const WebSocket = require('./websocket');
+const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_PAYLOAD,
   kWebSocket
 } = require('./constants');
@@ -38,6 +41,11 @@ class WebSocketServer extends EventEmitter {
    * @param {boolean} [options.autoPong=true] answer pings automatically
    * @param {number} [options.closeTimeout=30000] ms to wait for the peer to finish closing
    * @param {number} [options.highWaterMark=65536] bufferedAmount at which send() returns false
+   * @param {number} [options.maxBackpressure=1048576] publish() skips a subscriber with this
+   *   many bytes or more waiting to be written
+   * @param {boolean|number|{interval?: number, timeout?: number}} [options.heartbeat=false]
+   *   ping connections silent for `interval` ms (30000), terminate them if still silent
+   *   `timeout` ms (10000) later
    * @param {Function} [options.WebSocket] the class of accepted connections
    * @param {Function} [callback] 'listening' listener (port mode)
    */
@@ -54,6 +62,8 @@ class WebSocketServer extends EventEmitter {
       clientTracking: true,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       highWaterMark: DEFAULT_HIGH_WATER_MARK,
+      maxBackpressure: DEFAULT_MAX_BACKPRESSURE,
+      heartbeat: false,
       verifyClient: null,
       noServer: false,
       backlog: null,
@@ -77,6 +87,8 @@ class WebSocketServer extends EventEmitter {
     checkNonNegative(options, 'maxPayload');
     checkNonNegative(options, 'closeTimeout');
     checkNonNegative(options, 'highWaterMark');
+    checkNonNegative(options, 'maxBackpressure');
+    const heartbeat = heartbeatOptions(options.heartbeat);
 
     if (options.port != null) {
       this._server = http.createServer((req, res) => {
@@ -113,6 +125,35 @@ class WebSocketServer extends EventEmitter {
     }
     this.options = options;
     this._state = RUNNING;
+    this._topics = new TopicRegistry(options.maxBackpressure);
+    this._heartbeatConnections = null;
+    this._heartbeat = null;
+    if (heartbeat !== null) {
+      this._heartbeatConnections = this.clients || new Set();
+      this._heartbeat = new Heartbeat(this._heartbeatConnections, heartbeat);
+    }
+  }
+
+  /**
+   * Sends a message to every connection subscribed to topic. The frame is built once and the
+   * same bytes are queued to each subscriber (batched with everything else it sends this
+   * turn). Subscribers with maxBackpressure bytes or more still waiting are skipped.
+   *
+   * @param {string} topic
+   * @param {string|Buffer|ArrayBuffer|ArrayBufferView} data
+   * @param {{ binary?: boolean, compress?: boolean }} [options]
+   * @returns {number} how many subscribers it was queued to
+   */
+  publish(topic, data, options) {
+    return this._topics.publish(topic, data, options);
+  }
+
+  /**
+   * @param {string} topic
+   * @returns {number} how many connections subscribe to topic
+   */
+  subscriberCount(topic) {
+    return this._topics.count(topic);
   }
 
   /**
@@ -142,6 +183,7 @@ class WebSocketServer extends EventEmitter {
 
     if (this._state === CLOSING) return;
     this._state = CLOSING;
+    if (this._heartbeat !== null) this._heartbeat.stop();
 
     if (this.options.noServer || this.options.server) {
       if (this._server) {
@@ -280,8 +322,17 @@ class WebSocketServer extends EventEmitter {
     socket.write(headers.concat('\r\n').join('\r\n'));
     socket.removeListener('error', socketOnError);
 
+    ws._server = this;
     ws.setSocket(socket, head, this.options);
 
+    if (this._heartbeat !== null) {
+      ws._trackActivity = true;
+      ws._lastHeard = Date.now();
+      if (!this.clients) {
+        this._heartbeatConnections.add(ws);
+        ws.on('close', () => this._heartbeatConnections.delete(ws));
+      }
+    }
     if (this.clients) {
       this.clients.add(ws);
       ws.on('close', () => {

@@ -75,6 +75,11 @@ class WebSocket extends EventEmitter {
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
+    this._server = null; // the WebSocketServer that accepted this connection
+    this._topics = null; // Set of subscribed topics, created on first subscribe()
+    this._trackActivity = false; // heartbeat: note when bytes arrive
+    this._lastHeard = 0;
+    this._pingSentAt = 0;
 
     if (address === null) {
       this._isServer = true;
@@ -137,6 +142,38 @@ class WebSocket extends EventEmitter {
 
   get url() {
     return this._url;
+  }
+
+  /** The topics this connection is subscribed to. */
+  get topics() {
+    return this._topics === null ? [] : [...this._topics];
+  }
+
+  /**
+   * Subscribes to a topic of the server that accepted this connection; wss.publish(topic)
+   * then reaches it. Subscriptions end with the connection.
+   *
+   * @param {string} topic
+   * @returns {boolean} false if it was subscribed already (or the connection is closing)
+   */
+  subscribe(topic) {
+    return this._topicRegistry().subscribe(this, topic);
+  }
+
+  /**
+   * @param {string} topic
+   * @returns {boolean} false if it was not subscribed
+   */
+  unsubscribe(topic) {
+    return this._topicRegistry().unsubscribe(this, topic);
+  }
+
+  /**
+   * @param {string} topic
+   * @returns {boolean}
+   */
+  isSubscribed(topic) {
+    return this._topics !== null && this._topics.has(topic);
   }
 
   /**
@@ -327,6 +364,36 @@ class WebSocket extends EventEmitter {
     this._writeQueueBytes += buffer.length;
   }
 
+  _topicRegistry() {
+    if (this._server === null) {
+      const err = new Error('Topics belong to a server: this connection was not accepted by one');
+      err.code = 'WS_ERR_TOPICS_UNSUPPORTED';
+      throw err;
+    }
+    return this._server._topics;
+  }
+
+  /**
+   * Queues whole frames built once for many connections (topics).
+   *
+   * @returns {boolean} false if they cannot go out now (a fragmented send is in progress)
+   */
+  _sendFramed(frame) {
+    if (frame.length >= DIRECT_WRITE_MIN) {
+      const out = binding.takeOutput(this._handle);
+      if (out !== undefined) this._queueWrite(out);
+      this._queueWrite(frame);
+    } else {
+      try {
+        binding.sendFramed(this._handle, frame);
+      } catch {
+        return false; // in the middle of its own fragmented message
+      }
+    }
+    this._scheduleFlush();
+    return true;
+  }
+
   _addSendCallback(cb) {
     if (this._sendCallbacks === null) this._sendCallbacks = [cb];
     else this._sendCallbacks.push(cb);
@@ -431,6 +498,7 @@ class WebSocket extends EventEmitter {
 
   _emitClose() {
     this._readyState = CLOSED;
+    if (this._topics !== null) this._server._topics.unsubscribeAll(this);
     this.emit('close', this._closeCode, this._closeMessage);
   }
 

@@ -416,6 +416,68 @@ static napi_value send_header(napi_env env, napi_callback_info info) {
   return make_uint(env, c->engine.out_len);
 }
 
+/* frameOnce(data, opcode) -> Buffer holding one whole unmasked (server) frame of data, for
+ * sending the same bytes to many connections with sendFramed. */
+static napi_value frame_once(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int32_t opcode = 0;
+  napi_get_value_int32(env, argv[1], &opcode);
+  if (opcode != OP_TEXT && opcode != OP_BINARY)
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid opcode");
+
+  /* A scratch server connection does the framing, so there is one encoder. */
+  conn scratch;
+  conn_config config = {.is_server = true};
+  conn_init(&scratch, &config);
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  bool ok;
+  if (type == napi_string) {
+    size_t len;
+    napi_get_value_string_utf8(env, argv[0], NULL, 0, &len);
+    ok = conn_output_ensure(&scratch, FRAME_MAX_HEADER + len + 1);
+    uint8_t *dst = ok ? conn_frame_reserve(&scratch, (uint8_t)opcode, true, false, len) : NULL;
+    if (dst) napi_get_value_string_utf8(env, argv[0], (char *)dst, len + 1, &len);
+    ok = dst != NULL;
+  } else {
+    const uint8_t *data;
+    size_t len;
+    if (!get_bytes(env, argv[0], &data, &len)) {
+      conn_release(&scratch);
+      return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+    }
+    ok = conn_send_frame(&scratch, (uint8_t)opcode, true, false, data, len);
+  }
+  if (!ok) {
+    conn_release(&scratch);
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  }
+  size_t len;
+  uint8_t *bytes = conn_output_detach(&scratch, &len);
+  napi_value buffer;
+  if (adopt_buffer(env, bytes, len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok)
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  return buffer;
+}
+
+/* sendFramed(handle, frames) -> bytes queued: appends whole frames made by frameOnce. */
+static napi_value send_framed(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  const uint8_t *data;
+  size_t len;
+  if (!get_bytes(env, argv[1], &data, &len))
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "frames must be a Buffer");
+  if (c->released) return make_uint(env, 0);
+  if (!c->engine.config.is_server || c->engine.out_fragmenting)
+    return throw_error(env, "WS_ERR_NATIVE", "cannot insert whole frames here");
+  if (!conn_send_framed(&c->engine, data, len))
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  return make_uint(env, c->engine.out_len);
+}
+
 /* close(handle, code, reason) -> true if a close frame was queued (false: one was sent
  * already). code undefined sends no status. Throws ws's errors for a bad code or reason. */
 static napi_value send_close(napi_env env, napi_callback_info info) {
@@ -570,6 +632,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"feed", NULL, feed, NULL, NULL, NULL, napi_default, NULL},
       {"errorInfo", NULL, error_info, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"frameOnce", NULL, frame_once, NULL, NULL, NULL, napi_default, NULL},
+      {"sendFramed", NULL, send_framed, NULL, NULL, NULL, napi_default, NULL},
       {"sendHeader", NULL, send_header, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},

@@ -167,6 +167,13 @@ bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t
   return true;
 }
 
+bool conn_send_framed(conn *c, const uint8_t *frames, size_t len) {
+  if (!out_reserve(c, len)) return false;
+  memcpy(c->out + c->out_len, frames, len);
+  c->out_len += len;
+  return true;
+}
+
 bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len) {
   if (c->close_sent) return false;
   uint8_t body[FRAME_MAX_CONTROL];

@@ -162,6 +162,11 @@ bool conn_output_ensure(conn *c, size_t extra);
  * writes the payload itself right after the queued output, without copying it here. */
 bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len);
 
+/* Appends bytes that are already whole frames (built once for many connections: topics).
+ * Only for servers, whose frames are not masked, and never in the middle of a message this
+ * connection is sending in fragments. Returns false when memory runs out. */
+bool conn_send_framed(conn *c, const uint8_t *frames, size_t len);
+
 /* Copies payload into one queued frame; returns false when memory runs out. */
 bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
                      size_t len);

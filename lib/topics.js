@@ -1,0 +1,96 @@
+'use strict';
+
+// Publish/subscribe topics of one server: which connections subscribe to which topics, and
+// publish(), which frames a message once and queues the same bytes to every subscriber.
+
+const binding = require('./binding');
+
+const { OP_TEXT, OP_BINARY } = binding.constants;
+const OPEN = 1;
+
+class TopicRegistry {
+  /**
+   * @param {number} maxBackpressure a subscriber with this many bytes or more waiting to be
+   *   written is skipped by publish(), so one slow reader cannot make memory grow unbounded
+   */
+  constructor(maxBackpressure) {
+    this._subscribers = new Map(); // topic -> Set<WebSocket>
+    this._maxBackpressure = maxBackpressure;
+  }
+
+  /** @returns {boolean} true if ws was not subscribed to topic before */
+  subscribe(ws, topic) {
+    checkTopic(topic);
+    if (ws._readyState > OPEN) return false;
+    let set = this._subscribers.get(topic);
+    if (set === undefined) this._subscribers.set(topic, (set = new Set()));
+    if (set.has(ws)) return false;
+    set.add(ws);
+    (ws._topics || (ws._topics = new Set())).add(topic);
+    return true;
+  }
+
+  /** @returns {boolean} true if ws was subscribed to topic */
+  unsubscribe(ws, topic) {
+    checkTopic(topic);
+    const set = this._subscribers.get(topic);
+    if (set === undefined || !set.delete(ws)) return false;
+    if (set.size === 0) this._subscribers.delete(topic);
+    ws._topics.delete(topic);
+    return true;
+  }
+
+  /** Ends every subscription of ws (its connection closed). */
+  unsubscribeAll(ws) {
+    if (!ws._topics) return;
+    for (const topic of ws._topics) {
+      const set = this._subscribers.get(topic);
+      if (set === undefined) continue;
+      set.delete(ws);
+      if (set.size === 0) this._subscribers.delete(topic);
+    }
+    ws._topics.clear();
+  }
+
+  /** @returns {number} subscribers of topic */
+  count(topic) {
+    const set = this._subscribers.get(topic);
+    return set === undefined ? 0 : set.size;
+  }
+
+  /**
+   * @returns {number} how many subscribers the message was queued to
+   */
+  publish(topic, data, options) {
+    checkTopic(topic);
+    const set = this._subscribers.get(topic);
+    if (set === undefined) return 0;
+
+    let binary = typeof data !== 'string';
+    if (typeof data === 'number') {
+      data = data.toString();
+      binary = false;
+    } else if (binary && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
+      data = Buffer.from(data);
+    }
+    if (options && options.binary !== undefined) binary = !!options.binary;
+
+    const frame = binding.frameOnce(data, binary ? OP_BINARY : OP_TEXT);
+    let reached = 0;
+    for (const ws of set) {
+      if (ws._readyState !== OPEN || ws.bufferedAmount >= this._maxBackpressure) continue;
+      if (ws._sendFramed(frame)) reached++;
+    }
+    return reached;
+  }
+}
+
+function checkTopic(topic) {
+  if (typeof topic !== 'string') {
+    const err = new TypeError(`The topic must be a string; got ${typeof topic}`);
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    throw err;
+  }
+}
+
+module.exports = TopicRegistry;
