@@ -38,6 +38,7 @@ function initAsClient(websocket, address, protocols, options) {
     followRedirects: false,
     maxRedirects: 10,
     ...options,
+    protocols: undefined,
     socketPath: undefined,
     hostname: undefined,
     protocol: undefined,
@@ -58,7 +59,7 @@ function initAsClient(websocket, address, protocols, options) {
 
   let url;
   if (address instanceof URL) {
-    url = address;
+    url = new URL(address.href); // the caller's object stays as it was
   } else {
     try {
       url = new URL(address);
@@ -121,11 +122,14 @@ function initAsClient(websocket, address, protocols, options) {
     if (opts.protocolVersion < 13) opts.headers['Sec-WebSocket-Origin'] = opts.origin;
     else opts.headers.Origin = opts.origin;
   }
-  if (url.username || url.password) opts.auth = `${url.username}:${url.password}`;
+  if (url.username || url.password) {
+    opts.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  }
   if (isIpc) {
-    const [socketPath, path] = opts.path.split(':');
-    opts.socketPath = socketPath;
-    opts.path = path;
+    // ws+unix:/path/to.sock:/request/path — only the first colon separates the two.
+    const colon = opts.path.indexOf(':');
+    opts.socketPath = colon === -1 ? opts.path : opts.path.slice(0, colon);
+    opts.path = colon === -1 ? '' : opts.path.slice(colon + 1);
   }
 
   let req;

@@ -75,6 +75,7 @@ class WebSocket extends EventEmitter {
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
+    this._blobQueue = null; // operations waiting behind a Blob being read, in call order
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
     this._trackActivity = false; // heartbeat: note when bytes arrive
@@ -89,15 +90,20 @@ class WebSocket extends EventEmitter {
     this._isServer = false;
     this._redirects = 0;
     this._req = null;
-    if (protocols === undefined) {
-      protocols = [];
-    } else if (!Array.isArray(protocols)) {
+    // (url, protocols, options), (url, options) or (url, undefined, options); the
+    // subprotocols may also come as options.protocols.
+    if (protocols !== undefined && !Array.isArray(protocols)) {
       if (typeof protocols === 'object' && protocols !== null) {
         options = protocols;
-        protocols = [];
+        protocols = undefined;
       } else {
         protocols = [protocols];
       }
+    }
+    if (protocols === undefined) {
+      const fromOptions = options ? options.protocols : undefined;
+      if (fromOptions === undefined) protocols = [];
+      else protocols = Array.isArray(fromOptions) ? fromOptions : [fromOptions];
     }
     initAsClient(this, address, protocols, options);
   }
@@ -212,6 +218,10 @@ class WebSocket extends EventEmitter {
       abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
       return;
     }
+    if (this._blobQueue !== null && this._readyState === OPEN) {
+      this._blobQueue.push(() => this.close(code, data));
+      return;
+    }
     if (this._readyState === CLOSING) {
       if (this._closeFrameSent && (this._closeFrameReceived || this._errorEmitted)) {
         this._endAfterFlush = true;
@@ -285,6 +295,15 @@ class WebSocket extends EventEmitter {
       return false;
     }
 
+    if (this._blobQueue !== null) {
+      this._blobQueue.push(() => this.send(data, options, cb));
+      return this._belowHighWaterMark();
+    }
+    if (isBlob(data)) {
+      this._whenBlobRead(data, (bytes) => this.send(bytes, { binary: true, ...options }, cb), cb);
+      return this._belowHighWaterMark();
+    }
+
     let binary = true;
     if (typeof data === 'string') {
       binary = false;
@@ -334,6 +353,43 @@ class WebSocket extends EventEmitter {
 
   // ---- internals ----
 
+  _belowHighWaterMark() {
+    if (this.bufferedAmount < this._highWaterMark) return true;
+    this._needDrain = true;
+    return false;
+  }
+
+  /**
+   * Blobs are read asynchronously. Until the Blob is read, everything sent after it waits in
+   * _blobQueue, so messages keep the order of the calls; then sendBuffer(bytes) runs.
+   */
+  _whenBlobRead(blob, sendBuffer, cb) {
+    this._blobQueue = [];
+    const resume = () => {
+      const queue = this._blobQueue;
+      this._blobQueue = null;
+      for (let i = 0; i < queue.length; i++) {
+        if (this._blobQueue !== null) {
+          // Another Blob: the rest waits for it too.
+          this._blobQueue.push(...queue.slice(i));
+          break;
+        }
+        queue[i]();
+      }
+    };
+    blob.arrayBuffer().then(
+      (arrayBuffer) => {
+        if (this._readyState === OPEN) sendBuffer(Buffer.from(arrayBuffer));
+        else if (cb) cb(new Error('The socket was closed while the blob was being read'));
+        resume();
+      },
+      (err) => {
+        if (cb) cb(err);
+        resume();
+      }
+    );
+  }
+
   _sendControl(opcode, data, mask, cb) {
     if (typeof data === 'function') {
       cb = data;
@@ -347,6 +403,14 @@ class WebSocket extends EventEmitter {
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) {
       sendAfterClose(this, data, cb);
+      return;
+    }
+    if (this._blobQueue !== null) {
+      this._blobQueue.push(() => this._sendControl(opcode, data, mask, cb));
+      return;
+    }
+    if (isBlob(data)) {
+      this._whenBlobRead(data, (bytes) => this._sendControl(opcode, bytes, mask, cb), cb);
       return;
     }
     if (data === undefined || data === null) data = EMPTY_BUFFER;
@@ -570,8 +634,13 @@ function splitFragments(data, ends) {
   return fragments;
 }
 
+function isBlob(value) {
+  return typeof Blob !== 'undefined' && value instanceof Blob;
+}
+
 function byteLengthOf(data) {
   if (typeof data === 'string') return Buffer.byteLength(data);
+  if (isBlob(data)) return data.size;
   if (data && typeof data.byteLength === 'number') return data.byteLength;
   return 0;
 }
