@@ -1,6 +1,7 @@
 'use strict';
 
-// Interoperability: the implementation's server against the `ws` package's client.
+// Interoperability with the `ws` package, both ways: the implementation's server against ws's
+// client, and the implementation's client against ws's server.
 
 const assert = require('assert');
 const crypto = require('crypto');
@@ -207,7 +208,90 @@ describe('interop: implementation server <-> ws client', function () {
     assert.strictEqual(reason.length, 0);
   });
 
-  // TODO(issue "Client"): the other direction — ws-native's client against the `ws` package's
-  // server (text, binary, empty, ordering, 16 MiB, ping/pong, close codes) — once the client
-  // exists.
+});
+
+describe('interop: implementation client <-> ws server', function () {
+  const WsServer = require('ws').WebSocketServer;
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  /** A ws server that echoes; resolves with the implementation's client and ws's server side. */
+  async function pair(clientOptions) {
+    const { server, port } = await createHttpServer();
+    cleanup.add(server);
+    const wss = cleanup.add(new WsServer({ server }));
+    wss.on('connection', (ws) => {
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    });
+    const connected = once(wss, 'connection');
+    const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`, clientOptions));
+    await once(client, 'open', { rejectOnError: true });
+    const [serverWs] = await connected;
+    return { client, serverWs };
+  }
+
+  it('text, binary and empty messages round-trip with their type', async function () {
+    const { client } = await pair();
+    const payload = crypto.randomBytes(1000);
+    for (const [data, binary] of [
+      ['hello, wörld ✓', false],
+      [payload, true],
+      ['', false],
+      [Buffer.alloc(0), true]
+    ]) {
+      client.send(data);
+      const [echo, isBinary] = await nextMessage(client);
+      assert.strictEqual(isBinary, binary);
+      assert.ok(echo.equals(Buffer.from(data)));
+    }
+  });
+
+  it('100 messages arrive in order', async function () {
+    const { client } = await pair();
+    const got = [];
+    const done = new Promise((resolve) =>
+      client.on('message', (data) => got.push(Number(data)) === 100 && resolve())
+    );
+    for (let i = 0; i < 100; i++) client.send(String(i));
+    await withTimeout(done, '100 echoes');
+    assert.deepStrictEqual(got, [...Array(100).keys()]);
+  });
+
+  it('a 16 MiB binary message is intact', async function () {
+    const { client } = await pair();
+    const payload = crypto.randomBytes(16 * 1024 * 1024);
+    client.send(payload);
+    const [echo] = await nextMessage(client, { timeout: 30000 });
+    assert.strictEqual(echo.length, payload.length);
+    assert.ok(echo.equals(payload));
+  });
+
+  it('ping and pong both ways, with payloads', async function () {
+    const { client, serverWs } = await pair();
+    const pong = once(client, 'pong');
+    client.ping('from client');
+    assert.strictEqual((await pong)[0].toString(), 'from client');
+    const ping = once(client, 'ping');
+    const serverPong = once(serverWs, 'pong');
+    serverWs.ping('from server');
+    assert.strictEqual((await ping)[0].toString(), 'from server');
+    assert.strictEqual((await serverPong)[0].toString(), 'from server');
+  });
+
+  it('close codes and reasons both ways', async function () {
+    let { client, serverWs } = await pair();
+    const serverSaw = once(serverWs, 'close');
+    const clientSaw = once(client, 'close');
+    client.close(4000, 'bye');
+    assert.deepStrictEqual((await serverSaw).map(String), ['4000', 'bye']);
+    assert.deepStrictEqual((await clientSaw).map(String), ['4000', 'bye']);
+
+    ({ client, serverWs } = await pair());
+    const closed = once(client, 'close');
+    serverWs.close(4001, 'server says bye');
+    const [code, reason] = await closed;
+    assert.strictEqual(code, 4001);
+    assert.strictEqual(reason.toString(), 'server says bye');
+    assert.strictEqual(client.readyState, WebSocket.CLOSED);
+  });
 });
