@@ -2,7 +2,10 @@
 
 const WebSocket = require('./lib/websocket');
 const WebSocketServer = require('./lib/websocket-server');
+const createWebSocketStream = require('./lib/stream');
 
+WebSocket.createWebSocketStream = createWebSocketStream;
+WebSocket.createWebSocketStream = require('./lib/stream');
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;

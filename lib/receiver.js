@@ -63,8 +63,12 @@ function dispatch(ws, kind, data, isBinary, code, fragmentEnds) {
   }
 }
 
-/** Keeps events [from, count) of the table and the unparsed rest of the chunk for later. */
-function stash(ws, table, objects, chunk, from, count, offset) {
+/**
+ * Keeps events [from, count) of the table and the unparsed rest of the chunk for later. With
+ * callAgain (the engine holds back work, e.g. a close frame, until the events before it are
+ * handled) the chunk is kept even when fully consumed, so the engine is called once more.
+ */
+function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   const queue = ws._queuedEvents || (ws._queuedEvents = []);
   for (let i = from; i < count; i++) {
     const base = TABLE_HEADER + i * TABLE_STRIDE;
@@ -77,7 +81,7 @@ function stash(ws, table, objects, chunk, from, count, offset) {
     });
   }
   // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
-  if (offset < chunk.length) ws._stashedChunks.unshift({ chunk, offset });
+  if (offset < chunk.length || callAgain) ws._stashedChunks.unshift({ chunk, offset });
 }
 
 /**
@@ -130,13 +134,13 @@ function parse(ws, chunk, offset) {
             fragmentsOf(table, base, objects)
           );
         } catch (err) {
-          stash(ws, table, objects, chunk, i + 1, count, offset);
+          stash(ws, table, objects, chunk, i + 1, count, offset, again);
           objects.length = 0;
           if (!ws._paused) process.nextTick(deliverStashed, ws);
           throw err;
         }
         if (ws._paused) {
-          stash(ws, table, objects, chunk, i + 1, count, offset);
+          stash(ws, table, objects, chunk, i + 1, count, offset, again);
           objects.length = 0;
           return;
         }

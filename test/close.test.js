@@ -139,6 +139,30 @@ describe('close', function () {
       ]);
     });
 
+    it('a close frame behind messages is handled even when a listener pauses on the first', async function () {
+      const { client, ws } = await open();
+      const got = [];
+      ws.on('message', (data) => {
+        got.push(data.toString());
+        if (got.length === 1) {
+          ws.pause();
+          setImmediate(() => ws.resume());
+        }
+      });
+      const closed = closeEvent(ws);
+      await client.send(
+        Buffer.concat([
+          frame({ opcode: OP.TEXT, payload: 'a' }),
+          frame({ opcode: OP.TEXT, payload: 'b' }),
+          closeFrame(1000, 'done')
+        ])
+      );
+      const [code, reason] = await closed;
+      assert.strictEqual(code, 1000);
+      assert.strictEqual(reason.toString(), 'done');
+      assert.deepStrictEqual(got, ['a', 'b']);
+    });
+
     it('data after a close frame is ignored', async function () {
       const { client, ws } = await open();
       const events = [];
