@@ -55,6 +55,17 @@ class Heartbeat {
 function heartbeatOptions(value) {
   if (value === undefined || value === null || value === false) return null;
   const defaults = { interval: 30000, timeout: 10000 };
+  if (
+    value !== true &&
+    typeof value !== 'number' &&
+    (typeof value !== 'object' || Array.isArray(value))
+  ) {
+    const err = new TypeError(
+      `The "heartbeat" option must be a boolean, a number or { interval, timeout }; got ${Array.isArray(value) ? 'an array' : typeof value}`
+    );
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    throw err;
+  }
   const options =
     value === true
       ? defaults

@@ -6,7 +6,7 @@
 // is kept, in order, and delivered later: accepted data is never dropped.
 
 const binding = require('./binding');
-const { EMPTY_BUFFER } = require('./constants');
+const { EMPTY_BUFFER, kStatusCode } = require('./constants');
 
 const {
   TABLE_HEADER,
@@ -49,7 +49,7 @@ function dispatch(ws, kind, data, isBinary, code, fragmentEnds) {
       ws._emitMessage(data, isBinary, fragmentEnds);
       break;
     case EV_PING:
-      ws.emit('ping', data);
+      ws._onPing(data);
       break;
     case EV_PONG:
       ws.emit('pong', data);
@@ -84,6 +84,13 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   if (offset < chunk.length || callAgain) ws._stashedChunks.unshift({ chunk, offset });
 }
 
+function tooManyChunks() {
+  const err = new RangeError('Too many buffered chunks');
+  err.code = 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
+  err[kStatusCode] = 1008;
+  return err;
+}
+
 /**
  * Entry point for a transport: delivers chunk[offset..], after anything still waiting.
  *
@@ -94,6 +101,10 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
 function receive(ws, chunk, offset) {
   if (ws._trackActivity) ws._lastHeard = Date.now();
   if (ws._paused || ws._queuedEvents !== null || ws._stashedChunks.length > 0) {
+    if (ws._stashedChunks.length >= ws._maxBufferedChunks && ws._maxBufferedChunks > 0) {
+      ws._failConnection(tooManyChunks());
+      return;
+    }
     ws._stashedChunks.push({ chunk, offset });
     return;
   }

@@ -16,7 +16,11 @@ const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_BACKPRESSURE,
+  DEFAULT_MAX_BUFFERED_AMOUNT,
+  DEFAULT_MAX_BUFFERED_CHUNKS,
+  DEFAULT_MAX_FRAGMENTS,
   DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_PENDING_AUTO_PONGS,
   kWebSocket
 } = require('./constants');
 
@@ -43,6 +47,14 @@ class WebSocketServer extends EventEmitter {
    * @param {number} [options.highWaterMark=65536] bufferedAmount at which send() returns false
    * @param {number} [options.maxBackpressure=1048576] publish() skips a subscriber with this
    *   many bytes or more waiting to be written
+   * @param {number} [options.maxFragments=16384] data frames one message may have (1008)
+   * @param {number} [options.maxBufferedChunks=262144] chunks kept while paused (1008)
+   * @param {number} [options.maxPendingAutoPongs=60] pongs queued for a peer that does not
+   *   read them before the connection is terminated
+   * @param {number} [options.maxBufferedAmount=67108864] bytes that may wait for a peer that
+   *   does not read (checked past highWaterMark); 0 = no limit
+   * @param {'close'|'drop'} [options.onBufferOverflow='close'] past maxBufferedAmount: fail
+   *   the connection (1008) or drop the message (send's callback gets the error)
    * @param {boolean|number|{interval?: number, timeout?: number}} [options.heartbeat=false]
    *   ping connections silent for `interval` ms (30000), terminate them if still silent
    *   `timeout` ms (10000) later
@@ -63,6 +75,11 @@ class WebSocketServer extends EventEmitter {
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       highWaterMark: DEFAULT_HIGH_WATER_MARK,
       maxBackpressure: DEFAULT_MAX_BACKPRESSURE,
+      maxFragments: DEFAULT_MAX_FRAGMENTS,
+      maxBufferedChunks: DEFAULT_MAX_BUFFERED_CHUNKS,
+      maxPendingAutoPongs: DEFAULT_MAX_PENDING_AUTO_PONGS,
+      maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT,
+      onBufferOverflow: 'close',
       heartbeat: false,
       verifyClient: null,
       noServer: false,
@@ -88,6 +105,17 @@ class WebSocketServer extends EventEmitter {
     checkNonNegative(options, 'closeTimeout');
     checkNonNegative(options, 'highWaterMark');
     checkNonNegative(options, 'maxBackpressure');
+    for (const name of ['maxFragments', 'maxBufferedChunks', 'maxPendingAutoPongs']) {
+      checkNonNegative(options, name);
+    }
+    checkNonNegative(options, 'maxBufferedAmount');
+    if (options.onBufferOverflow !== 'close' && options.onBufferOverflow !== 'drop') {
+      const err = new TypeError(
+        `The "onBufferOverflow" option must be 'close' or 'drop'; got ${options.onBufferOverflow}`
+      );
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      throw err;
+    }
     const heartbeat = heartbeatOptions(options.heartbeat);
 
     if (options.port != null) {

@@ -16,7 +16,11 @@ const {
   BINARY_TYPES,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_BUFFERED_AMOUNT,
+  DEFAULT_MAX_BUFFERED_CHUNKS,
+  DEFAULT_MAX_FRAGMENTS,
   DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_PENDING_AUTO_PONGS,
   EMPTY_BUFFER,
   kForOnEventAttribute,
   kListener,
@@ -76,11 +80,18 @@ class WebSocket extends EventEmitter {
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
     this._blobQueue = null; // operations waiting behind a Blob being read, in call order
+    this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
     this._trackActivity = false; // heartbeat: note when bytes arrive
     this._lastHeard = 0;
     this._pingSentAt = 0;
+    this._autoPong = true;
+    this._pendingAutoPongs = 0; // pongs queued while the peer is not reading what we write
+    this._maxPendingAutoPongs = DEFAULT_MAX_PENDING_AUTO_PONGS;
+    this._maxBufferedChunks = DEFAULT_MAX_BUFFERED_CHUNKS;
+    this._maxBufferedAmount = DEFAULT_MAX_BUFFERED_AMOUNT;
+    this._dropOnOverflow = false;
 
     if (address === null) {
       this._isServer = true;
@@ -191,12 +202,20 @@ class WebSocket extends EventEmitter {
    * @private
    */
   setSocket(socket, head, options) {
+    this._autoPong = options.autoPong === undefined ? true : !!options.autoPong;
     this._handle = binding.createConnection(
       this._isServer,
       options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload,
       !!options.skipUTF8Validation,
-      options.autoPong === undefined ? true : !!options.autoPong
+      this._autoPong,
+      options.maxFragments === undefined ? DEFAULT_MAX_FRAGMENTS : options.maxFragments
     );
+    if (options.maxPendingAutoPongs !== undefined) {
+      this._maxPendingAutoPongs = options.maxPendingAutoPongs;
+    }
+    if (options.maxBufferedChunks !== undefined) this._maxBufferedChunks = options.maxBufferedChunks;
+    if (options.maxBufferedAmount !== undefined) this._maxBufferedAmount = options.maxBufferedAmount;
+    this._dropOnOverflow = options.onBufferOverflow === 'drop';
     if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
     if (options.closeTimeout !== undefined) this._closeTimeout = options.closeTimeout;
     if (options.highWaterMark !== undefined) this._highWaterMark = options.highWaterMark;
@@ -318,8 +337,18 @@ class WebSocket extends EventEmitter {
       if (options.binary !== undefined) binary = !!options.binary;
       if (options.fin !== undefined) fin = !!options.fin;
     }
+    // Past the high-water mark, check the hard limit on what may wait for a peer that does
+    // not read: drop this message, or fail the connection (1008) and free everything.
+    if (this._needDrain && this._maxBufferedAmount > 0) {
+      const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+      if (this.bufferedAmount + size > this._maxBufferedAmount) {
+        this._onBufferOverflow(cb);
+        return false;
+      }
+    }
 
     const opcode = binary ? OP_BINARY : OP_TEXT;
+    this._sendingFragments = !fin;
     let queued;
     if (this._isServer && typeof data !== 'string' && data.byteLength >= DIRECT_WRITE_MIN) {
       binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
@@ -352,6 +381,53 @@ class WebSocket extends EventEmitter {
   }
 
   // ---- internals ----
+
+  _onBufferOverflow(cb) {
+    const err = new Error(
+      `Send buffer limit exceeded: more than ${this._maxBufferedAmount} bytes wait for a ` +
+        'peer that is not reading'
+    );
+    err.code = 'WS_ERR_BUFFER_OVERFLOW';
+    if (this._dropOnOverflow) {
+      if (cb) process.nextTick(cb, err);
+      return;
+    }
+    err[kStatusCode] = 1008;
+    if (cb) process.nextTick(cb, err);
+    this._failConnection(err);
+    // The peer is not reading, so it would not read a close frame either: free it all now.
+    this.terminate();
+  }
+
+  /**
+   * Fails the connection for a reason found in JavaScript (a limit): sends a close frame with
+   * err's status, as the engine does for protocol errors, and reports err.
+   */
+  _failConnection(err) {
+    if (this._readyState !== OPEN) return;
+    binding.close(this._handle, err[kStatusCode]);
+    this._readyState = CLOSING;
+    this._closeFrameSent = true;
+    this._endAfterFlush = true;
+    this._scheduleFlush();
+    this._setCloseTimer();
+    this._errorEmitted = true;
+    this._emitError(err);
+  }
+
+  /** Answers to pings pile up when the peer does not read them: past the limit, terminate. */
+  _onPing(data) {
+    if (
+      this._autoPong &&
+      this._readyState === OPEN &&
+      this._maxPendingAutoPongs > 0 &&
+      ++this._pendingAutoPongs > this._maxPendingAutoPongs
+    ) {
+      this.terminate();
+      return;
+    }
+    this.emit('ping', data);
+  }
 
   _belowHighWaterMark() {
     if (this.bufferedAmount < this._highWaterMark) return true;
@@ -443,16 +519,14 @@ class WebSocket extends EventEmitter {
    * @returns {boolean} false if they cannot go out now (a fragmented send is in progress)
    */
   _sendFramed(frame) {
+    // A whole message cannot go in between the fragments of one this connection is sending.
+    if (this._sendingFragments) return false;
     if (frame.length >= DIRECT_WRITE_MIN) {
       const out = binding.takeOutput(this._handle);
       if (out !== undefined) this._queueWrite(out);
       this._queueWrite(frame);
     } else {
-      try {
-        binding.sendFramed(this._handle, frame);
-      } catch {
-        return false; // in the middle of its own fragmented message
-      }
+      binding.sendFramed(this._handle, frame);
     }
     this._scheduleFlush();
     return true;
@@ -498,6 +572,10 @@ class WebSocket extends EventEmitter {
       this._transport.write(EMPTY_BUFFER, (err) => this._afterWrite(err, callbacks));
     }
     if (queue !== null) this._transport.uncork();
+    // Everything reached the operating system: the peer is reading our pongs.
+    if (this._pendingAutoPongs !== 0 && this._transport.writableLength === 0) {
+      this._pendingAutoPongs = 0;
+    }
     if (this._endAfterFlush && !this._ended) {
       this._ended = true;
       this._transport.end();
@@ -512,6 +590,9 @@ class WebSocket extends EventEmitter {
   }
 
   _checkDrain() {
+    if (this._transport !== null && this._transport.writableLength === 0) {
+      this._pendingAutoPongs = 0;
+    }
     if (!this._needDrain || this._readyState !== OPEN) return;
     if (this.bufferedAmount < this._highWaterMark) {
       this._needDrain = false;

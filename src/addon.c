@@ -153,9 +153,9 @@ static void connection_finalize(napi_env env, void *data, void *hint) {
   free(c);
 }
 
-/* createConnection(isServer, maxPayload, skipUTF8Validation, autoPong) -> handle */
+/* createConnection(isServer, maxPayload, skipUTF8Validation, autoPong, maxFragments) */
 static napi_value create_connection(napi_env env, napi_callback_info info) {
-  GET_ARGS(4);
+  GET_ARGS(5);
   if (argc < 4) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "4 arguments expected");
   conn_config config = {0};
   config.is_server = get_bool(env, argv[0]);
@@ -165,6 +165,10 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
   config.max_payload = max_payload >= 9007199254740991.0 ? 0 : (uint64_t)max_payload;
   config.skip_utf8_validation = get_bool(env, argv[2]);
   config.auto_pong = get_bool(env, argv[3]);
+  double max_fragments = 0;
+  if (argc >= 5) napi_get_value_double(env, argv[4], &max_fragments);
+  config.max_fragments = max_fragments >= 1 && max_fragments < 4294967295.0
+                             ? (uint32_t)max_fragments : 0;
 
   connection *c = calloc(1, sizeof(*c));
   if (!c) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");

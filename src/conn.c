@@ -32,6 +32,10 @@ static const conn_error_desc error_table[] = {
                               "Max payload size exceeded", false},
     [CONN_ERR_CLOSE_CODE] = {"WS_ERR_INVALID_CLOSE_CODE", 1002, "invalid status code %d", true},
     [CONN_ERR_UTF8] = {"WS_ERR_INVALID_UTF8", 1007, "invalid UTF-8 sequence", true},
+    /* Each fragment costs bookkeeping however small it is: a cap stops a peer from making a
+     * message out of millions of empty frames. */
+    [CONN_ERR_TOO_MANY_FRAGMENTS] = {"WS_ERR_TOO_MANY_BUFFERED_PARTS", 1008,
+                                     "Too many message fragments", false},
     [CONN_ERR_NO_MEMORY] = {"WS_ERR_OUT_OF_MEMORY", 1011, "out of memory", false},
 };
 
@@ -279,8 +283,11 @@ static conn_error on_data_header(conn *c, const frame_info *f) {
     c->in_message = true;
     c->message_binary = f->opcode == OP_BINARY;
     c->message_size = 0;
+    c->message_frames = 0;
     utf8_state_init(&c->utf8);
   }
+  if (c->config.max_fragments && ++c->message_frames > c->config.max_fragments)
+    return CONN_ERR_TOO_MANY_FRAGMENTS;
   uint64_t limit = c->config.max_payload ? c->config.max_payload : FRAME_MAX_SAFE_LENGTH;
   if (f->payload_len > limit - c->message_size) return CONN_ERR_MAX_PAYLOAD;
   c->message_size += f->payload_len;

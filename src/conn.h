@@ -27,6 +27,7 @@ typedef enum conn_error {
   CONN_ERR_MAX_PAYLOAD,
   CONN_ERR_CLOSE_CODE,
   CONN_ERR_UTF8,
+  CONN_ERR_TOO_MANY_FRAGMENTS,
   CONN_ERR_NO_MEMORY
 } conn_error;
 
@@ -47,6 +48,7 @@ typedef struct conn_config {
   bool skip_utf8_validation;
   bool auto_pong;
   uint64_t max_payload;     /* largest message accepted; 0 = no limit beyond 2^53 - 1 */
+  uint32_t max_fragments;   /* data frames one message may have; 0 = no limit */
 } conn_config;
 
 typedef enum conn_event_kind {
@@ -86,6 +88,7 @@ typedef struct conn {
   bool message_binary;
   bool message_direct;  /* the current frame's whole payload lies in the input: direct_* */
   uint64_t message_size; /* payload bytes of the message so far, counted from headers */
+  uint32_t message_frames; /* data frames of the message so far */
   uint8_t *message_buf;  /* assembled payload when it could not be delivered in place */
   size_t message_len;
   size_t message_cap;

@@ -1,5 +1,5 @@
 /* Incremental UTF-8 validation (RFC 3629 section 4 syntax) for text messages and close reasons.
- * Owns the byte-class and transition tables; the state survives across a message's fragments. */
+ * Owns the DFA tables, the SIMD (SSSE3/AVX2) block validator and the choice between them. */
 #include "utf8.h"
 
 #include <string.h>
@@ -131,11 +131,8 @@ static utf8_result result_of(uint32_t state) {
  * enough to stop soon after a bad byte, long enough to keep the step loop free of branches. */
 #define DFA_BLOCK 16
 
-utf8_result utf8_feed(utf8_state *s, const uint8_t *data, size_t len) {
-  uint32_t state = s->dfa;
-  /* A value that is not a state offset (a corrupted or uninitialised struct) would shift the
-   * rows out of phase; treat it as invalid instead. */
-  if (state > REJECT || state % STATE_BITS != 0) state = REJECT;
+/* Runs the DFA over data[0..len) from state (a valid state offset) and returns the state after. */
+static uint32_t dfa_run(uint32_t state, const uint8_t *data, size_t len) {
   size_t i = 0;
   while (i < len && state != REJECT) {
     if (state == ACCEPT) {
@@ -149,6 +146,328 @@ utf8_result utf8_feed(utf8_state *s, const uint8_t *data, size_t len) {
   }
   /* The loop may step a few bytes past a bad one before noticing; REJECT absorbs, so they
    * cannot hide it, and the call that fed the bad byte is the one that reports it. */
+  return state;
+}
+
+/* ---- SIMD block validation ----
+ *
+ * The lookup-table method of Keiser and Lemire ("Validating UTF-8 In Less Than One Instruction
+ * Per Byte", 2021). Every error in UTF-8 shows in some pair of adjacent bytes, except a missing
+ * third or fourth byte. A pair's error classes are the AND of three 16-entry tables indexed by
+ * the first byte's high nibble, its low nibble and the second byte's high nibble, so one vector
+ * of pairs costs three byte shuffles. A separate check then demands a continuation byte wherever
+ * the byte two back is a 3- or 4-byte lead (or three back a 4-byte lead); it is folded in by
+ * XOR with the "two continuations in a row" class, which is an error everywhere else. The
+ * method answers only "is this whole block of sequences valid and complete", which is why
+ * utf8_feed hands it only whole sequences (see there). */
+
+/* Error classes of a byte pair (first byte, second byte). */
+enum {
+  E_TOO_SHORT = 1 << 0,  /* lead, then no continuation: 11xxxxxx 0xxxxxxx or 11xxxxxx 11xxxxxx */
+  E_TOO_LONG = 1 << 1,   /* continuation after ASCII: 0xxxxxxx 10xxxxxx */
+  E_OVERLONG3 = 1 << 2,  /* E0 80..9F */
+  E_TOO_LARGE = 1 << 3,  /* F4 90..BF, and F5..FF 90..BF */
+  E_SURROGATE = 1 << 4,  /* ED A0..BF */
+  E_OVERLONG2 = 1 << 5,  /* C0 or C1, then a continuation */
+  E_OVERLONG4 = 1 << 6,  /* F0 80..8F; shares its bit with the next, as no lead has both */
+  E_TOO_LARGE_80 = 1 << 6, /* F5..FF 80..8F */
+  E_TWO_CONTS = 1 << 7,  /* 10xxxxxx 10xxxxxx: an error unless a 3rd or 4th byte is due */
+  /* Classes decided by the first byte's high nibble alone: every low nibble must pass them. */
+  E_ANY_LOW = E_TOO_SHORT | E_TOO_LONG | E_TWO_CONTS
+};
+
+/* Indexed by the first byte's high nibble: the classes that byte can start. */
+static const uint8_t pair_first_high[16] = {
+    E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG,
+    E_TOO_LONG,                                                        /* 0..7: ASCII */
+    E_TWO_CONTS, E_TWO_CONTS, E_TWO_CONTS, E_TWO_CONTS,                /* 8..B: continuation */
+    E_TOO_SHORT | E_OVERLONG2,                                         /* C */
+    E_TOO_SHORT,                                                       /* D */
+    E_TOO_SHORT | E_OVERLONG3 | E_SURROGATE,                           /* E */
+    E_TOO_SHORT | E_TOO_LARGE | E_TOO_LARGE_80 | E_OVERLONG4,          /* F */
+};
+
+/* Indexed by the first byte's low nibble. */
+static const uint8_t pair_first_low[16] = {
+    E_ANY_LOW | E_OVERLONG2 | E_OVERLONG3 | E_OVERLONG4, /* C0 E0 F0 */
+    E_ANY_LOW | E_OVERLONG2,                             /* C1 */
+    E_ANY_LOW,
+    E_ANY_LOW,
+    E_ANY_LOW | E_TOO_LARGE, /* F4 */
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80 | E_SURROGATE, /* ED (and FD) */
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+    E_ANY_LOW | E_TOO_LARGE | E_TOO_LARGE_80,
+};
+
+/* Indexed by the second byte's high nibble. */
+#define CONT_ERRORS (E_TOO_LONG | E_OVERLONG2 | E_TWO_CONTS)
+static const uint8_t pair_second_high[16] = {
+    E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT,
+    E_TOO_SHORT,                                                   /* 0..7: ASCII */
+    CONT_ERRORS | E_OVERLONG3 | E_OVERLONG4 | E_TOO_LARGE_80,      /* 80..8F */
+    CONT_ERRORS | E_OVERLONG3 | E_TOO_LARGE,                       /* 90..9F */
+    CONT_ERRORS | E_SURROGATE | E_TOO_LARGE,                       /* A0..AF */
+    CONT_ERRORS | E_SURROGATE | E_TOO_LARGE,                       /* B0..BF */
+    E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT, E_TOO_SHORT,            /* C0..FF: a lead */
+};
+#undef CONT_ERRORS
+
+/* A block ending with one of these is cut inside a sequence: the last byte is a lead of any
+ * length, the one before a 3- or 4-byte lead, or the one before that a 4-byte lead. A saturating
+ * subtraction of these limits leaves nonzero bytes exactly there. */
+static const uint8_t block_end_limit[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1,
+};
+
+/* Bytes per turn of the block loops: enough vectors that the ASCII test and the early exit on
+ * an error are paid once per 64 bytes. */
+#define SIMD_BLOCK 64
+
+/* Below this many bytes of whole sequences, the DFA is as quick as setting up the vectors. */
+#define SIMD_MIN_LEN 16
+
+enum { SIMD_NONE = 0, SIMD_SSSE3 = 1, SIMD_AVX2 = 2 };
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define UTF8_HAVE_X86_SIMD 1
+#include <immintrin.h>
+
+#define TARGET_SSSE3 __attribute__((target("ssse3")))
+#define TARGET_AVX2 __attribute__((target("avx2")))
+
+/* The error bits of 16 byte pairs: cur, and the 16 bytes before each of its bytes (prev holds
+ * the block before cur; zeros, which are ASCII, at the start of a run of whole sequences). */
+TARGET_SSSE3 static inline __m128i errors_ssse3(__m128i cur, __m128i prev, __m128i first_high,
+                                                __m128i first_low, __m128i second_high) {
+  const __m128i nibble = _mm_set1_epi8(0x0F);
+  __m128i prev1 = _mm_alignr_epi8(cur, prev, 15);
+  __m128i pairs = _mm_and_si128(
+      _mm_and_si128(
+          _mm_shuffle_epi8(first_high, _mm_and_si128(_mm_srli_epi16(prev1, 4), nibble)),
+          _mm_shuffle_epi8(first_low, _mm_and_si128(prev1, nibble))),
+      _mm_shuffle_epi8(second_high, _mm_and_si128(_mm_srli_epi16(cur, 4), nibble)));
+  /* High bit set where the byte two back is E0..FF or three back is F0..FF. */
+  __m128i third = _mm_subs_epu8(_mm_alignr_epi8(cur, prev, 14), _mm_set1_epi8(0xE0 - 0x80));
+  __m128i fourth = _mm_subs_epu8(_mm_alignr_epi8(cur, prev, 13), _mm_set1_epi8(0xF0 - 0x80));
+  __m128i due = _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8((char)0x80));
+  return _mm_xor_si128(pairs, due);
+}
+
+TARGET_SSSE3 static inline bool any_set_ssse3(__m128i v) {
+  return _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) != 0xFFFF;
+}
+
+/* True when p[0..n) is valid UTF-8 made of whole sequences. The last, short block is copied
+ * into zeros: a sequence cut at n then meets ASCII and shows as an error. */
+TARGET_SSSE3 static bool valid_ssse3(const uint8_t *p, size_t n) {
+  const __m128i first_high = _mm_loadu_si128((const __m128i *)pair_first_high);
+  const __m128i first_low = _mm_loadu_si128((const __m128i *)pair_first_low);
+  const __m128i second_high = _mm_loadu_si128((const __m128i *)pair_second_high);
+  const __m128i end_limit = _mm_loadu_si128((const __m128i *)(block_end_limit + 16));
+  __m128i prev = _mm_setzero_si128(), error = _mm_setzero_si128();
+  __m128i cut = _mm_setzero_si128(); /* the previous block ended inside a sequence */
+  uint8_t last[SIMD_BLOCK];
+  for (size_t i = 0; i < n; i += SIMD_BLOCK) {
+    const uint8_t *b = p + i;
+    if (n - i < SIMD_BLOCK) {
+      memset(last, 0, sizeof last);
+      memcpy(last, b, n - i);
+      b = last;
+    }
+    __m128i v0 = _mm_loadu_si128((const __m128i *)b);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(b + 16));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(b + 32));
+    __m128i v3 = _mm_loadu_si128((const __m128i *)(b + 48));
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(v0, v1), _mm_or_si128(v2, v3))) == 0) {
+      /* All ASCII: the only possible error is a sequence left open by the block before. */
+      error = _mm_or_si128(error, cut);
+      cut = _mm_setzero_si128();
+    } else {
+      error = _mm_or_si128(error, errors_ssse3(v0, prev, first_high, first_low, second_high));
+      error = _mm_or_si128(error, errors_ssse3(v1, v0, first_high, first_low, second_high));
+      error = _mm_or_si128(error, errors_ssse3(v2, v1, first_high, first_low, second_high));
+      error = _mm_or_si128(error, errors_ssse3(v3, v2, first_high, first_low, second_high));
+      cut = _mm_subs_epu8(v3, end_limit);
+      if (any_set_ssse3(error)) return false;
+    }
+    prev = v3;
+  }
+  return !any_set_ssse3(_mm_or_si128(error, cut));
+}
+
+/* The bytes N before each byte of cur, for N in 1..3, across the two 128-bit lanes: alignr
+ * works within a lane, so the lane it reaches back into is built first. */
+#define PREV_AVX2(cur, prev, n) \
+  _mm256_alignr_epi8((cur), _mm256_permute2x128_si256((prev), (cur), 0x21), 16 - (n))
+
+TARGET_AVX2 static inline __m256i errors_avx2(__m256i cur, __m256i prev, __m256i first_high,
+                                              __m256i first_low, __m256i second_high) {
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  __m256i prev1 = PREV_AVX2(cur, prev, 1);
+  __m256i pairs = _mm256_and_si256(
+      _mm256_and_si256(
+          _mm256_shuffle_epi8(first_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble)),
+          _mm256_shuffle_epi8(first_low, _mm256_and_si256(prev1, nibble))),
+      _mm256_shuffle_epi8(second_high, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nibble)));
+  __m256i third = _mm256_subs_epu8(PREV_AVX2(cur, prev, 2), _mm256_set1_epi8(0xE0 - 0x80));
+  __m256i fourth = _mm256_subs_epu8(PREV_AVX2(cur, prev, 3), _mm256_set1_epi8(0xF0 - 0x80));
+  __m256i due = _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8((char)0x80));
+  return _mm256_xor_si256(pairs, due);
+}
+
+TARGET_AVX2 static inline __m256i table_avx2(const uint8_t table[16]) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)table));
+}
+
+/* valid_ssse3 with 32-byte vectors. */
+TARGET_AVX2 static bool valid_avx2(const uint8_t *p, size_t n) {
+  const __m256i first_high = table_avx2(pair_first_high);
+  const __m256i first_low = table_avx2(pair_first_low);
+  const __m256i second_high = table_avx2(pair_second_high);
+  const __m256i end_limit = _mm256_loadu_si256((const __m256i *)block_end_limit);
+  __m256i prev = _mm256_setzero_si256(), error = _mm256_setzero_si256();
+  __m256i cut = _mm256_setzero_si256();
+  uint8_t last[SIMD_BLOCK];
+  for (size_t i = 0; i < n; i += SIMD_BLOCK) {
+    const uint8_t *b = p + i;
+    if (n - i < SIMD_BLOCK) {
+      memset(last, 0, sizeof last);
+      memcpy(last, b, n - i);
+      b = last;
+    }
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
+    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    if (_mm256_movemask_epi8(_mm256_or_si256(v0, v1)) == 0) {
+      error = _mm256_or_si256(error, cut);
+      cut = _mm256_setzero_si256();
+    } else {
+      error = _mm256_or_si256(error, errors_avx2(v0, prev, first_high, first_low, second_high));
+      error = _mm256_or_si256(error, errors_avx2(v1, v0, first_high, first_low, second_high));
+      cut = _mm256_subs_epu8(v1, end_limit);
+      if (!_mm256_testz_si256(error, error)) return false;
+    }
+    prev = v1;
+  }
+  error = _mm256_or_si256(error, cut);
+  return _mm256_testz_si256(error, error);
+}
+
+static int detect_simd(void) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return SIMD_AVX2;
+  if (__builtin_cpu_supports("ssse3")) return SIMD_SSSE3;
+  return SIMD_NONE;
+}
+#else
+static int detect_simd(void) { return SIMD_NONE; }
+#endif
+
+/* What the CPU supports, found once (-1 until then), and the level in use, which the tests
+ * may lower. Racing first calls compute the same value, so relaxed atomics suffice. */
+static int simd_supported = -1;
+static int simd_in_use = -1;
+
+#if defined(__GNUC__)
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#else
+#define LOAD_RELAXED(p) (*(p))
+#define STORE_RELAXED(p, v) (*(p) = (v))
+#endif
+
+static int simd_level(void) {
+  int level = LOAD_RELAXED(&simd_in_use);
+  if (level < 0) {
+    level = detect_simd();
+    STORE_RELAXED(&simd_supported, level);
+    STORE_RELAXED(&simd_in_use, level);
+  }
+  return level;
+}
+
+/* Test hook, not in utf8.h: caps the SIMD level (0 = DFA only, 1 = SSSE3, 2 = AVX2) so both
+ * paths can be checked against each other on one machine; returns the level now in use, which
+ * is lower than asked when the CPU lacks it. */
+int utf8_test_set_simd_level(int level);
+int utf8_test_set_simd_level(int level) {
+  simd_level();
+  int supported = LOAD_RELAXED(&simd_supported);
+  if (level > supported) level = supported;
+  if (level < 0) level = 0;
+  STORE_RELAXED(&simd_in_use, level);
+  return level;
+}
+
+/* The end of the last whole sequence in data[start..len), assuming the text is valid: the
+ * last sequence is unfinished only if a lead byte among the last three bytes wants more bytes
+ * than there are after it. When the text is not valid the answer is still safe to split at:
+ * the byte there is a lead (or C0, C1, F5..FF), which is an error unless everything before it
+ * is whole sequences, so the part before is valid and complete exactly when the DFA would
+ * stand in its accept state there; and when no cut is found, the DFA could not end mid-
+ * sequence (an ASCII last byte, or a lead with its bytes all present, or three continuation
+ * bytes with no lead among them), so "not valid and complete" means invalid. */
+static size_t whole_sequences_end(const uint8_t *data, size_t start, size_t len) {
+  for (size_t k = 1; k <= 3 && k <= len - start; k++) {
+    uint8_t b = data[len - k];
+    if (b < 0x80) return len;
+    if (b >= 0xC0) {
+      size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+      return need > k ? len - k : len;
+    }
+  }
+  return len;
+}
+
+static bool simd_valid(int level, const uint8_t *data, size_t len) {
+#if defined(UTF8_HAVE_X86_SIMD)
+  if (level == SIMD_AVX2) return valid_avx2(data, len);
+  if (level == SIMD_SSSE3) return valid_ssse3(data, len);
+#endif
+  (void)level, (void)data, (void)len;
+  return false; /* unreachable: simd_level() is SIMD_NONE without the code above */
+}
+
+utf8_result utf8_feed(utf8_state *s, const uint8_t *data, size_t len) {
+  uint32_t state = s->dfa;
+  /* A value that is not a state offset (a corrupted or uninitialised struct) would shift the
+   * rows out of phase; treat it as invalid instead. */
+  if (state > REJECT || state % STATE_BITS != 0) state = REJECT;
+  size_t i = 0;
+  int level = len >= SIMD_MIN_LEN && state != REJECT ? simd_level() : SIMD_NONE;
+  if (level != SIMD_NONE) {
+    /* The SIMD validator can only say whether a run of whole sequences is valid; it has no
+     * notion of a sequence begun in the previous piece, or of one cut at the end of this one
+     * (PARTIAL, not INVALID). So the DFA finishes the sequence carried in (at most 3 bytes),
+     * the vectors take everything from there to the start of the unfinished last sequence,
+     * and the DFA takes that tail (at most 3 bytes) and leaves its state in s->dfa. The
+     * whole piece is still checked within this call, so an invalid byte is reported by the
+     * call that contains it. Leading ASCII goes through the DFA's word-at-a-time skip, which
+     * is as fast as the vectors and cheaper to start. */
+    for (; i < len && state != ACCEPT && state != REJECT; i++)
+      state = (uint32_t)((class_row[byte_class[data[i]]] >> state) & STATE_MASK);
+    if (state == ACCEPT) {
+      i += skip_ascii(data + i, len - i);
+      size_t end = whole_sequences_end(data, i, len);
+      if (end - i >= SIMD_MIN_LEN) {
+        if (!simd_valid(level, data + i, end - i)) {
+          s->dfa = REJECT;
+          return UTF8_INVALID;
+        }
+        i = end;
+      }
+    }
+  }
+  state = dfa_run(state, data + i, len - i);
   s->dfa = state;
   return result_of(state);
 }
