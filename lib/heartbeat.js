@@ -15,7 +15,8 @@ class Heartbeat {
     this._interval = interval;
     this._timeout = timeout;
     // Checking four times per shortest period bounds how late a ping or a termination can be.
-    const tick = Math.max(1, Math.floor(Math.min(interval, timeout) / 4));
+    // (setInterval cannot wait longer than 2^31 - 1 ms.)
+    const tick = Math.min(2 ** 31 - 1, Math.max(1, Math.floor(Math.min(interval, timeout) / 4)));
     this._timer = setInterval(() => this._check(), tick);
     this._timer.unref(); // open connections keep the process alive, not the heartbeat
   }
