@@ -1,9 +1,14 @@
 /* Unit tests for utf8.c: a table of boundary cases (after Markus Kuhn's UTF-8 stress test),
- * brute force against a simple reference decoder, every split of the input, and fail-fast. */
+ * brute force against a simple reference decoder, every split of the input, and fail-fast;
+ * then the SIMD paths against the DFA on random text, whole and in random pieces. */
 #include "check.h"
 #include "utf8.h"
 
 #include <stdlib.h>
+
+/* utf8.c's test hook (not in utf8.h): caps the SIMD level, 0 = DFA only, 1 = SSSE3, 2 = AVX2,
+ * and returns the level actually in use on this CPU. */
+int utf8_test_set_simd_level(int level);
 
 /* ---- Reference: decodes sequence by sequence, straight from RFC 3629's definition. ---- */
 
@@ -382,12 +387,257 @@ static void test_long_ascii_and_fast_path_exit(void) {
   CHECK(utf8_is_valid(NULL, 0));
 }
 
+/* ---- SIMD against the DFA ---- */
+
+/* A code point of the given UTF-8 width, often at an edge of its range (the first and last of
+ * each length, around the surrogates, U+10FFFF) where the lookup tables change. */
+static uint32_t random_code_point(int width, uint32_t *seed) {
+  static const uint32_t lo[5] = {0, 0, 0x80, 0x800, 0x10000};
+  static const uint32_t hi[5] = {0, 0x7F, 0x7FF, 0xFFFF, 0x10FFFF};
+  static const uint32_t edges[] = {0x80,   0x7FF,  0x800,   0xFFF,   0x1000,  0xD7FF,
+                                   0xE000, 0xFFFF, 0x10000, 0x3FFFF, 0x40000, 0x10FFFF};
+  for (;;) {
+    uint32_t cp;
+    if (width > 1 && next_random(seed) % 4 == 0)
+      cp = edges[next_random(seed) % (sizeof edges / sizeof edges[0])];
+    else
+      cp = lo[width] + next_random(seed) % (hi[width] - lo[width] + 1);
+    if (cp >= lo[width] && cp <= hi[width] && !(cp >= 0xD800 && cp <= 0xDFFF)) return cp;
+  }
+}
+
+/* Valid text of about target bytes in one of several mixes: even, mostly ASCII, mostly one
+ * width (Cyrillic-, CJK-, emoji-like), or long ASCII runs with a character now and then. */
+static size_t random_valid_text(uint8_t *buf, size_t target, uint32_t *seed) {
+  static const uint8_t weights[6][5] = {
+      {0, 25, 25, 25, 25}, {0, 90, 4, 4, 2}, {0, 20, 70, 5, 5},
+      {0, 10, 5, 80, 5},   {0, 10, 5, 5, 80}, {0, 97, 1, 1, 1},
+  };
+  const uint8_t *w = weights[next_random(seed) % 6];
+  size_t n = 0;
+  while (n < target) {
+    uint32_t r = next_random(seed) % 100;
+    int width = 1;
+    while (width < 4 && r >= w[width]) r -= w[width], width++;
+    n += encode_utf8(random_code_point(width, seed), buf + n);
+  }
+  return n;
+}
+
+/* Byte sequences that are wrong in each of the ways the lookup tables tell apart. */
+static const char *const bad_sequences[] = {
+    "\xc0\x80",         "\xc1\xbf",         "\xe0\x80\x80",     "\xe0\x9f\xbf",
+    "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xed\xa0\x80",     "\xed\xbf\xbf",
+    "\xf4\x90\x80\x80", "\xf4\xbf\xbf\xbf", "\xf5\x80\x80\x80", "\xff",
+    "\x80",             "\xbf\xbf",         "\xc2",             "\xe1\x80",
+    "\xf1\x80\x80",     "\xc2\x80\x80",     "\xe1\x80\x80\x80", "\xf1\x80\x80\x80\x80",
+    "\xf8\x88\x80\x80\x80",
+};
+#define N_BAD_SEQUENCES (sizeof bad_sequences / sizeof bad_sequences[0])
+
+/* What a corrupted byte was before, so the test can show every kind was hit. */
+enum { AT_ASCII, AT_LEAD, AT_SECOND, AT_THIRD, AT_FOURTH, N_POSITION_KINDS };
+
+static int position_kind(const uint8_t *s, size_t i) {
+  if (s[i] < 0x80) return AT_ASCII;
+  if (s[i] >= 0xC0) return AT_LEAD;
+  size_t back = 1;
+  while (back < 4 && back <= i && (s[i - back] & 0xC0) == 0x80) back++;
+  return back == 1 ? AT_SECOND : back == 2 ? AT_THIRD : AT_FOURTH;
+}
+
+/* A position near a multiple of 16 (and so sometimes of 32 and 64): where the vectors meet. */
+static size_t near_block_edge(size_t n, uint32_t *seed) {
+  size_t edge = 16 * (next_random(seed) % (n / 16 + 1));
+  size_t at = edge + next_random(seed) % 7;
+  at = at >= 3 ? at - 3 : 0;
+  return at < n ? at : n - 1;
+}
+
+/* Damages buf[0..n) in one random way and returns the new length (at most n + 5). */
+static size_t corrupt(uint8_t *buf, size_t n, uint32_t *seed, long hits[N_POSITION_KINDS]) {
+  size_t at = next_random(seed) % 2 ? near_block_edge(n, seed) : next_random(seed) % n;
+  switch (next_random(seed) % 5) {
+    case 0: /* replace with a byte of every class edge */
+      hits[position_kind(buf, at)]++;
+      buf[at] = edge_bytes[next_random(seed) % N_EDGE];
+      return n;
+    case 1: /* replace with any byte */
+      hits[position_kind(buf, at)]++;
+      buf[at] = (uint8_t)next_random(seed);
+      return n;
+    case 2: /* drop a byte */
+      hits[position_kind(buf, at)]++;
+      memmove(buf + at, buf + at + 1, n - at - 1);
+      return n - 1;
+    case 3: { /* insert a known-bad sequence */
+      const char *bad = bad_sequences[next_random(seed) % N_BAD_SEQUENCES];
+      size_t k = strlen(bad);
+      memmove(buf + at + k, buf + at, n - at);
+      memcpy(buf + at, bad, k);
+      return n + k;
+    }
+    default: /* cut the text short, often inside a sequence */
+      return at;
+  }
+}
+
+/* Feeds s[0..n) to utf8_feed in pieces cut at the given points; records each call's result
+ * and the state after it. */
+static void feed_pieces(const uint8_t *s, size_t n, const size_t *cuts, size_t n_cuts,
+                        utf8_result *results, uint32_t *states) {
+  utf8_state st;
+  utf8_state_init(&st);
+  size_t from = 0;
+  for (size_t c = 0; c <= n_cuts; c++) {
+    size_t to = c < n_cuts ? cuts[c] : n;
+    results[c] = utf8_feed(&st, s + from, to - from);
+    states[c] = st.dfa;
+    from = to;
+  }
+}
+
+#define MAX_CUTS 8
+
+/* For random text, valid or damaged: each SIMD level gives the same answer as the DFA alone,
+ * in one shot and in random pieces (each call's result and state), and both agree with the
+ * reference decoder. */
+static void test_simd_matches_dfa(void) {
+  int best = utf8_test_set_simd_level(2);
+  if (best == 0) printf("  (no SIMD on this CPU: the DFA is compared with itself)\n");
+  uint32_t seed = 0x5EED1234u;
+  static uint8_t buf[2000 + 64];
+  long hits[N_POSITION_KINDS] = {0};
+  long outcomes[3] = {0};
+  for (int iter = 0; iter < 6000; iter++) {
+    size_t target = next_random(&seed) % 2001;
+    size_t n = target == 0 ? 0 : random_valid_text(buf, target, &seed);
+    if (n > 2000) n = 2000; /* may cut the last character: the reference knows */
+    int damage = (int)(next_random(&seed) % 4);
+    for (int d = 0; d < damage && n > 0; d++) {
+      n = corrupt(buf, n, &seed, hits);
+      if (n > 2000) n = 2000;
+    }
+    utf8_result want = reference_status(buf, n);
+    outcomes[want]++;
+
+    size_t cuts[MAX_CUTS];
+    size_t n_cuts = n == 0 ? 0 : next_random(&seed) % (MAX_CUTS + 1);
+    for (size_t c = 0; c < n_cuts; c++) {
+      /* sorted by construction: each cut at or after the one before */
+      size_t from = c ? cuts[c - 1] : 0;
+      cuts[c] = from + (next_random(&seed) % 3 == 0 ? next_random(&seed) % 5
+                                                     : next_random(&seed) % (n - from + 1));
+      if (cuts[c] > n) cuts[c] = n;
+    }
+
+    utf8_result dfa_results[MAX_CUTS + 1];
+    uint32_t dfa_states[MAX_CUTS + 1];
+    utf8_test_set_simd_level(0);
+    bool dfa_valid = utf8_is_valid(buf, n);
+    utf8_result dfa_whole = feed_once(buf, n);
+    feed_pieces(buf, n, cuts, n_cuts, dfa_results, dfa_states);
+    if (!CHECKF(dfa_whole == want && dfa_valid == (want == UTF8_COMPLETE) &&
+                    dfa_results[n_cuts] == want,
+                "iter %d: DFA %s, reference %s", iter, result_name(dfa_whole),
+                result_name(want)))
+      break;
+
+    for (int level = 1; level <= best; level++) {
+      utf8_test_set_simd_level(level);
+      CHECKF(utf8_is_valid(buf, n) == dfa_valid, "iter %d level %d: is_valid", iter, level);
+      CHECKF(feed_once(buf, n) == dfa_whole, "iter %d level %d: one shot", iter, level);
+      utf8_result results[MAX_CUTS + 1];
+      uint32_t states[MAX_CUTS + 1];
+      feed_pieces(buf, n, cuts, n_cuts, results, states);
+      for (size_t c = 0; c <= n_cuts; c++)
+        if (!CHECKF(results[c] == dfa_results[c] && states[c] == dfa_states[c],
+                    "iter %d level %d piece %zu of %zu: %s vs DFA %s", iter, level, c,
+                    n_cuts + 1, result_name(results[c]), result_name(dfa_results[c])))
+          break;
+    }
+  }
+  utf8_test_set_simd_level(2);
+  /* The mix must have reached every kind of byte and every outcome, or it tested less than
+   * it claims. */
+  for (int k = 0; k < N_POSITION_KINDS; k++)
+    CHECKF(hits[k] > 100, "corruptions at position kind %d: %ld", k, hits[k]);
+  for (int r = 0; r < 3; r++) CHECKF(outcomes[r] > 100, "outcome %d: %ld", r, outcomes[r]);
+}
+
+/* One bad byte at every offset of a long multi-byte text, so it lands at every position of a
+ * 16-, 32- and 64-byte block, in every byte of a sequence; and a sequence cut at every
+ * offset, which is PARTIAL only at the very end. */
+static void test_simd_every_offset(void) {
+  uint8_t buf[300];
+  size_t n = 0;
+  static const char unit[] = "a\xd0\xb0\xe4\xbd\xa0\xf0\x9f\x98\x80";
+  while (n + sizeof unit - 1 <= sizeof buf) memcpy(buf + n, unit, sizeof unit - 1), n += 10;
+  for (int level = utf8_test_set_simd_level(2); level >= 0; level--) {
+    utf8_test_set_simd_level(level);
+    CHECKF(utf8_is_valid(buf, n), "level %d", level);
+    for (size_t i = 0; i < n; i++) {
+      uint8_t keep = buf[i];
+      static const uint8_t subst[] = {0x41, 0x80, 0xbf, 0xc0, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xff};
+      for (size_t k = 0; k < sizeof subst; k++) {
+        if (subst[k] == keep) continue;
+        buf[i] = subst[k];
+        utf8_result want = reference_status(buf, n);
+        if (!CHECKF(feed_once(buf, n) == want, "level %d: %02x at %zu", level, subst[k], i))
+          break;
+      }
+      buf[i] = keep;
+      if (!CHECKF(feed_once(buf, i) == reference_status(buf, i), "level %d: cut at %zu", level,
+                  i))
+        break;
+    }
+  }
+  utf8_test_set_simd_level(2);
+}
+
+/* A sequence left open, or closed, just before a long ASCII run, at every offset: the
+ * vectors skip all-ASCII blocks, and must not skip the end of a sequence begun before one. */
+static void test_simd_sequence_before_ascii(void) {
+  static const char *const tails[] = {
+      "\xc2", "\xe1", "\xe1\x80", "\xf1", "\xf1\x80", "\xf1\x80\x80",  /* open */
+      "\xc2\x80", "\xe1\x80\x80", "\xf1\x80\x80\x80",                  /* closed */
+  };
+  uint8_t buf[2 + 200 + 4 + 150];
+  for (int level = utf8_test_set_simd_level(2); level >= 0; level--) {
+    utf8_test_set_simd_level(level);
+    for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+      size_t k = strlen(tails[t]);
+      for (size_t at = 2; at <= 200; at++) {
+        memset(buf, 'x', sizeof buf);
+        memcpy(buf, "\xc3\xa9", 2); /* not ASCII, so the vectors start at byte 0 */
+        memcpy(buf + at, tails[t], k);
+        size_t n = at + k + 150;
+        utf8_result want = reference_status(buf, n);
+        if (!CHECKF(feed_once(buf, n) == want, "level %d tail %zu at %zu: %s vs %s", level, t,
+                    at, result_name(feed_once(buf, n)), result_name(want)))
+          break;
+      }
+    }
+  }
+  utf8_test_set_simd_level(2);
+}
+
 int main(void) {
-  RUN(test_case_table);
-  RUN(test_case_table_incremental);
-  RUN(test_cases_in_ascii_padding);
+  /* The DFA-level tests first at the best SIMD level this CPU has, then again at each lower
+   * one (the brute force only once: its inputs are too short for the vectors). */
+  int best = utf8_test_set_simd_level(2);
+  printf("  test_utf8: SIMD level %d here (0 = none, 1 = SSSE3, 2 = AVX2)\n", best);
   RUN(test_brute_force);
-  RUN(test_random_text);
-  RUN(test_long_ascii_and_fast_path_exit);
+  for (int level = best; level >= 0; level--) {
+    utf8_test_set_simd_level(level);
+    RUN(test_case_table);
+    RUN(test_case_table_incremental);
+    RUN(test_cases_in_ascii_padding);
+    RUN(test_random_text);
+    RUN(test_long_ascii_and_fast_path_exit);
+  }
+  RUN(test_simd_matches_dfa);
+  RUN(test_simd_every_offset);
+  RUN(test_simd_sequence_before_ascii);
   return CHECK_DONE();
 }
