@@ -2,8 +2,11 @@
 
 // Runs ws-native and ws side by side, scenario by scenario, in one run: each server pinned to
 // core 0, bench/build/loadgen pinned to core 1, a fresh server process for every measurement.
+// With --repeat N every scenario runs N times per server, alternating ws-native and ws, and the
+// table shows medians. Then bench/codec-compare.js measures the codec alone (skip: --no-codec).
 //
-// Usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary] [--json]
+// Usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary]
+//                          [--repeat N] [--codec | --no-codec] [--json]
 
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -14,6 +17,7 @@ const path = require('path');
 const ROOT = path.join(__dirname, '..');
 const LOADGEN = path.join(__dirname, 'build', 'loadgen');
 const RESULTS = path.join(__dirname, 'results.json');
+const CODEC_COMPARE = path.join(__dirname, 'codec-compare.js');
 const START_TIMEOUT_MS = 10000;
 
 const SERVERS = [
@@ -38,7 +42,16 @@ const SCENARIOS = [
 ];
 
 function parseArgs(argv) {
-  const opts = { only: null, duration: 5, warmup: 1, idleConns: 10000, binary: false, json: false };
+  const opts = {
+    only: null,
+    duration: 5,
+    warmup: 1,
+    idleConns: 10000,
+    binary: false,
+    json: false,
+    repeat: 1,
+    codec: true
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--only') {
@@ -53,6 +66,15 @@ function parseArgs(argv) {
       opts.binary = true;
     } else if (a === '--json') {
       opts.json = true;
+    } else if (a === '--repeat') {
+      opts.repeat = Number(argv[++i]);
+      if (!Number.isInteger(opts.repeat) || opts.repeat < 1) {
+        usage('--repeat needs a whole number >= 1');
+      }
+    } else if (a === '--codec') {
+      opts.codec = true;
+    } else if (a === '--no-codec') {
+      opts.codec = false;
     } else {
       usage(`unknown option "${a}"`);
     }
@@ -68,7 +90,8 @@ function parseArgs(argv) {
 function usage(msg) {
   console.error(`run.js: ${msg}`);
   console.error(
-    'usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary] [--json]'
+    'usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary]\n' +
+      '                         [--repeat N] [--codec | --no-codec] [--json]'
   );
   process.exit(2);
 }
@@ -258,6 +281,27 @@ async function measure(sc, server, opts) {
   }
 }
 
+function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** One server's runs of one scenario: medians of the runs that worked, their errors summed. */
+function summarise(runs) {
+  const ok = runs.filter((r) => !r.error);
+  if (ok.length === 0) return { error: runs[0].error, runs };
+  return {
+    value: median(ok.map((r) => r.value)),
+    unit: ok[0].unit,
+    mb_per_s: median(ok.map((r) => (r.report ? r.report.mb_per_s : NaN))),
+    errors: ok.reduce((n, r) => n + ((r.report && r.report.errors) || 0), 0),
+    failed_runs: runs.length - ok.length,
+    runs
+  };
+}
+
 function fmtRate(v) {
   if (!Number.isFinite(v)) return '-';
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
@@ -265,29 +309,100 @@ function fmtRate(v) {
   return v.toFixed(0);
 }
 
+/** A table cell for a single run or a summary of runs (same fields). */
 function cell(sc, r) {
   if (!r) return 'skipped';
   if (r.error) return r.error.startsWith('failed to start') ? 'failed to start' : 'error';
-  const errs = r.report && r.report.errors ? ` (${r.report.errors} err)` : '';
-  if (sc.mode === 'idle') return `${r.value.toFixed(2)} KB/conn${errs}`;
+  const errors = r.errors !== undefined ? r.errors : r.report && r.report.errors;
+  let notes = errors ? ` (${errors} err)` : '';
+  if (r.failed_runs) notes += ` (${r.failed_runs} of ${r.runs.length} runs failed)`;
+  if (sc.mode === 'idle') return `${r.value.toFixed(2)} KB/conn${notes}`;
   let s = `${fmtRate(r.value)} ${r.unit}`;
-  if (sc.mode === 'echo' && sc.size >= 64 * KiB) s += `, ${r.report.mb_per_s.toFixed(0)} MB/s`;
-  return s + errs;
+  const mb = r.mb_per_s !== undefined ? r.mb_per_s : r.report.mb_per_s;
+  if (sc.mode === 'echo' && sc.size >= 64 * KiB) s += `, ${mb.toFixed(0)} MB/s`;
+  return s + notes;
 }
 
-function ratio(sc, native, ws) {
-  if (!native || !ws || native.error || ws.error) return '-';
+/** ws-native's advantage in one pair of runs: above 1 favours ws-native. */
+function runRatio(sc, native, ws) {
+  if (!native || !ws || native.error || ws.error) return NaN;
   const r = sc.mode === 'idle' ? ws.value / native.value : native.value / ws.value;
-  return Number.isFinite(r) && r > 0 ? `${r.toFixed(2)}x` : '-';
+  return Number.isFinite(r) && r > 0 ? r : NaN;
 }
 
-function printTable(rows) {
-  const head = ['scenario', 'ws-native', 'ws', 'ratio'];
+/** The ratio of each pair of runs (run i of ws-native with run i of ws). */
+function runRatios(e) {
+  const native = e.results['ws-native'];
+  const ws = e.results.ws;
+  if (!native || !ws) return [];
+  return native.runs.map((n, i) => runRatio(e, n, ws.runs[i]));
+}
+
+const fmtRatio = (r, digits = 2) => (Number.isFinite(r) ? `${r.toFixed(digits)}x` : '-');
+
+function printTable(head, rows) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cols) => `| ${cols.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   console.log(line(head));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
+}
+
+/** What the table ran on, in one line to paste next to it. */
+function machine() {
+  let cpu = (os.cpus()[0] || {}).model || 'unknown CPU';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch {
+    // not Linux: os.cpus() it is
+  }
+  return {
+    cpu,
+    cores: os.cpus().length,
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    date: new Date().toISOString(),
+    load_average: os.loadavg()[0]
+  };
+}
+
+// Rough seconds per measurement beyond --duration + warm-up (server start and stop, handshakes),
+// and for one idle-memory measurement per 1,000 held connections; measured on a 2-core VM.
+const OVERHEAD_S = 0.7;
+const IDLE_S_PER_1000 = 0.25;
+const CODEC_S = 55;
+
+function estimateSeconds(opts, servers) {
+  let perRound = 0;
+  for (const sc of SCENARIOS) {
+    perRound +=
+      sc.mode === 'idle'
+        ? 1 + (opts.idleConns / 1000) * IDLE_S_PER_1000
+        : opts.duration + opts.warmup + OVERHEAD_S;
+  }
+  return perRound * servers.length * opts.repeat + (opts.codec ? CODEC_S : 0);
+}
+
+/** Runs bench/codec-compare.js --json (its progress on our stderr); resolves its report. */
+function runCodecCompare() {
+  return new Promise((resolve) => {
+    const [cmd, args] = pinned(0, process.execPath, [CODEC_COMPARE, '--json']);
+    const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', (e) => resolve({ error: e.message }));
+    child.on('close', (code, sig) => {
+      if (code !== 0) return resolve({ error: `codec-compare.js exited (${sig || code})` });
+      try {
+        resolve(JSON.parse(out));
+      } catch (e) {
+        resolve({ error: `codec-compare.js printed no report: ${e.message}` });
+      }
+    });
+  });
 }
 
 async function main() {
@@ -301,9 +416,19 @@ async function main() {
   }
   const servers = SERVERS.filter((s) => !opts.only || s.name === opts.only);
   const started = Date.now();
+  const host = machine();
+  const when = host.date.slice(0, 16).replace('T', ' ');
+  console.log(
+    `machine: ${host.cpu}, ${host.cores} cores, ${host.kernel}, Node ${host.node}, ` +
+      `${when} UTC (load average ${host.load_average.toFixed(2)})`
+  );
+  const estimate = estimateSeconds(opts, servers);
   console.error(
     `bench: ${opts.duration} s per run + ${opts.warmup} s warm-up, ` +
-      `${opts.binary ? 'binary' : 'text'} payloads, servers: ${servers.map((s) => s.name).join(', ')}`
+      `${opts.binary ? 'binary' : 'text'} payloads, ` +
+      `servers: ${servers.map((s) => s.name).join(', ')}` +
+      `${opts.repeat > 1 ? `, ${opts.repeat} runs each (alternating)` : ''}` +
+      `${opts.codec ? ', then the codec alone' : ''}; about ${Math.ceil(estimate / 60)} min`
   );
 
   const results = [];
@@ -312,47 +437,80 @@ async function main() {
     const name = sc.mode === 'idle' ? `${sc.name}, ${opts.idleConns.toLocaleString('en-US')} held` : sc.name;
     const entry = { scenario: name, ...sc, results: {} };
     if (sc.mode === 'idle') entry.conns = opts.idleConns;
-    for (const server of servers) {
-      process.stderr.write(`  ${name} / ${server.name} ... `);
-      const r = await measure(sc, server, opts);
-      entry.results[server.name] = r;
-      if (r.banner) banners[server.name] = r.banner;
-      delete r.banner;
-      process.stderr.write(`${r.error ? r.error : cell(sc, r)}\n`);
-      if (r.report && r.report.log) for (const l of r.report.log) console.error(`    ${l}`);
+    const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      for (const server of servers) {
+        const which = opts.repeat > 1 ? ` [${rep + 1}/${opts.repeat}]` : '';
+        process.stderr.write(`  ${name} / ${server.name}${which} ... `);
+        const r = await measure(sc, server, opts);
+        runs[server.name].push(r);
+        if (r.banner) banners[server.name] = r.banner;
+        delete r.banner;
+        process.stderr.write(`${r.error ? r.error : cell(sc, r)}\n`);
+        if (r.report && r.report.log) for (const l of r.report.log) console.error(`    ${l}`);
+      }
     }
+    for (const server of servers) entry.results[server.name] = summarise(runs[server.name]);
+    entry.ratios = runRatios(entry);
+    entry.ratio = median(entry.ratios);
     results.push(entry);
   }
+  const benchSeconds = (Date.now() - started) / 1000;
 
   console.log('');
-  const rows = results.map((e) => [
-    e.scenario,
-    cell(e, e.results['ws-native']),
-    cell(e, e.results.ws),
-    ratio(e, e.results['ws-native'], e.results.ws)
-  ]);
-  printTable(rows);
+  const head = ['scenario', 'ws-native', 'ws', 'ratio'];
+  if (opts.repeat > 1) head.push('ratio of each run');
+  const rows = results.map((e) => {
+    const row = [
+      e.scenario,
+      cell(e, e.results['ws-native']),
+      cell(e, e.results.ws),
+      fmtRatio(e.ratio)
+    ];
+    if (opts.repeat > 1) row.push(e.ratios.map((r) => fmtRatio(r, 1)).join(' '));
+    return row;
+  });
+  printTable(head, rows);
   console.log(
-    `ratio: ws-native/ws for rates, ws/ws-native for memory (above 1 favours ws-native); ` +
-      `${((Date.now() - started) / 1000).toFixed(0)} s total`
+    `ratio: ws-native/ws for rates, ws/ws-native for memory (above 1 favours ws-native)` +
+      (opts.repeat > 1
+        ? `; medians of ${opts.repeat} runs per server, run in turn, ` +
+          "and the median of the runs' ratios"
+        : '') +
+      `; ${opts.duration} s per run, ${opts.binary ? 'binary' : 'text'} messages` +
+      (pinning ? '; server on core 0, loadgen on core 1' : '; unpinned') +
+      `; ${benchSeconds.toFixed(0)} s`
   );
   const failures = new Set();
   for (const e of results) {
-    for (const [name, r] of Object.entries(e.results)) {
-      if (r.error) failures.add(`${name}: ${r.error}`);
+    for (const [name, s] of Object.entries(e.results)) {
+      for (const r of s.runs) if (r.error) failures.add(`${name}: ${r.error}`);
     }
   }
   for (const f of failures) console.log(`note: ${f}`);
 
+  let codec = null;
+  if (opts.codec) {
+    console.error('codec alone (bench/codec-compare.js):');
+    codec = await runCodecCompare();
+    console.log('');
+    if (codec.error) {
+      console.log(`codec: ${codec.error}`);
+    } else {
+      console.log('The codec alone (node bench/codec-compare.js):');
+      for (const l of require(CODEC_COMPARE).render(codec)) console.log(l);
+    }
+  }
+  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
   if (opts.json) {
     const doc = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: (os.cpus()[0] || {}).model,
+      ...host,
       pinned: pinning,
       duration_s: opts.duration,
       warmup_s: opts.warmup,
       binary: opts.binary,
+      repeat: opts.repeat,
       banners,
       scenarios: results.map((e) => ({
         scenario: e.scenario,
@@ -361,8 +519,10 @@ async function main() {
         size: e.size,
         inflight: e.inflight,
         results: e.results,
-        ratio: ratio(e, e.results['ws-native'], e.results.ws)
-      }))
+        ratio: fmtRatio(e.ratio),
+        ratios: e.ratios.map((r) => fmtRatio(r))
+      })),
+      codec
     };
     fs.writeFileSync(RESULTS, JSON.stringify(doc, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), RESULTS)}`);
