@@ -2,9 +2,7 @@
 
 const WebSocket = require('./lib/websocket');
 const WebSocketServer = require('./lib/websocket-server');
-const createWebSocketStream = require('./lib/stream');
 
-WebSocket.createWebSocketStream = createWebSocketStream;
 WebSocket.createWebSocketStream = require('./lib/stream');
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;

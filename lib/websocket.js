@@ -330,7 +330,7 @@ class WebSocket extends EventEmitter {
       data = data.toString();
       binary = false;
     } else if (!ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
-      data = Buffer.from(data);
+      data = isBufferList(data) ? Buffer.concat(data) : Buffer.from(data);
     }
     let fin = true;
     if (options !== undefined && options !== null) {
@@ -713,6 +713,11 @@ function splitFragments(data, ends) {
     start = end;
   }
   return fragments;
+}
+
+/** An array of Buffers (a 'fragments' message): sent as one message of their bytes. */
+function isBufferList(value) {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Uint8Array);
 }
 
 function isBlob(value) {

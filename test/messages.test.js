@@ -282,6 +282,16 @@ describe('messages', function () {
       assert.deepStrictEqual(received[1], [[Buffer.from('one')], true]);
     });
 
+    nativeOnly.it("an echo of a 'fragments' message sends their bytes as one message", async function () {
+      const { client, ws } = await open();
+      ws.binaryType = 'fragments';
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      await client.send(
+        Buffer.concat([binary('ab', { fin: false }), cont('cd', { fin: false }), cont('ef')])
+      );
+      assertFrame(await client.nextFrame(), OP.BINARY, 'abcdef');
+    });
+
     it('an unknown binaryType is ignored', async function () {
       const { ws } = await open();
       assert.strictEqual(ws.binaryType, 'nodebuffer');

@@ -1,0 +1,310 @@
+'use strict';
+
+// The package as a user gets it: `npm pack` (whose prepack script runs prebuildify), then
+// `npm install <tarball>` into a fresh app with npm's default settings, then an echo round
+// trip, the ESM import and the types through the installed copy. The installed copy must load
+// the prebuilt binary: no build/ folder may appear in it, whether or not npm ran its install
+// script.
+//
+// The tarball is packed from a staging copy of the files npm would pack, not from the repo
+// itself: prebuildify runs `node-gyp rebuild` in the directory it packs, and in the repo that
+// would replace the developer's build/ (and pull it from under a concurrent test run).
+//
+// WS_NATIVE_TEST_NODES (paths separated by ':') names more node binaries to run the installed
+// copy's round trip with (see `npm run test:node-versions`).
+
+const assert = require('assert');
+const { execFileSync, spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath)
+  ? [process.execPath, process.env.npm_execpath]
+  : ['npm'];
+// npm's cache for the install of the tarball's dependency (node-gyp-build): kept between runs
+// under node_modules/ so that later runs need no network.
+const npmCache = path.join(root, 'node_modules', '.cache', 'ws-native-package-test');
+const platformDir = `${process.platform}-${process.arch}`;
+
+function npm(args, cwd) {
+  const [cmd, ...pre] = npmCli;
+  return execFileSync(cmd, [...pre, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_loglevel: 'error' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 16 * 1024 * 1024
+  });
+}
+
+/** Runs a script of the app with node and returns what it printed as JSON. */
+function runApp(app, script, nodeBinary = process.execPath) {
+  const result = spawnSync(nodeBinary, [script], { cwd: app, encoding: 'utf8', timeout: 15000 });
+  assert.strictEqual(result.status, 0, `${script} failed:\n${result.stdout}\n${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop());
+}
+
+function listFiles(dir, base = dir) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(full, base));
+    else out.push(path.relative(base, full).split(path.sep).join('/'));
+  }
+  return out;
+}
+
+const ECHO_CJS = `'use strict';
+const { WebSocket, WebSocketServer } = require('ws-native');
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+  const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+  const echoed = [];
+  ws.on('open', () => {
+    ws.send('hello');
+    ws.send(Buffer.from([0, 1, 2, 255]));
+  });
+  ws.on('message', (data, isBinary) => {
+    echoed.push([isBinary, data.toString('hex')]);
+    if (echoed.length === 2) ws.close(1000, 'done');
+  });
+  ws.on('close', (code, reason) => {
+    wss.close();
+    const addons = Object.keys(require.cache).filter((file) => file.endsWith('.node'));
+    console.log(JSON.stringify({ node: process.version, code, reason: reason.toString(), echoed, addons }));
+  });
+});
+wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+`;
+
+const ECHO_ESM = `import WebSocket, { WebSocketServer, createWebSocketStream } from 'ws-native';
+import { createRequire } from 'module';
+
+const required = createRequire(import.meta.url)('ws-native');
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+  const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+  ws.on('open', () => ws.send('over ESM'));
+  ws.on('message', (data) => {
+    console.log(JSON.stringify({
+      echoed: data.toString(),
+      sameAsRequire: required === WebSocket && required.WebSocketServer === WebSocketServer,
+      createWebSocketStream: typeof createWebSocketStream
+    }));
+    ws.terminate();
+    wss.close();
+  });
+});
+wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+`;
+
+const TYPED_APP = `import WebSocket = require('ws-native');
+import { WebSocketServer, type RawData } from 'ws-native';
+
+const wss = new WebSocketServer({ port: 0, highWaterMark: 1024 });
+wss.on('connection', (ws: WebSocket) => {
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    // An array of Buffers (binaryType 'fragments') is not sendable as it is.
+    const queued: boolean = ws.send(Array.isArray(data) ? Buffer.concat(data) : data, { binary: isBinary });
+    if (!queued) ws.once('drain', () => ws.resume());
+  });
+});
+// @ts-expect-error binaryType is checked, so the types were found and are not any
+new WebSocket('ws://localhost').binaryType = 'text';
+`;
+
+describe('the packed package', function () {
+  this.timeout(120000);
+
+  let tmp;
+  let tarball;
+  let packed;
+  let app;
+  let installed;
+
+  before(function () {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-native-package-'));
+
+    // Stage what npm would pack (as listed by a dry run, which skips prepack), then pack that.
+    const staging = path.join(tmp, 'staging');
+    const [dryRun] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], root));
+    for (const { path: file } of dryRun.files) {
+      if (file.startsWith('prebuilds/')) continue; // rebuilt by prepack
+      fs.mkdirSync(path.join(staging, path.dirname(file)), { recursive: true });
+      fs.copyFileSync(path.join(root, file), path.join(staging, file));
+    }
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(staging, 'node_modules'), 'dir');
+    // The build's output comes first on stdout; npm's JSON report is last.
+    const output = npm(['pack', '--json', '--pack-destination', tmp], staging);
+    [packed] = JSON.parse(output.slice(output.search(/^\[$/m)));
+    tarball = path.join(tmp, packed.filename);
+
+    app = path.join(tmp, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'app', version: '1.0.0', private: true })
+    );
+    npm(['install', tarball, '--cache', npmCache, '--prefer-offline', '--no-audit', '--no-fund'], app);
+    installed = path.join(app, 'node_modules', 'ws-native');
+    fs.writeFileSync(path.join(app, 'echo.js'), ECHO_CJS);
+    fs.writeFileSync(path.join(app, 'echo.mjs'), ECHO_ESM);
+  });
+
+  after(function () {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('holds only what runs: code, types, sources to build from, the prebuild and docs', function () {
+    const files = packed.files.map((f) => f.path).sort();
+    const allowed = [
+      /^package\.json$/,
+      /^(README\.md|LICENSE|CHANGELOG\.md)$/,
+      /^(index\.js|index\.d\.ts|wrapper\.mjs)$/,
+      /^lib\/[\w-]+\.js$/,
+      /^binding\.gyp$/,
+      /^src\/([\w-]+\/)*[\w-]+\.[ch]$/,
+      /^prebuilds\/[\w-]+\/ws-native(\.[\w]+)*\.node$/
+    ];
+    for (const file of files) {
+      assert(allowed.some((re) => re.test(file)), `${file} should not be in the tarball`);
+    }
+    for (const file of [
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'index.js',
+      'index.d.ts',
+      'wrapper.mjs',
+      'binding.gyp',
+      'lib/binding.js',
+      'src/addon.c'
+    ]) {
+      assert(files.includes(file), `${file} is missing from the tarball`);
+    }
+    assert(
+      files.some((f) => f.startsWith(`prebuilds/${platformDir}/`)),
+      `no prebuild for ${platformDir} in the tarball`
+    );
+    console.log(
+      `      tarball: ${packed.filename}, ${(packed.size / 1024).toFixed(1)} KiB packed, ` +
+        `${(packed.unpackedSize / 1024).toFixed(1)} KiB unpacked, ${files.length} files`
+    );
+  });
+
+  it('installs into a fresh app and loads the prebuild, without building', function () {
+    assert(fs.existsSync(path.join(installed, 'package.json')));
+    assert(!fs.existsSync(path.join(installed, 'build')), 'a build/ folder was created');
+    const result = runApp(app, 'echo.js');
+    assert.deepStrictEqual(result.echoed, [
+      [false, Buffer.from('hello').toString('hex')],
+      [true, '000102ff']
+    ]);
+    assert.strictEqual(result.code, 1000);
+    assert.strictEqual(result.reason, 'done');
+    assert.strictEqual(result.addons.length, 1);
+    assert.strictEqual(
+      path.relative(fs.realpathSync(installed), result.addons[0]).split(path.sep)[0],
+      'prebuilds'
+    );
+    assert(!fs.existsSync(path.join(installed, 'build')), 'a build/ folder was created');
+  });
+
+  it('works through import (ESM) in the installed copy', function () {
+    assert.deepStrictEqual(runApp(app, 'echo.mjs'), {
+      echoed: 'over ESM',
+      sameAsRequire: true,
+      createWebSocketStream: 'function'
+    });
+  });
+
+  it('gives its types to a TypeScript app (CommonJS settings)', function () {
+    fs.writeFileSync(path.join(app, 'app.ts'), TYPED_APP);
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = spawnSync(
+      process.execPath,
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--module',
+        'commonjs',
+        '--target',
+        'es2022',
+        '--typeRoots',
+        path.join(root, 'node_modules', '@types'),
+        '--types',
+        'node',
+        'app.ts'
+      ],
+      { cwd: app, encoding: 'utf8' }
+    );
+    assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+  });
+
+  it('says which platform lacks a binary, and how to fix it, when there is none', function () {
+    fs.renameSync(path.join(installed, 'prebuilds'), path.join(tmp, 'prebuilds-moved'));
+    try {
+      const result = spawnSync(
+        process.execPath,
+        ['-e', "try { require('ws-native') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
+        { cwd: app, encoding: 'utf8' }
+      );
+      const { code, message } = JSON.parse(result.stdout);
+      assert.strictEqual(code, 'WS_ERR_ADDON_NOT_FOUND');
+      assert(message.includes(platformDir), message);
+      assert(message.includes('npm rebuild ws-native'), message);
+    } finally {
+      fs.renameSync(path.join(tmp, 'prebuilds-moved'), path.join(installed, 'prebuilds'));
+    }
+  });
+
+  const otherNodes = (process.env.WS_NATIVE_TEST_NODES || '').split(':').filter(Boolean);
+  for (const node of otherNodes) {
+    it(`loads the prebuild and echoes (require and import) under ${node}`, function () {
+      const result = runApp(app, 'echo.js', node);
+      assert.strictEqual(result.echoed.length, 2);
+      assert.strictEqual(result.code, 1000);
+      assert.match(result.addons[0], /prebuilds/);
+      assert.strictEqual(runApp(app, 'echo.mjs', node).echoed, 'over ESM');
+      console.log(`      ${result.node}: loaded ${path.basename(result.addons[0])}`);
+    });
+  }
+});
+
+// index.d.ts and doc/API.md must keep up with the code: every error code the sources can
+// produce and every server option (with its default) is declared and documented.
+describe('types and docs in step with the code', function () {
+  const types = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
+  const api = fs.readFileSync(path.join(root, 'doc', 'API.md'), 'utf8');
+
+  function sourceFiles(dir) {
+    return listFiles(dir)
+      .filter((f) => /\.(c|h|js)$/.test(f))
+      .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+  }
+
+  it('declares and documents every WS_ERR_* code', function () {
+    const codes = new Set();
+    for (const text of [...sourceFiles(path.join(root, 'src')), ...sourceFiles(path.join(root, 'lib'))]) {
+      for (const [code] of text.matchAll(/WS_ERR_[A-Z0-9_]+/g)) codes.add(code);
+    }
+    const start = types.indexOf('type ErrorCode');
+    const errorCodeType = types.slice(start, types.indexOf('\n\n', start));
+    for (const code of codes) {
+      assert(errorCodeType.includes(`'${code}'`), `${code} is missing from ErrorCode in index.d.ts`);
+      assert(api.includes(`\`${code}\``), `${code} is missing from doc/API.md`);
+    }
+  });
+
+  it('declares and documents every WebSocketServer option', function () {
+    const { WebSocketServer } = require('..');
+    const wss = new WebSocketServer({ noServer: true });
+    const serverOptions = types.slice(types.indexOf('interface LimitOptions'), types.indexOf('interface VerifyClientInfo'));
+    for (const name of Object.keys(wss.options)) {
+      assert(new RegExp(`\\b${name}\\?:`).test(serverOptions), `${name} is missing from ServerOptions`);
+      assert(api.includes(`| \`${name}\` |`), `${name} is missing from the options table of doc/API.md`);
+    }
+    wss.close();
+  });
+});
