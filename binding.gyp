@@ -9,6 +9,7 @@
         "src/codec/accept.c",
         "src/codec/base64.c",
         "src/codec/close_code.c",
+        "src/codec/deflate.c",
         "src/codec/frame.c",
         "src/codec/mask.c",
         "src/codec/sha1.c",

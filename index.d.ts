@@ -323,6 +323,24 @@ declare namespace WebSocket {
    */
   type RawData = Buffer | ArrayBuffer | Buffer[] | Blob;
 
+  /** The permessage-deflate parameters (as ws's). */
+  interface PerMessageDeflateOptions {
+    /** Server: answer with server_no_context_takeover (client: ask for it). */
+    serverNoContextTakeover?: boolean | undefined;
+    /** Server: answer with client_no_context_takeover (client: offer it). */
+    clientNoContextTakeover?: boolean | undefined;
+    /** The largest LZ77 window the server compresses with, 9..15 (8 is declined). */
+    serverMaxWindowBits?: boolean | number | undefined;
+    /** The largest LZ77 window the client compresses with, 8..15. */
+    clientMaxWindowBits?: boolean | number | undefined;
+    /** Messages shorter than this (bytes) are sent uncompressed (default 1024). */
+    threshold?: number | undefined;
+    /** zlib deflate settings: level (-1..9) and memLevel (1..9). */
+    zlibDeflateOptions?: { level?: number | undefined; memLevel?: number | undefined } | undefined;
+    /** Accepted for ws compatibility. */
+    zlibInflateOptions?: object | undefined;
+  }
+
   /** MessageEvent.data: text messages arrive as strings, binary ones as in RawData. */
   type Data = string | RawData;
 
@@ -393,6 +411,7 @@ declare namespace WebSocket {
     | 'WS_ERR_INVALID_CLOSE_CODE' // (1002) received; also thrown by close()
     | 'WS_ERR_INVALID_UTF8' // (1007)
     | 'WS_ERR_TOO_MANY_BUFFERED_PARTS' // (1008) over maxFragments or maxBufferedChunks
+    | 'WS_ERR_INVALID_COMPRESSED_DATA' // (1007) a permessage-deflate message that does not inflate
     // ws-native only.
     | 'WS_ERR_CLOSE_REASON_TOO_LONG' // thrown by close() (ws throws it without a code)
     | 'WS_ERR_CONTROL_PAYLOAD_TOO_LARGE' // thrown by ping()/pong() (likewise)
@@ -523,10 +542,10 @@ declare namespace WebSocket {
      */
     allowSynchronousEvents?: boolean | undefined;
     /**
-     * Only `false` for now: permessage-deflate is not negotiated yet. (Not declared: the
-     * object form and `true`.)
+     * permessage-deflate (RFC 7692): false (default for servers), true, or its parameters.
+     * Invalid offers are declined, never refused.
      */
-    perMessageDeflate?: false | undefined;
+    perMessageDeflate?: boolean | WebSocket.PerMessageDeflateOptions | undefined;
     /** The class of accepted connections: WebSocket or a subclass of it. */
     WebSocket?: T | undefined;
     /**
@@ -614,8 +633,8 @@ declare namespace WebSocket {
     skipUTF8Validation?: boolean | undefined;
     autoPong?: boolean | undefined;
     allowSynchronousEvents?: boolean | undefined;
-    /** Only `false` for now, as in ServerOptions. */
-    perMessageDeflate?: false | undefined;
+    /** permessage-deflate: offered by default (true), as in ws. */
+    perMessageDeflate?: boolean | WebSocket.PerMessageDeflateOptions | undefined;
     /** As in ServerOptions (default 30000 ms). */
     closeTimeout?: number | undefined;
     /** ws-native: as in ServerOptions (default 65536 bytes). */

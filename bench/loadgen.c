@@ -1,6 +1,7 @@
 /* loadgen: a one-thread epoll WebSocket load generator (echo, recv, handshake, idle modes).
  * It carries its own upgrade check (SHA-1 + base64) and frame codec so the bench never trusts
- * the library under test. */
+ * the library under test. --deflate offers permessage-deflate (RFC 7692); the only library it
+ * links is the system zlib, for that. */
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define READ_BUF_SIZE (1u << 20)
 #define HS_BUF_SIZE 4096
@@ -37,8 +39,15 @@
 #define EV_STDIN UINT64_MAX
 #define EV_SIGNAL (UINT64_MAX - 1)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define INFLATE_BUF_SIZE (64u << 10)
+#define EXT_DESC_SIZE 128
+
+/* the four bytes a Z_SYNC_FLUSH ends with, which permessage-deflate leaves off the wire */
+static const uint8_t DEFLATE_TAIL[4] = {0x00, 0x00, 0xff, 0xff};
 
 enum mode { MODE_ECHO, MODE_RECV, MODE_HANDSHAKE, MODE_IDLE };
+
+enum payload_kind { PAYLOAD_RANDOM, PAYLOAD_JSON };
 
 enum conn_state {
   CS_DEAD,       /* no socket; handshake mode restarts it when its deadline passes */
@@ -64,6 +73,9 @@ struct options {
   double duration;
   double warmup;
   bool json;
+  bool deflate;          /* offer permessage-deflate */
+  enum payload_kind payload;
+  int level;             /* zlib compression level for what loadgen sends */
 };
 
 struct outbuf {
@@ -84,8 +96,18 @@ struct frame_rx {
   uint8_t ctrl[125];
   unsigned ctrl_len;
   bool in_msg;
+  bool msg_compressed; /* RSV1 on the message's first frame */
   uint8_t msg_opcode;
   uint64_t msg_off;
+};
+
+/* What the server's Sec-WebSocket-Extensions answer agreed to. */
+struct pmd {
+  bool on;
+  bool server_nct;      /* server_no_context_takeover: the server resets after each message */
+  bool client_nct;      /* client_no_context_takeover: we reset after each message */
+  uint8_t server_bits;  /* server_max_window_bits (15 when absent) */
+  uint8_t client_bits;  /* client_max_window_bits (15 when absent) */
 };
 
 struct conn {
@@ -102,12 +124,20 @@ struct conn {
   uint64_t sent_seq;
   uint64_t recv_seq;
   uint8_t exp_hdr[SEQ_HDR_LEN];
+  uint8_t *exp; /* --payload json: the message being received, as it was sent */
+  struct pmd pmd;
+  z_stream *zd; /* deflater and inflater, allocated on first use so idle connections stay small */
+  z_stream *zi;
 };
 
 struct counters {
   uint64_t messages;
   uint64_t bytes;
   uint64_t handshakes;
+  uint64_t tx_messages; /* data messages queued */
+  uint64_t tx_bytes;    /* their payload bytes before compression */
+  uint64_t tx_wire;     /* their payload bytes on the wire */
+  uint64_t rx_wire;     /* received data-frame payload bytes on the wire */
 };
 
 struct loadgen {
@@ -131,13 +161,30 @@ struct loadgen {
   uint64_t rng;
   uint8_t *tmpl; /* payload bytes after the sequence header, shared by all connections */
   uint8_t *rbuf;
+  uint8_t *plain; /* one outgoing message before compression (deflate or json payloads) */
+  uint8_t *zbuf;  /* one outgoing message after compression */
+  size_t zbuf_cap;
+  uint8_t *ibuf;  /* inflate output */
   unsigned logged;
+  unsigned pmd_yes; /* upgrades that negotiated permessage-deflate */
+  unsigned pmd_no;  /* upgrades that did not, with --deflate */
+  char ext_desc[EXT_DESC_SIZE]; /* the first negotiated Sec-WebSocket-Extensions value */
+  double cpu_start;
+  double cpu_end;
 };
 
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* user + system CPU seconds of this process */
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* xorshift64*: the masks only need to vary, not to be unpredictable */
@@ -324,16 +371,231 @@ static void seq_header(const struct conn *c, uint64_t seq, size_t hl, uint8_t *o
   for (size_t i = 0; i < hl; i++) out[hl - 1 - i] = (uint8_t)hex[(v >> (4 * i)) & 15];
 }
 
+/* ---- --payload json: JSON-like text that compresses about as well as real JSON ---- */
+
+static const char *const FIRST[] = {"Olivia", "Liam",  "Emma",   "Noah",  "Ava",    "Elijah",
+                                    "Sophia", "James", "Amelia", "Lucas", "Mia",    "Mateo",
+                                    "Harper", "Levi",  "Evelyn", "Ezra"};
+static const char *const LAST[] = {"Smith",  "Johnson", "Williams", "Brown",  "Jones",  "Garcia",
+                                   "Miller", "Davis",   "Rodriguez", "Martinez", "Lopez", "Wilson",
+                                   "Anderson", "Thomas", "Taylor", "Moore"};
+static const char *const CITY[] = {"Lisbon", "Berlin",  "Osaka",   "Toronto", "Austin", "Nairobi",
+                                   "Lyon",   "Krakow",  "Seattle", "Porto",   "Dublin", "Bogota",
+                                   "Madrid", "Chicago", "Oslo",    "Perth"};
+static const char *const TAG[] = {"admin", "beta",   "trial", "vip",    "new",   "legacy",
+                                  "eu",    "us",     "apac",  "mobile", "web",   "api",
+                                  "staff", "tester", "guest", "owner"};
+
+struct sbuf {
+  char *p;
+  size_t len;
+};
+
+static void put_str(struct sbuf *b, const char *s) {
+  size_t n = strlen(s);
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+static void put_u32(struct sbuf *b, uint32_t v) {
+  char tmp[10];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) b->p[b->len++] = tmp[--n];
+}
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+static void put_2d(struct sbuf *b, uint32_t v) {
+  b->p[b->len++] = (char)('0' + v / 10 % 10);
+  b->p[b->len++] = (char)('0' + v % 10);
+}
+
+/* One record, at most 300 bytes; r supplies the values. */
+static void json_record(struct sbuf *b, uint32_t id, uint64_t *r) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t v = rng_next(r), w = rng_next(r), x = rng_next(r);
+  const char *first = FIRST[v & 15], *last = LAST[(v >> 4) & 15];
+  put_str(b, "{\"id\":");
+  put_u32(b, id);
+  put_str(b, ",\"ref\":\"");
+  for (int i = 0; i < 8; i++) b->p[b->len++] = hex[(x >> (4 * i)) & 15];
+  put_str(b, "\",\"name\":\"");
+  put_str(b, first);
+  put_str(b, " ");
+  put_str(b, last);
+  put_str(b, "\",\"email\":\"");
+  put_str(b, first);
+  put_str(b, ".");
+  put_str(b, last);
+  put_u32(b, (uint32_t)(v >> 8) % 100);
+  put_str(b, "@example.com\",\"age\":");
+  put_u32(b, 18 + (uint32_t)(v >> 16) % 60);
+  put_str(b, (v >> 24) & 3 ? ",\"active\":true" : ",\"active\":false");
+  put_str(b, ",\"balance\":");
+  put_u32(b, (uint32_t)(w % 100000));
+  put_str(b, ".");
+  uint32_t cents = (uint32_t)(w >> 20) % 100;
+  if (cents < 10) put_str(b, "0");
+  put_u32(b, cents);
+  put_str(b, ",\"city\":\"");
+  put_str(b, CITY[(v >> 28) & 15]);
+  put_str(b, "\",\"created\":\"2024-");
+  put_2d(b, 1 + (uint32_t)(x >> 32) % 12);
+  put_str(b, "-");
+  put_2d(b, 1 + (uint32_t)(x >> 36) % 28);
+  put_str(b, "T");
+  put_2d(b, (uint32_t)(x >> 41) % 24);
+  put_str(b, ":");
+  put_2d(b, (uint32_t)(x >> 46) % 60);
+  put_str(b, ":");
+  put_2d(b, (uint32_t)(x >> 52) % 60);
+  put_str(b, "Z\",\"tags\":[\"");
+  put_str(b, TAG[(v >> 32) & 15]);
+  put_str(b, "\",\"");
+  put_str(b, TAG[(v >> 36) & 15]);
+  put_str(b, "\"]}");
+}
+
+/* Message `key` (salt + seq) as exactly `size` bytes of JSON text:
+ * {"seq":"<16 hex digits of key>","items":[{record},...   ]} padded with spaces before "]}".
+ * Sizes too small for that get a prefix of it. Deterministic in key, so echoes can be checked. */
+static void json_message(uint8_t *out, size_t size, uint64_t key) {
+  static const char hex[] = "0123456789abcdef";
+  char head[40];
+  size_t hl = 0;
+  memcpy(head, "{\"seq\":\"", 8);
+  hl = 8;
+  for (int i = 15; i >= 0; i--) head[hl++] = hex[(key >> (4 * i)) & 15];
+  memcpy(head + hl, "\",\"items\":[", 11);
+  hl += 11;
+  if (size < hl + 2) {
+    memcpy(out, head, size);
+    return;
+  }
+  memcpy(out, head, hl);
+  uint64_t r = splitmix64(key) | 1;
+  uint32_t id = (uint32_t)(key % 1000000) * 100;
+  char rec[512];
+  size_t o = hl;
+  for (unsigned i = 0;; i++) {
+    struct sbuf b = {rec, 0};
+    if (i > 0) rec[b.len++] = ',';
+    json_record(&b, id + i, &r);
+    if (o + b.len + 2 > size) break;
+    memcpy(out + o, rec, b.len);
+    o += b.len;
+  }
+  memset(out + o, ' ', size - 2 - o);
+  out[size - 2] = ']';
+  out[size - 1] = '}';
+}
+
+/* The payload of message seq, uncompressed. */
+static void message_build(const struct loadgen *lg, const struct conn *c, uint64_t seq,
+                          uint8_t *out) {
+  if (lg->opt.payload == PAYLOAD_JSON) {
+    json_message(out, lg->opt.size, c->salt + seq);
+    return;
+  }
+  size_t hl = seq_hdr_len(lg);
+  seq_header(c, seq, hl, out);
+  memcpy(out + hl, lg->tmpl + hl, lg->opt.size - hl);
+}
+
+static void zlib_die(const char *what, int r, const z_stream *z) {
+  fprintf(stderr, "loadgen: %s: %d (%s)\n", what, r, z && z->msg ? z->msg : "no message");
+  exit(3);
+}
+
+/* Compresses one message into lg->zbuf as permessage-deflate sends it; returns its length. */
+static size_t deflate_message(struct loadgen *lg, struct conn *c, const uint8_t *in, size_t n) {
+  /* an empty message is one empty stored block (RFC 7692 7.2.3.6); zlib would give nothing
+   * for it after an earlier flush, and the block leaves the deflater's state as it was */
+  if (n == 0) {
+    lg->zbuf[0] = 0x00;
+    return 1;
+  }
+  z_stream *z = c->zd;
+  if (!z) {
+    z = c->zd = calloc(1, sizeof *z);
+    if (!z) {
+      perror("calloc");
+      exit(3);
+    }
+    int r = deflateInit2(z, lg->opt.level, Z_DEFLATED, -(int)c->pmd.client_bits, 8,
+                         Z_DEFAULT_STRATEGY);
+    if (r != Z_OK) zlib_die("deflateInit2", r, z);
+  }
+  z->next_in = (Bytef *)in;
+  z->avail_in = (uInt)n;
+  size_t out = 0;
+  for (;;) {
+    /* more than six bytes of room, or Z_SYNC_FLUSH may repeat its marker */
+    if (lg->zbuf_cap - out < 64) {
+      size_t cap = lg->zbuf_cap * 2;
+      uint8_t *d = realloc(lg->zbuf, cap);
+      if (!d) {
+        perror("realloc");
+        exit(3);
+      }
+      lg->zbuf = d;
+      lg->zbuf_cap = cap;
+    }
+    z->next_out = lg->zbuf + out;
+    z->avail_out = (uInt)(lg->zbuf_cap - out);
+    int r = deflate(z, Z_SYNC_FLUSH);
+    if (r != Z_OK && r != Z_BUF_ERROR) zlib_die("deflate", r, z);
+    out = (size_t)(z->next_out - lg->zbuf);
+    if (z->avail_out > 0 && z->avail_in == 0) break;
+  }
+  if (out < 4 || memcmp(lg->zbuf + out - 4, DEFLATE_TAIL, 4) != 0) {
+    fprintf(stderr, "loadgen: deflate output does not end in 00 00 ff ff\n");
+    exit(3);
+  }
+  if (c->pmd.client_nct) deflateReset(z);
+  return out - 4;
+}
+
 static void message_append(struct loadgen *lg, struct conn *c, uint64_t seq) {
   size_t len = lg->opt.size;
-  size_t hl = seq_hdr_len(lg);
-  uint8_t mask[4], hdr[SEQ_HDR_LEN];
+  uint8_t opcode = lg->opt.binary ? 0x2 : 0x1;
+  uint8_t mask[4];
+  lg->total.tx_messages++;
+  lg->total.tx_bytes += len;
+  if (!c->pmd.on && lg->opt.payload == PAYLOAD_RANDOM) {
+    /* the plain path masks straight from the shared template */
+    size_t hl = seq_hdr_len(lg);
+    uint8_t hdr[SEQ_HDR_LEN];
+    uint8_t *p = outbuf_reserve(&c->out, 14 + len);
+    size_t h = frame_header(p, opcode, len, mask, &lg->rng);
+    seq_header(c, seq, hl, hdr);
+    mask_copy(p + h, hdr, hl, mask, 0);
+    mask_copy(p + h + hl, lg->tmpl + hl, len - hl, mask, hl);
+    c->out.tail += h + len;
+    lg->total.tx_wire += len;
+    return;
+  }
+  message_build(lg, c, seq, lg->plain);
+  const uint8_t *body = lg->plain;
+  if (c->pmd.on) {
+    len = deflate_message(lg, c, lg->plain, len);
+    body = lg->zbuf;
+    opcode |= 0x40; /* RSV1: this message is compressed */
+  }
   uint8_t *p = outbuf_reserve(&c->out, 14 + len);
-  size_t h = frame_header(p, lg->opt.binary ? 0x2 : 0x1, len, mask, &lg->rng);
-  seq_header(c, seq, hl, hdr);
-  mask_copy(p + h, hdr, hl, mask, 0);
-  mask_copy(p + h + hl, lg->tmpl + hl, len - hl, mask, hl);
+  size_t h = frame_header(p, opcode, len, mask, &lg->rng);
+  mask_copy(p + h, body, len, mask, 0);
   c->out.tail += h + len;
+  lg->total.tx_wire += len;
 }
 
 /* ---- connection lifecycle ---- */
@@ -364,6 +626,19 @@ static void conn_release(struct loadgen *lg, struct conn *c) {
   c->hs = NULL;
   c->hs_len = 0;
   outbuf_free(&c->out);
+  free(c->exp);
+  c->exp = NULL;
+  if (c->zd) {
+    deflateEnd(c->zd);
+    free(c->zd);
+    c->zd = NULL;
+  }
+  if (c->zi) {
+    inflateEnd(c->zi);
+    free(c->zi);
+    c->zi = NULL;
+  }
+  memset(&c->pmd, 0, sizeof c->pmd);
   c->state = CS_DEAD;
   c->events = 0;
   /* handshake mode reopens the slot once this passes; other modes never look at it */
@@ -472,8 +747,11 @@ static void conn_on_connected(struct loadgen *lg, struct conn *c) {
   char *p = (char *)outbuf_reserve(&c->out, 512 + strlen(lg->opt.path) + strlen(lg->opt.host));
   int n = sprintf(p,
                   "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                  lg->opt.path, lg->opt.host, lg->opt.port, key);
+                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                  lg->opt.path, lg->opt.host, lg->opt.port, key,
+                  lg->opt.deflate
+                      ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                      : "");
   c->out.tail += (size_t)n;
   c->state = CS_UPGRADING;
   c->hs = malloc(HS_BUF_SIZE);
@@ -497,8 +775,91 @@ static bool header_has_token(const char *value, const char *token) {
   return false;
 }
 
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  char *e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+  return s;
+}
+
+/* Takes one Sec-WebSocket-Extensions value from the server into c->pmd; returns NULL if it is
+ * an acceptable answer to our offer, else why not. */
+static const char *pmd_accept(struct loadgen *lg, struct conn *c, char *v) {
+  static char why[160];
+  if (!lg->opt.deflate) {
+    snprintf(why, sizeof why, "extension \"%.60s\" was not offered", v);
+    return why;
+  }
+  char copy[EXT_DESC_SIZE];
+  snprintf(copy, sizeof copy, "%s", v);
+  char *s1, *s2;
+  for (char *ext = strtok_r(v, ",", &s1); ext; ext = strtok_r(NULL, ",", &s1)) {
+    char *name = strtok_r(ext, ";", &s2);
+    name = name ? trim(name) : NULL;
+    if (!name || !*name) continue; /* an empty list element */
+    if (strcasecmp(name, "permessage-deflate") != 0) {
+      snprintf(why, sizeof why, "extension \"%.60s\" was not offered", name);
+      return why;
+    }
+    if (c->pmd.on) return "permessage-deflate accepted twice";
+    c->pmd = (struct pmd){.on = true, .server_bits = 15, .client_bits = 15};
+    static const char *const names[] = {"server_no_context_takeover", "client_no_context_takeover",
+                                        "server_max_window_bits", "client_max_window_bits"};
+    bool seen[4] = {false};
+    for (char *param; (param = strtok_r(NULL, ";", &s2));) {
+      char *val = strchr(param, '=');
+      if (val) *val++ = '\0';
+      param = trim(param);
+      if (val) {
+        val = trim(val);
+        size_t vl = strlen(val);
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+          val[vl - 1] = '\0';
+          val++;
+        }
+      }
+      int k = 0;
+      while (k < 4 && strcasecmp(param, names[k]) != 0) k++;
+      if (k == 4) {
+        snprintf(why, sizeof why, "permessage-deflate: unknown parameter \"%.40s\"", param);
+        return why;
+      }
+      if (seen[k]) {
+        snprintf(why, sizeof why, "permessage-deflate: %s given twice", names[k]);
+        return why;
+      }
+      seen[k] = true;
+      if (k < 2) {
+        if (val) {
+          snprintf(why, sizeof why, "permessage-deflate: %s takes no value", names[k]);
+          return why;
+        }
+        if (k == 0) c->pmd.server_nct = true;
+        else c->pmd.client_nct = true;
+        continue;
+      }
+      /* 8..15, digits only, no leading zero */
+      if (!val || !(strlen(val) == 1 ? val[0] >= '8' && val[0] <= '9'
+                                     : strlen(val) == 2 && val[0] == '1' && val[1] >= '0' &&
+                                           val[1] <= '5')) {
+        snprintf(why, sizeof why, "permessage-deflate: %s=%.20s is not 8..15", names[k],
+                 val ? val : "(no value)");
+        return why;
+      }
+      uint8_t bits = (uint8_t)atoi(val);
+      if (k == 2) c->pmd.server_bits = bits;
+      else c->pmd.client_bits = bits;
+    }
+  }
+  if (c->pmd.on && c->pmd.client_bits == 8)
+    return "permessage-deflate: client_max_window_bits=8 (zlib's raw deflate cannot keep to a "
+           "256-byte window)";
+  if (c->pmd.on && !lg->ext_desc[0]) snprintf(lg->ext_desc, sizeof lg->ext_desc, "%s", copy);
+  return NULL;
+}
+
 /* Checks the NUL-terminated response head; returns NULL if it is a valid 101, else why not. */
-static const char *upgrade_check(const struct conn *c, char *head) {
+static const char *upgrade_check(struct loadgen *lg, struct conn *c, char *head) {
   if (strncmp(head, "HTTP/1.1 101", 12) != 0 || (head[12] != ' ' && head[12] != '\r')) {
     static char status[96];
     char *eol = strstr(head, "\r\n");
@@ -507,6 +868,7 @@ static const char *upgrade_check(const struct conn *c, char *head) {
     return status;
   }
   bool upgrade = false, connection = false, accept = false;
+  const char *ext_err = NULL;
   char *line = strstr(head, "\r\n");
   while (line && line[2] != '\0') {
     line += 2;
@@ -525,6 +887,8 @@ static const char *upgrade_check(const struct conn *c, char *head) {
         connection = header_has_token(v, "upgrade");
       else if (strcasecmp(line, "sec-websocket-accept") == 0)
         accept = strcmp(v, c->accept) == 0;
+      else if (strcasecmp(line, "sec-websocket-extensions") == 0 && !ext_err)
+        ext_err = pmd_accept(lg, c, v);
     }
     if (!eol) break;
     line = eol;
@@ -532,7 +896,7 @@ static const char *upgrade_check(const struct conn *c, char *head) {
   if (!upgrade) return "missing or wrong Upgrade header";
   if (!connection) return "missing or wrong Connection header";
   if (!accept) return "missing or wrong Sec-WebSocket-Accept";
-  return NULL;
+  return ext_err;
 }
 
 /* ---- frame parser and message checks ---- */
@@ -543,6 +907,17 @@ static enum feed_result echo_check(struct loadgen *lg, struct conn *c, const uin
   if (off + n > lg->opt.size) {
     conn_fail(lg, c, "echo %" PRIu64 " longer than the %zu bytes sent", c->recv_seq, lg->opt.size);
     return FEED_ERROR;
+  }
+  if (lg->opt.payload == PAYLOAD_JSON) {
+    const uint8_t *e = c->exp + off;
+    if (memcmp(p, e, n) != 0) {
+      size_t j = 0;
+      while (p[j] == e[j]) j++;
+      conn_fail(lg, c, "echo %" PRIu64 " differs at byte %" PRIu64 ": got 0x%02x, expected 0x%02x",
+                c->recv_seq, off + j, p[j], e[j]);
+      return FEED_ERROR;
+    }
+    return FEED_OK;
   }
   const uint8_t *exp_base = NULL;
   for (size_t i = 0; i < n; i++) {
@@ -564,6 +939,42 @@ static enum feed_result echo_check(struct loadgen *lg, struct conn *c, const uin
       return FEED_ERROR;
     }
     i += run - 1;
+  }
+  return FEED_OK;
+}
+
+/* Message bytes as the application sees them (after inflating, if compressed). */
+static enum feed_result payload_feed(struct loadgen *lg, struct conn *c, const uint8_t *p,
+                                     size_t n) {
+  if (lg->opt.mode == MODE_ECHO && echo_check(lg, c, p, n) != FEED_OK) return FEED_ERROR;
+  c->rx.msg_off += n;
+  return FEED_OK;
+}
+
+/* Inflates compressed message bytes and passes what comes out to payload_feed. */
+static enum feed_result inflate_feed(struct loadgen *lg, struct conn *c, const uint8_t *p,
+                                     size_t n) {
+  z_stream *z = c->zi;
+  z->next_in = (Bytef *)p;
+  z->avail_in = (uInt)n;
+  for (;;) {
+    z->next_out = lg->ibuf;
+    z->avail_out = INFLATE_BUF_SIZE;
+    int r = inflate(z, Z_SYNC_FLUSH);
+    if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END) {
+      conn_fail(lg, c, "inflating message %" PRIu64 ": %s", c->recv_seq,
+                z->msg ? z->msg : "zlib error");
+      return FEED_ERROR;
+    }
+    size_t got = INFLATE_BUF_SIZE - z->avail_out;
+    if (got && payload_feed(lg, c, lg->ibuf, got) != FEED_OK) return FEED_ERROR;
+    if (r == Z_STREAM_END) {
+      inflateReset(z); /* a block with BFINAL set: what follows starts afresh */
+      if (z->avail_in == 0) break;
+      continue;
+    }
+    if (z->avail_in == 0 && z->avail_out != 0) break;
+    if (r == Z_BUF_ERROR && got == 0) break; /* no progress possible */
   }
   return FEED_OK;
 }
@@ -632,8 +1043,10 @@ static enum feed_result frame_header_done(struct loadgen *lg, struct conn *c) {
   rx->opcode = b0 & 0x0f;
   rx->payload_left = len;
   rx->ctrl_len = 0;
-  if (b0 & 0x70) {
-    conn_fail(lg, c, "frame with RSV bits 0x%02x", b0 & 0x70);
+  /* RSV1 marks a compressed message, on its first frame only, once deflate is negotiated */
+  uint8_t rsv_ok = c->pmd.on && (rx->opcode == 0x1 || rx->opcode == 0x2) ? 0x40 : 0;
+  if (b0 & 0x70 & ~rsv_ok) {
+    conn_fail(lg, c, "frame with RSV bits 0x%02x (opcode %u)", b0 & 0x70, rx->opcode);
     return FEED_ERROR;
   }
   if (rx->opcode & 0x8) {
@@ -655,7 +1068,28 @@ static enum feed_result frame_header_done(struct loadgen *lg, struct conn *c) {
     rx->in_msg = true;
     rx->msg_opcode = rx->opcode;
     rx->msg_off = 0;
-    if (lg->opt.mode == MODE_ECHO) seq_header(c, c->recv_seq, seq_hdr_len(lg), c->exp_hdr);
+    rx->msg_compressed = b0 & 0x40;
+    if (rx->msg_compressed && !c->zi) {
+      /* the server's window bits, so a back-reference past the agreed window is an error */
+      c->zi = calloc(1, sizeof *c->zi);
+      if (!c->zi) {
+        perror("calloc");
+        exit(3);
+      }
+      int r = inflateInit2(c->zi, -(int)c->pmd.server_bits);
+      if (r != Z_OK) zlib_die("inflateInit2", r, c->zi);
+    }
+    if (lg->opt.mode == MODE_ECHO) {
+      if (lg->opt.payload == PAYLOAD_JSON) {
+        if (!c->exp && !(c->exp = malloc(lg->opt.size + 1))) {
+          perror("malloc");
+          exit(3);
+        }
+        json_message(c->exp, lg->opt.size, c->salt + c->recv_seq);
+      } else {
+        seq_header(c, c->recv_seq, seq_hdr_len(lg), c->exp_hdr);
+      }
+    }
   } else {
     conn_fail(lg, c, "reserved opcode %u", rx->opcode);
     return FEED_ERROR;
@@ -672,8 +1106,12 @@ static enum feed_result frame_done(struct loadgen *lg, struct conn *c) {
   rx->in_payload = false;
   rx->hdr_have = 0;
   if (rx->opcode & 0x8) return on_control_frame(lg, c);
-  if (rx->fin) return on_message_end(lg, c);
-  return FEED_OK;
+  if (!rx->fin) return FEED_OK;
+  if (rx->msg_compressed) {
+    if (inflate_feed(lg, c, DEFLATE_TAIL, 4) != FEED_OK) return FEED_ERROR;
+    if (c->pmd.server_nct) inflateReset(c->zi);
+  }
+  return on_message_end(lg, c);
 }
 
 static enum feed_result frames_feed(struct loadgen *lg, struct conn *c, const uint8_t *p, size_t n) {
@@ -709,8 +1147,10 @@ static enum feed_result frames_feed(struct loadgen *lg, struct conn *c, const ui
       memcpy(rx->ctrl + rx->ctrl_len, p, take);
       rx->ctrl_len += (unsigned)take;
     } else {
-      if (lg->opt.mode == MODE_ECHO && echo_check(lg, c, p, take) != FEED_OK) return FEED_ERROR;
-      rx->msg_off += take;
+      lg->total.rx_wire += take;
+      enum feed_result r =
+          rx->msg_compressed ? inflate_feed(lg, c, p, take) : payload_feed(lg, c, p, take);
+      if (r != FEED_OK) return r;
     }
     p += take;
     n -= take;
@@ -749,10 +1189,14 @@ static enum feed_result handshake_feed(struct loadgen *lg, struct conn *c, const
   size_t head_len = (size_t)(end - c->hs) + 4;
   size_t rest_in_p = c->hs_len - head_len; /* bytes after the head, all taken from p */
   end[2] = '\0';
-  const char *why = upgrade_check(c, c->hs);
+  const char *why = upgrade_check(lg, c, c->hs);
   if (why) {
     conn_fail(lg, c, "upgrade failed: %s", why);
     return FEED_ERROR;
+  }
+  if (lg->opt.deflate) {
+    if (c->pmd.on) lg->pmd_yes++;
+    else lg->pmd_no++;
   }
   free(c->hs);
   c->hs = NULL;
@@ -809,6 +1253,7 @@ static void conn_on_event(struct loadgen *lg, struct conn *c, uint32_t events) {
 static void snapshot_begin(struct loadgen *lg, double t) {
   lg->snap = lg->total;
   lg->measure_start = t;
+  lg->cpu_start = cpu_s();
   lg->phase = PHASE_MEASURE;
   lg->phase_end = t + lg->opt.duration;
 }
@@ -924,6 +1369,22 @@ static void run(struct loadgen *lg) {
   }
 }
 
+/* A JSON string value; the extension answer is the only text from the server that gets here. */
+static void print_json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
+static double ratio(uint64_t plain, uint64_t wire) {
+  return wire ? (double)plain / (double)wire : 0;
+}
+
 static void report(const struct loadgen *lg) {
   static const char *names[] = {"echo", "recv", "handshake", "idle"};
   const struct options *o = &lg->opt;
@@ -935,13 +1396,27 @@ static void report(const struct loadgen *lg) {
   double mbps = secs > 0 ? (double)bytes / secs / 1e6 : 0;
   double hps = secs > 0 ? (double)hs / secs : 0;
   unsigned connected = o->mode == MODE_HANDSHAKE ? o->conns : lg->open;
+  uint64_t tx_bytes = lg->total.tx_bytes - lg->snap.tx_bytes;
+  uint64_t tx_wire = lg->total.tx_wire - lg->snap.tx_wire;
+  uint64_t rx_wire = lg->total.rx_wire - lg->snap.rx_wire;
+  double cpu = lg->cpu_start > 0 && secs > 0 ? (cpu_s() - lg->cpu_start) / secs : 0;
+  /* "off" without --deflate; the server's answer, or "not negotiated", with it */
+  const char *deflate = !o->deflate ? "off" : lg->pmd_yes ? lg->ext_desc : "not negotiated";
   if (o->json) {
     printf("{\"mode\":\"%s\",\"conns\":%u,\"connected\":%u,\"inflight\":%u,\"size\":%zu,"
-           "\"binary\":%s,\"seconds\":%.3f,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
-           ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"handshakes\":%" PRIu64
-           ",\"handshakes_per_s\":%.1f,\"close_timeouts\":%" PRIu64 ",\"errors\":%" PRIu64 "}\n",
+           "\"binary\":%s,\"payload\":\"%s\",\"seconds\":%.3f,\"messages\":%" PRIu64
+           ",\"bytes\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"handshakes\":%" PRIu64
+           ",\"handshakes_per_s\":%.1f,\"close_timeouts\":%" PRIu64 ",\"errors\":%" PRIu64
+           ",\"loadgen_cpu\":%.3f,\"deflate\":",
            names[o->mode], o->conns, connected, o->inflight, o->size, o->binary ? "true" : "false",
-           secs, msgs, bytes, mps, mbps, hs, hps, lg->close_timeouts, lg->errors);
+           o->payload == PAYLOAD_JSON ? "json" : "random", secs, msgs, bytes, mps, mbps, hs, hps,
+           lg->close_timeouts, lg->errors, cpu);
+    print_json_str(deflate);
+    printf(",\"deflate_upgrades\":%u,\"plain_upgrades\":%u,\"sent_bytes\":%" PRIu64
+           ",\"sent_wire_bytes\":%" PRIu64 ",\"received_wire_bytes\":%" PRIu64
+           ",\"sent_ratio\":%.3f,\"received_ratio\":%.3f}\n",
+           lg->pmd_yes, lg->pmd_no, tx_bytes, tx_wire, rx_wire, ratio(tx_bytes, tx_wire),
+           ratio(bytes, rx_wire));
   } else if (o->mode == MODE_HANDSHAKE) {
     printf("handshake: %u parallel: %.0f handshakes/s over %.2f s, errors %" PRIu64 "\n", o->conns,
            hps, secs, lg->errors);
@@ -953,13 +1428,27 @@ static void report(const struct loadgen *lg) {
            names[o->mode], connected, o->inflight, o->size, o->binary ? "binary" : "text", mps, mbps,
            secs, lg->errors);
   }
+  if (!o->json && o->deflate) {
+    if (!lg->pmd_yes) {
+      printf("deflate: not negotiated\n");
+    } else {
+      printf("deflate: %s (%u of %u upgrades)", deflate, lg->pmd_yes, lg->pmd_yes + lg->pmd_no);
+      if (o->mode == MODE_ECHO || o->mode == MODE_RECV)
+        printf("; payload bytes on the wire: sent %.2fx smaller, received %.2fx smaller",
+               ratio(tx_bytes, tx_wire), ratio(bytes, rx_wire));
+      putchar('\n');
+    }
+  }
+  if (!o->json && (o->mode == MODE_ECHO || o->mode == MODE_RECV))
+    printf("loadgen CPU: %.0f%% of one core\n", cpu * 100);
   fflush(stdout);
 }
 
 static void usage(FILE *f) {
   fprintf(f, "usage: loadgen --host H --port P [--path /] [--mode echo|recv|handshake|idle]\n"
              "               [--conns N] [--inflight K] [--size S] [--binary]\n"
-             "               [--duration SEC] [--warmup SEC] [--json]\n");
+             "               [--duration SEC] [--warmup SEC] [--json]\n"
+             "               [--payload random|json] [--deflate [--level 0-9]]\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -979,9 +1468,11 @@ static int parse_options(int argc, char **argv, struct options *o) {
       {"size", required_argument, 0, 's'},     {"binary", no_argument, 0, 'b'},
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
       {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, '?'},
-      {0, 0, 0, 0}};
+      {"deflate", no_argument, 0, 'z'},        {"payload", required_argument, 0, 'y'},
+      {"level", required_argument, 0, 'l'},    {0, 0, 0, 0}};
   *o = (struct options){.host = "127.0.0.1", .port = NULL, .path = "/", .mode = MODE_ECHO,
-                        .conns = 50, .inflight = 32, .size = 16, .duration = 5, .warmup = 1};
+                        .conns = 50, .inflight = 32, .size = 16, .duration = 5, .warmup = 1,
+                        .level = Z_DEFAULT_COMPRESSION};
   int ch;
   double v;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -1016,6 +1507,16 @@ static int parse_options(int argc, char **argv, struct options *o) {
       if (!parse_number(optarg, 0, 86400, &o->warmup)) return -1;
       break;
     case 'j': o->json = true; break;
+    case 'z': o->deflate = true; break;
+    case 'y':
+      if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
+      else if (strcmp(optarg, "json") == 0) o->payload = PAYLOAD_JSON;
+      else return -1;
+      break;
+    case 'l':
+      if (!parse_number(optarg, 0, 9, &v)) return -1;
+      o->level = (int)v;
+      break;
     default: return -1;
     }
   }
@@ -1058,7 +1559,14 @@ int main(int argc, char **argv) {
   lg.rbuf = malloc(READ_BUF_SIZE);
   lg.tmpl = malloc(lg.opt.size + 1);
   lg.conns = calloc(lg.opt.conns, sizeof *lg.conns);
-  if (!lg.rbuf || !lg.tmpl || !lg.conns) {
+  lg.plain = malloc(lg.opt.size + 1);
+  if (lg.opt.deflate) {
+    lg.zbuf_cap = lg.opt.size + lg.opt.size / 8 + 256;
+    lg.zbuf = malloc(lg.zbuf_cap);
+    lg.ibuf = malloc(INFLATE_BUF_SIZE);
+  }
+  if (!lg.rbuf || !lg.tmpl || !lg.conns || !lg.plain ||
+      (lg.opt.deflate && (!lg.zbuf || !lg.ibuf))) {
     perror("malloc");
     return 3;
   }

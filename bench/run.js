@@ -30,6 +30,8 @@ const MiB = 1024 * KiB;
 
 // kind 'rate': loadgen's figure, higher is better, ratio ws-native/ws.
 // kind 'rss': server KB per idle connection, lower is better, ratio ws/ws-native.
+// deflate: both servers start with --deflate and loadgen offers permessage-deflate; a server
+// that refuses the flag shows "not supported", one that does not negotiate "not negotiated".
 const SCENARIOS = [
   { name: '50 conns, 16 B, 32 in flight', mode: 'echo', conns: 50, size: 16, inflight: 32 },
   { name: '50 conns, 1 KiB, 32 in flight', mode: 'echo', conns: 50, size: KiB, inflight: 32 },
@@ -38,8 +40,25 @@ const SCENARIOS = [
   { name: '50 conns, 16 B, 1 in flight', mode: 'echo', conns: 50, size: 16, inflight: 1 },
   { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
   { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
-  { name: 'RSS per idle conn', mode: 'idle', conns: 10000 }
+  { name: 'RSS per idle conn', mode: 'idle', conns: 10000 },
+  {
+    name: 'deflate: 1 KiB JSON, 50 conns x 8 in flight',
+    mode: 'echo',
+    conns: 50,
+    size: KiB,
+    inflight: 8,
+    payload: 'json',
+    deflate: true
+  },
+  { name: 'deflate: RSS per idle conn', mode: 'idle', conns: 10000, deflate: true }
 ];
+
+/** The table's name for a scenario; idle ones say how many connections were held. */
+function scenarioName(sc, opts) {
+  if (sc.mode !== 'idle') return sc.name;
+  const held = `${opts.idleConns.toLocaleString('en-US')} held`;
+  return sc.deflate ? `${sc.name} (${held}, extension negotiated)` : `${sc.name}, ${held}`;
+}
 
 function parseArgs(argv) {
   const opts = {
@@ -131,12 +150,17 @@ function rssKiB(pid) {
 }
 
 /** Starts a server; resolves { child, port, banner } once it prints its listening line. */
-async function startServer(server) {
+async function startServer(server, extraArgs = []) {
   if (!fs.existsSync(server.script)) {
     throw new Error(`missing ${path.relative(ROOT, server.script)}`);
   }
   const port = await freePort();
-  const [cmd, args] = pinned(0, process.execPath, [server.script, '--port', String(port)]);
+  const [cmd, args] = pinned(0, process.execPath, [
+    server.script,
+    '--port',
+    String(port),
+    ...extraArgs
+  ]);
   const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
@@ -179,9 +203,11 @@ async function stopServer(child) {
 function loadgenArgs(sc, port, opts) {
   const args = ['--host', '127.0.0.1', '--port', String(port), '--mode', sc.mode, '--json'];
   args.push('--conns', String(sc.mode === 'idle' ? opts.idleConns : sc.conns));
+  if (sc.deflate) args.push('--deflate');
   if (sc.mode === 'echo') {
     args.push('--size', String(sc.size), '--inflight', String(sc.inflight));
-    if (opts.binary) args.push('--binary');
+    if (sc.payload) args.push('--payload', sc.payload);
+    if (opts.binary && sc.payload !== 'json') args.push('--binary');
   }
   if (sc.mode !== 'idle') {
     args.push('--duration', String(opts.duration), '--warmup', String(opts.warmup));
@@ -245,8 +271,12 @@ function runLoadgen(args, timeoutMs, onReady) {
 async function measure(sc, server, opts) {
   let srv;
   try {
-    srv = await startServer(server);
+    srv = await startServer(server, sc.deflate ? ['--deflate'] : []);
   } catch (e) {
+    // a server that exits at once on --deflate does not have it
+    if (sc.deflate && /before listening/.test(e.message)) {
+      return { error: `not supported: --deflate: ${e.message}` };
+    }
     return { error: `failed to start: ${e.message}` };
   }
   const timeoutMs = (opts.duration + opts.warmup + 60) * 1000;
@@ -261,6 +291,7 @@ async function measure(sc, server, opts) {
       });
       const held = report.ready || 0;
       const value = held > 0 ? (after - before) / held : NaN;
+      if (sc.deflate && !report.deflate_upgrades) return { error: 'deflate not negotiated', report };
       return {
         value,
         unit: 'KB/conn',
@@ -272,6 +303,9 @@ async function measure(sc, server, opts) {
       };
     }
     const report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs);
+    if (sc.deflate && !report.deflate_upgrades) {
+      return { error: 'deflate not negotiated', report };
+    }
     const value = sc.mode === 'handshake' ? report.handshakes_per_s : report.msgs_per_s;
     return { value, unit: sc.mode === 'handshake' ? 'hs/s' : 'msg/s', banner: srv.banner, report };
   } catch (e) {
@@ -312,7 +346,12 @@ function fmtRate(v) {
 /** A table cell for a single run or a summary of runs (same fields). */
 function cell(sc, r) {
   if (!r) return 'skipped';
-  if (r.error) return r.error.startsWith('failed to start') ? 'failed to start' : 'error';
+  if (r.error) {
+    for (const short of ['failed to start', 'not supported', 'deflate not negotiated']) {
+      if (r.error.startsWith(short)) return short.replace('deflate ', '');
+    }
+    return 'error';
+  }
   const errors = r.errors !== undefined ? r.errors : r.report && r.report.errors;
   let notes = errors ? ` (${errors} err)` : '';
   if (r.failed_runs) notes += ` (${r.failed_runs} of ${r.runs.length} runs failed)`;
@@ -320,6 +359,10 @@ function cell(sc, r) {
   let s = `${fmtRate(r.value)} ${r.unit}`;
   const mb = r.mb_per_s !== undefined ? r.mb_per_s : r.report.mb_per_s;
   if (sc.mode === 'echo' && sc.size >= 64 * KiB) s += `, ${mb.toFixed(0)} MB/s`;
+  // loadgen compresses and inflates too: say so when it, not the server, may be the limit
+  const reports = r.runs ? r.runs.map((x) => x.report) : [r.report];
+  const cpu = median(reports.map((x) => (x ? x.loadgen_cpu : NaN)));
+  if (sc.deflate && cpu >= 0.9) notes += ' (loadgen-bound)';
   return s + notes;
 }
 
@@ -434,7 +477,7 @@ async function main() {
   const results = [];
   const banners = {};
   for (const sc of SCENARIOS) {
-    const name = sc.mode === 'idle' ? `${sc.name}, ${opts.idleConns.toLocaleString('en-US')} held` : sc.name;
+    const name = scenarioName(sc, opts);
     const entry = { scenario: name, ...sc, results: {} };
     if (sc.mode === 'idle') entry.conns = opts.idleConns;
     const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
@@ -518,6 +561,8 @@ async function main() {
         conns: e.conns,
         size: e.size,
         inflight: e.inflight,
+        payload: e.payload,
+        deflate: e.deflate || false,
         results: e.results,
         ratio: fmtRatio(e.ratio),
         ratios: e.ratios.map((r) => fmtRatio(r))

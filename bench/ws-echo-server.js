@@ -1,19 +1,31 @@
 'use strict';
 
 // The `ws` package's echo server, the baseline that bench/run.js measures ws-native against.
-// Usage: node bench/ws-echo-server.js --port P   (prints "listening ws://127.0.0.1:P" when ready)
+// Usage: node bench/ws-echo-server.js --port P [--deflate]
+//   (prints "listening ws://127.0.0.1:P" when ready; --deflate turns on ws's permessage-deflate
+//   with its defaults, `perMessageDeflate: true`, as a ws user would)
 
 const path = require('path');
 const { WebSocketServer } = require('ws');
 
-function parsePort(argv) {
-  const i = argv.indexOf('--port');
-  const port = i === -1 ? 8080 : Number(argv[i + 1]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error('usage: node bench/ws-echo-server.js --port P');
-    process.exit(2);
+function usage() {
+  console.error('usage: node bench/ws-echo-server.js --port P [--deflate]');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { port: 8080, deflate: false };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') {
+      opts.port = Number(argv[++i]);
+      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
+    } else if (argv[i] === '--deflate') {
+      opts.deflate = true;
+    } else {
+      usage();
+    }
   }
-  return port;
+  return opts;
 }
 
 // ws loads these silently when it can, so say which native helpers this run really uses.
@@ -32,7 +44,7 @@ function addonStatus(name) {
   }
 }
 
-const port = parsePort(process.argv.slice(2));
+const { port, deflate } = parseArgs(process.argv.slice(2));
 const utf8Note = require('buffer').isUtf8 ? ' (unused: ws prefers buffer.isUtf8 on this Node)' : '';
 console.log(
   `ws ${require('ws/package.json').version}, bufferutil: ${addonStatus('bufferutil')}, ` +
@@ -42,7 +54,7 @@ console.log(
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port,
-  perMessageDeflate: false,
+  perMessageDeflate: deflate,
   maxPayload: 64 * 1024 * 1024
 });
 

@@ -3,7 +3,7 @@
 // An echo server: every message comes back as it was sent (text as text, binary as binary).
 // It is the server the benchmark drives.
 //
-//   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport stream]
+//   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport stream] [--deflate]
 
 const http = require('http');
 const { parseArgs } = require('util');
@@ -25,17 +25,18 @@ if (args.transport !== 'stream') {
   );
   process.exit(2);
 }
-if (args.deflate) {
-  console.error('--deflate: permessage-deflate is not implemented yet (see the README).');
-  process.exit(2);
-}
 
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain' });
   res.end('ws-native echo server: connect with a WebSocket client\n');
 });
 
-const wss = new WebSocketServer({ server, maxPayload: 64 * 1024 * 1024 });
+const wss = new WebSocketServer({
+  server,
+  maxPayload: 64 * 1024 * 1024,
+  // As a ws user turns it on: `perMessageDeflate: true` (context takeover, threshold 1 KiB).
+  perMessageDeflate: args.deflate
+});
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));

@@ -14,6 +14,7 @@ const { randomBytes } = require('crypto');
 
 const binding = require('./binding');
 const subprotocol = require('./subprotocol');
+const permessageDeflate = require('./permessage-deflate');
 const { DEFAULT_MAX_PAYLOAD } = require('./constants');
 
 const kAborted = Symbol('kAborted');
@@ -34,7 +35,7 @@ function initAsClient(websocket, address, protocols, options) {
     protocolVersion: 13,
     maxPayload: DEFAULT_MAX_PAYLOAD,
     skipUTF8Validation: false,
-    perMessageDeflate: false,
+    perMessageDeflate: true,
     followRedirects: false,
     maxRedirects: 10,
     ...options,
@@ -108,6 +109,12 @@ function initAsClient(websocket, address, protocols, options) {
   };
   opts.path = url.pathname + url.search;
   opts.timeout = opts.handshakeTimeout;
+
+  const deflateOptions = permessageDeflate.deflateOptions(opts.perMessageDeflate, {
+    isServer: false
+  });
+  const deflateOffer = permessageDeflate.offer(deflateOptions);
+  if (deflateOffer !== undefined) opts.headers['Sec-WebSocket-Extensions'] = deflateOffer;
 
   if (protocols.length) {
     for (const protocol of protocols) {
@@ -229,16 +236,28 @@ function initAsClient(websocket, address, protocols, options) {
     }
     if (chosen) websocket._protocol = chosen;
 
-    if (res.headers['sec-websocket-extensions'] !== undefined) {
-      abortHandshake(
-        websocket,
-        socket,
-        'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
-      );
-      return;
+    let deflate;
+    const extensionsHeader = res.headers['sec-websocket-extensions'];
+    if (extensionsHeader !== undefined) {
+      if (deflateOptions === null) {
+        abortHandshake(
+          websocket,
+          socket,
+          'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
+        );
+        return;
+      }
+      try {
+        const agreed = permessageDeflate.acceptAnswer(extensionsHeader, deflateOptions);
+        deflate = agreed.engine;
+        websocket._extensions = agreed.extensions;
+      } catch (err) {
+        abortHandshake(websocket, socket, err.message);
+        return;
+      }
     }
 
-    websocket.setSocket(socket, head, opts);
+    websocket.setSocket(socket, head, opts, deflate);
   });
 
   if (opts.finishRequest) opts.finishRequest(req, websocket);

@@ -9,6 +9,7 @@ const http = require('http');
 
 const binding = require('./binding');
 const subprotocol = require('./subprotocol');
+const permessageDeflate = require('./permessage-deflate');
 const TopicRegistry = require('./topics');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
@@ -117,6 +118,7 @@ class WebSocketServer extends EventEmitter {
       throw err;
     }
     const heartbeat = heartbeatOptions(options.heartbeat);
+    this._deflate = permessageDeflate.deflateOptions(options.perMessageDeflate, { isServer: true });
 
     if (options.port != null) {
       this._server = http.createServer((req, res) => {
@@ -293,6 +295,9 @@ class WebSocketServer extends EventEmitter {
       }
     }
 
+    // An offer we cannot or may not accept is declined (RFC 7692 section 5), never an error.
+    const deflate = permessageDeflate.acceptOffer(headers['sec-websocket-extensions'], this._deflate);
+
     if (this.options.verifyClient) {
       const info = {
         origin: headers.origin,
@@ -302,14 +307,14 @@ class WebSocketServer extends EventEmitter {
       if (this.options.verifyClient.length === 2) {
         this.options.verifyClient(info, (verified, code, message, extraHeaders) => {
           if (!verified) return abortHandshake(socket, code || 401, message, extraHeaders);
-          this.completeUpgrade(accept, protocols, req, socket, head, cb);
+          this.completeUpgrade(accept, protocols, deflate, req, socket, head, cb);
         });
         return;
       }
       if (!this.options.verifyClient(info)) return abortHandshake(socket, 401);
     }
 
-    this.completeUpgrade(accept, protocols, req, socket, head, cb);
+    this.completeUpgrade(accept, protocols, deflate, req, socket, head, cb);
   }
 
   /**
@@ -317,7 +322,7 @@ class WebSocketServer extends EventEmitter {
    *
    * @private
    */
-  completeUpgrade(accept, protocols, req, socket, head, cb) {
+  completeUpgrade(accept, protocols, deflate, req, socket, head, cb) {
     if (!socket.readable || !socket.writable) return socket.destroy();
 
     if (socket[kWebSocket]) {
@@ -346,12 +351,17 @@ class WebSocketServer extends EventEmitter {
       }
     }
 
+    if (deflate !== null) {
+      headers.push(`Sec-WebSocket-Extensions: ${deflate.response}`);
+      ws._extensions = deflate.response;
+    }
+
     this.emit('headers', headers, req);
     socket.write(headers.concat('\r\n').join('\r\n'));
     socket.removeListener('error', socketOnError);
 
     ws._server = this;
-    ws.setSocket(socket, head, this.options);
+    ws.setSocket(socket, head, this.options, deflate === null ? undefined : deflate.engine);
 
     if (this._heartbeat !== null) {
       ws._trackActivity = true;

@@ -81,6 +81,7 @@ class WebSocket extends EventEmitter {
     this._writeQueueBytes = 0;
     this._blobQueue = null; // operations waiting behind a Blob being read, in call order
     this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
+    this._deflate = false; // permessage-deflate was negotiated
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
     this._trackActivity = false; // heartbeat: note when bytes arrive
@@ -199,17 +200,20 @@ class WebSocket extends EventEmitter {
    * @param {import('stream').Duplex} socket
    * @param {Buffer} head
    * @param {object} options
+   * @param {object} [deflate] the agreed permessage-deflate parameters, if any
    * @private
    */
-  setSocket(socket, head, options) {
+  setSocket(socket, head, options, deflate) {
     this._autoPong = options.autoPong === undefined ? true : !!options.autoPong;
     this._handle = binding.createConnection(
       this._isServer,
       options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload,
       !!options.skipUTF8Validation,
       this._autoPong,
-      options.maxFragments === undefined ? DEFAULT_MAX_FRAGMENTS : options.maxFragments
+      options.maxFragments === undefined ? DEFAULT_MAX_FRAGMENTS : options.maxFragments,
+      deflate
     );
+    this._deflate = deflate !== undefined;
     if (options.maxPendingAutoPongs !== undefined) {
       this._maxPendingAutoPongs = options.maxPendingAutoPongs;
     }
@@ -333,9 +337,11 @@ class WebSocket extends EventEmitter {
       data = isBufferList(data) ? Buffer.concat(data) : Buffer.from(data);
     }
     let fin = true;
+    let compress = this._deflate;
     if (options !== undefined && options !== null) {
       if (options.binary !== undefined) binary = !!options.binary;
       if (options.fin !== undefined) fin = !!options.fin;
+      if (options.compress === false) compress = false;
     }
     // Past the high-water mark, check the hard limit on what may wait for a peer that does
     // not read: drop this message, or fail the connection (1008) and free everything.
@@ -350,13 +356,18 @@ class WebSocket extends EventEmitter {
     const opcode = binary ? OP_BINARY : OP_TEXT;
     this._sendingFragments = !fin;
     let queued;
-    if (this._isServer && typeof data !== 'string' && data.byteLength >= DIRECT_WRITE_MIN) {
+    if (
+      this._isServer &&
+      !compress &&
+      typeof data !== 'string' &&
+      data.byteLength >= DIRECT_WRITE_MIN
+    ) {
       binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
       this._queueWrite(binding.takeOutput(this._handle));
       this._queueWrite(toBuffer(data));
       queued = this._writeQueueBytes;
     } else {
-      queued = binding.send(this._handle, data, opcode, fin, false) + this._writeQueueBytes;
+      queued = binding.send(this._handle, data, opcode, fin, compress) + this._writeQueueBytes;
     }
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();

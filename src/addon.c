@@ -38,7 +38,50 @@
 typedef struct connection {
   conn engine;
   bool released;
+  uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
 } connection;
+
+/* Per-environment state (a worker thread has its own): the zlib streams shared by every
+ * connection that takes over no context in that direction, one per configuration. */
+#define SHARED_STREAMS 32
+typedef struct addon_state {
+  pmd_stream *streams[SHARED_STREAMS];
+  size_t count;
+} addon_state;
+
+static void addon_state_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  addon_state *state = data;
+  for (size_t i = 0; i < state->count; i++) {
+    pmd_stream_end(state->streams[i]);
+    free(state->streams[i]);
+  }
+  free(state);
+}
+
+/* The shared stream for this direction and configuration, made on first use. Any inflater
+ * with a window at least as large as the peer's decodes its messages, so one (15 bits) serves
+ * every inflating connection; deflaters must match the negotiated window and options. */
+static pmd_stream *shared_stream(napi_env env, bool deflating, int window_bits, int level,
+                                 int mem_level) {
+  addon_state *state = NULL;
+  if (napi_get_instance_data(env, (void **)&state) != napi_ok || state == NULL) return NULL;
+  if (!deflating) window_bits = 15;
+  for (size_t i = 0; i < state->count; i++) {
+    pmd_stream *s = state->streams[i];
+    if (s->deflating == deflating && s->window_bits == window_bits &&
+        (!deflating || (s->level == level && s->mem_level == mem_level)))
+      return s;
+  }
+  if (state->count == SHARED_STREAMS) return NULL; /* each connection uses its own then */
+  pmd_stream *s = malloc(sizeof(*s));
+  if (!s) return NULL;
+  if (deflating) pmd_deflater_init(s, window_bits, level, mem_level);
+  else pmd_inflater_init(s, window_bits);
+  state->streams[state->count++] = s;
+  return s;
+}
 
 /* ---- helpers ---- */
 
@@ -153,9 +196,30 @@ static void connection_finalize(napi_env env, void *data, void *hint) {
   free(c);
 }
 
-/* createConnection(isServer, maxPayload, skipUTF8Validation, autoPong, maxFragments) */
+static int32_t get_int_property(napi_env env, napi_value object, const char *name, int32_t dflt) {
+  napi_value v;
+  int32_t n = dflt;
+  napi_valuetype type;
+  if (napi_get_named_property(env, object, name, &v) == napi_ok &&
+      napi_typeof(env, v, &type) == napi_ok && type == napi_number)
+    napi_get_value_int32(env, v, &n);
+  return n;
+}
+
+static bool get_bool_property(napi_env env, napi_value object, const char *name) {
+  napi_value v;
+  bool b = false;
+  if (napi_get_named_property(env, object, name, &v) == napi_ok) napi_get_value_bool(env, v, &b);
+  return b;
+}
+
+static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* createConnection(isServer, maxPayload, skipUTF8Validation, autoPong, maxFragments, deflate)
+ * deflate: undefined, or the negotiated permessage-deflate parameters { inflateWindowBits,
+ * inflateReset, deflateWindowBits, deflateReset, level, memLevel, threshold }. */
 static napi_value create_connection(napi_env env, napi_callback_info info) {
-  GET_ARGS(5);
+  GET_ARGS(6);
   if (argc < 4) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "4 arguments expected");
   conn_config config = {0};
   config.is_server = get_bool(env, argv[0]);
@@ -170,8 +234,28 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
   config.max_fragments = max_fragments >= 1 && max_fragments < 4294967295.0
                              ? (uint32_t)max_fragments : 0;
 
+  uint32_t threshold = 0;
+  napi_valuetype deflate_type = napi_undefined;
+  if (argc >= 6) napi_typeof(env, argv[5], &deflate_type);
+  if (deflate_type == napi_object) {
+    napi_value d = argv[5];
+    config.deflate = true;
+    config.inflate_window_bits = clamp_int(get_int_property(env, d, "inflateWindowBits", 15), 8, 15);
+    config.inflate_reset = get_bool_property(env, d, "inflateReset");
+    config.deflate_window_bits = clamp_int(get_int_property(env, d, "deflateWindowBits", 15), 9, 15);
+    config.deflate_reset = get_bool_property(env, d, "deflateReset");
+    config.deflate_level = clamp_int(get_int_property(env, d, "level", Z_DEFAULT_COMPRESSION), -1, 9);
+    config.deflate_mem_level = clamp_int(get_int_property(env, d, "memLevel", 8), 1, 9);
+    threshold = (uint32_t)clamp_int(get_int_property(env, d, "threshold", 1024), 0, INT32_MAX);
+    if (config.inflate_reset) config.shared_inflater = shared_stream(env, false, 15, 0, 0);
+    if (config.deflate_reset)
+      config.shared_deflater = shared_stream(env, true, config.deflate_window_bits,
+                                             config.deflate_level, config.deflate_mem_level);
+  }
+
   connection *c = calloc(1, sizeof(*c));
   if (!c) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  c->deflate_threshold = threshold;
   conn_init(&c->engine, &config);
   napi_value handle;
   if (napi_create_external(env, c, connection_finalize, NULL, &handle) != napi_ok) {
@@ -353,7 +437,16 @@ static napi_value error_info(napi_env env, napi_callback_info info) {
 
 /* ---- output ---- */
 
-/* send(handle, data, opcode, fin, rsv1) -> bytes queued. data: string or binary view. */
+/* Whether a message of len bytes goes out compressed. As in ws, the threshold applies only
+ * without context takeover: with it, even a short message compresses well against history. */
+static bool should_compress(const connection *c, bool requested, bool fin, size_t len) {
+  return requested && c->engine.config.deflate && fin && !c->engine.out_fragmenting &&
+         (len >= c->deflate_threshold || !c->engine.config.deflate_reset);
+}
+
+/* send(handle, data, opcode, fin, compress) -> bytes queued. data: string or binary view.
+ * compress: compress it if permessage-deflate was negotiated and it is a whole message of at
+ * least the threshold's size. */
 static napi_value send_frame(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
   connection *c = get_connection(env, argv[0]);
@@ -377,6 +470,16 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
     if (control && len > FRAME_MAX_CONTROL)
       return throw_range_error(env, "WS_ERR_CONTROL_PAYLOAD_TOO_LARGE",
                                "The data size must not be greater than 125 bytes");
+    if (!control && should_compress(c, rsv1, fin, len)) {
+      char *text = malloc(len + 1);
+      if (!text) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+      napi_get_value_string_utf8(env, argv[1], text, len + 1, &len);
+      bool ok = conn_send_compressed(&c->engine, (uint8_t)opcode, (const uint8_t *)text, len);
+      free(text);
+      if (!ok) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+      return make_uint(env, c->engine.out_len);
+    }
+    rsv1 = false;
     /* napi_get_value_string_utf8 always writes a NUL after the text: make room for it past
      * the frame so the frame itself is sized exactly and the string is encoded in place. */
     if (!conn_output_ensure(&c->engine, FRAME_MAX_HEADER + len + 1))
@@ -396,7 +499,12 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   if (control && len > FRAME_MAX_CONTROL)
     return throw_range_error(env, "WS_ERR_CONTROL_PAYLOAD_TOO_LARGE",
                              "The data size must not be greater than 125 bytes");
-  if (!conn_send_frame(&c->engine, (uint8_t)opcode, fin, rsv1, data, len))
+  if (!control && should_compress(c, rsv1, fin, len)) {
+    if (!conn_send_compressed(&c->engine, (uint8_t)opcode, data, len))
+      return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    return make_uint(env, c->engine.out_len);
+  }
+  if (!conn_send_frame(&c->engine, (uint8_t)opcode, fin, false, data, len))
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   return make_uint(env, c->engine.out_len);
 }
@@ -414,8 +522,8 @@ static napi_value send_header(napi_env env, napi_callback_info info) {
   if ((opcode != OP_TEXT && opcode != OP_BINARY) || !(length >= 0))
     return throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid opcode or length");
   if (c->released) return make_uint(env, 0);
-  if (!conn_send_header(&c->engine, (uint8_t)opcode, get_bool(env, argv[2]),
-                        get_bool(env, argv[3]), (uint64_t)length))
+  if (!conn_send_header(&c->engine, (uint8_t)opcode, get_bool(env, argv[2]), false,
+                        (uint64_t)length))
     return throw_error(env, "WS_ERR_NATIVE", "header-only frames are for servers only");
   return make_uint(env, c->engine.out_len);
 }
@@ -630,6 +738,12 @@ static napi_value make_constants(napi_env env) {
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  addon_state *state = calloc(1, sizeof(*state));
+  if (!state || napi_set_instance_data(env, state, addon_state_free, NULL) != napi_ok) {
+    free(state);
+    napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: cannot set up the addon");
+    return NULL;
+  }
   napi_property_descriptor props[] = {
       {"createConnection", NULL, create_connection, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release_connection, NULL, NULL, NULL, napi_default, NULL},

@@ -36,6 +36,8 @@ static const conn_error_desc error_table[] = {
      * message out of millions of empty frames. */
     [CONN_ERR_TOO_MANY_FRAGMENTS] = {"WS_ERR_TOO_MANY_BUFFERED_PARTS", 1008,
                                      "Too many message fragments", false},
+    [CONN_ERR_INFLATE] = {"WS_ERR_INVALID_COMPRESSED_DATA", 1007,
+                          "invalid compressed data (permessage-deflate)", true},
     [CONN_ERR_NO_MEMORY] = {"WS_ERR_OUT_OF_MEMORY", 1011, "out of memory", false},
 };
 
@@ -60,7 +62,7 @@ char *conn_error_message(conn_error err, int detail, char *out, size_t out_size)
 void conn_init(conn *c, const conn_config *config) {
   memset(c, 0, sizeof(*c));
   c->config = *config;
-  frame_parser_init(&c->parser, config->is_server, false);
+  frame_parser_init(&c->parser, config->is_server, config->deflate);
   c->random_used = sizeof(c->random_pool);
 }
 
@@ -76,11 +78,21 @@ static void message_reset(conn *c) {
   c->message_size = 0;
   c->in_message = false;
   c->message_direct = false;
+  c->message_compressed = false;
   utf8_state_init(&c->utf8);
+}
+
+static void stream_free(pmd_stream **s) {
+  if (*s == NULL) return;
+  pmd_stream_end(*s);
+  free(*s);
+  *s = NULL;
 }
 
 void conn_release(conn *c) {
   message_reset(c);
+  stream_free(&c->inflater);
+  stream_free(&c->deflater);
   free(c->out);
   c->out = NULL;
   c->out_len = 0;
@@ -176,6 +188,29 @@ bool conn_send_framed(conn *c, const uint8_t *frames, size_t len) {
   memcpy(c->out + c->out_len, frames, len);
   c->out_len += len;
   return true;
+}
+
+static pmd_stream *deflater_for(conn *c) {
+  if (c->config.deflate_reset && c->config.shared_deflater) return c->config.shared_deflater;
+  if (c->deflater == NULL) {
+    c->deflater = malloc(sizeof(*c->deflater));
+    if (c->deflater)
+      pmd_deflater_init(c->deflater, c->config.deflate_window_bits, c->config.deflate_level,
+                        c->config.deflate_mem_level);
+  }
+  return c->deflater;
+}
+
+bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
+  pmd_stream *s = deflater_for(c);
+  if (s == NULL) return false;
+  if (c->deflater_stale && s == c->deflater && s->started) deflateReset(&s->zs);
+  c->deflater_stale = false;
+  pmd_buffer compressed = {0};
+  bool ok = pmd_deflate_message(s, data, len, c->config.deflate_reset, &compressed) == PMD_OK &&
+            conn_send_frame(c, opcode, true, true, compressed.data, compressed.len);
+  free(compressed.data);
+  return ok;
 }
 
 bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len) {
@@ -282,6 +317,7 @@ static conn_error on_data_header(conn *c, const frame_info *f) {
     if (c->in_message) return CONN_ERR_OPCODE;
     c->in_message = true;
     c->message_binary = f->opcode == OP_BINARY;
+    c->message_compressed = f->rsv1; /* the parser allows RSV1 only when negotiated */
     c->message_size = 0;
     c->message_frames = 0;
     utf8_state_init(&c->utf8);
@@ -317,6 +353,41 @@ static bool deliver_message(conn *c, conn_event_cb cb, void *ctx) {
   bool more = emit(c, cb, ctx, &ev);
   c->fragment_count = 0;
   return more;
+}
+
+static pmd_stream *inflater_for(conn *c) {
+  if (c->config.inflate_reset && c->config.shared_inflater) return c->config.shared_inflater;
+  if (c->inflater == NULL) {
+    c->inflater = malloc(sizeof(*c->inflater));
+    if (c->inflater) pmd_inflater_init(c->inflater, c->config.inflate_window_bits);
+  }
+  return c->inflater;
+}
+
+/* Replaces the assembled compressed message by its inflated bytes (at most maxPayload of
+ * them), then checks UTF-8 for text. */
+static conn_error inflate_message(conn *c) {
+  pmd_stream *s = inflater_for(c);
+  if (s == NULL) return CONN_ERR_NO_MEMORY;
+  pmd_buffer out = {0};
+  pmd_result r = pmd_inflate_message(s, c->message_buf, c->message_len, c->config.max_payload,
+                                     c->config.inflate_reset, &out);
+  if (r != PMD_OK) {
+    free(out.data);
+    return r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
+           : r == PMD_CORRUPT ? CONN_ERR_INFLATE
+                              : CONN_ERR_NO_MEMORY;
+  }
+  free(c->message_buf);
+  c->message_buf = out.data;
+  c->message_len = out.len;
+  c->message_cap = out.cap;
+  /* Fragment boundaries describe compressed bytes: they mean nothing for the inflated ones. */
+  c->fragment_count = 0;
+  if (!c->message_binary && !c->config.skip_utf8_validation &&
+      !utf8_is_valid(c->message_buf, c->message_len))
+    return CONN_ERR_UTF8;
+  return CONN_OK;
 }
 
 /* Records where a non-empty data frame ended within the message being assembled. */
@@ -413,8 +484,8 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
           /* A single-frame message whose payload is all in this input is delivered from the
            * input itself (unmasked in place); anything else is assembled in message_buf,
            * unmasked while it is copied there. */
-          c->message_direct = f->fin && c->message_size == f->payload_len &&
-                              f->payload_len <= len - pos;
+          c->message_direct = !c->message_compressed && f->fin &&
+                              c->message_size == f->payload_len && f->payload_len <= len - pos;
           c->direct_data = NULL; /* an empty frame has no FRAME_PAYLOAD to set it */
           c->direct_len = 0;
           if (!c->message_direct) c->parser.unmask_payload = false;
@@ -442,8 +513,9 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
           }
           text = c->message_buf + at;
         }
-        /* Validated piece by piece, so invalid text fails where it appears (fail fast). */
-        if (!c->message_binary && !c->config.skip_utf8_validation &&
+        /* Validated piece by piece, so invalid text fails where it appears (fail fast);
+         * compressed text can only be checked once inflated. */
+        if (!c->message_binary && !c->message_compressed && !c->config.skip_utf8_validation &&
             utf8_feed(&c->utf8, text, payload_len) == UTF8_INVALID) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
         }
@@ -467,8 +539,14 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
           break;
         }
         if (!f->fin) break;
-        if (!c->message_binary && !c->config.skip_utf8_validation &&
-            !utf8_state_complete(&c->utf8)) {
+        if (c->message_compressed) {
+          conn_error err = inflate_message(c);
+          if (err != CONN_OK) {
+            if (!fail_connection(c, err, 0, cb, ctx)) return len;
+            break;
+          }
+        } else if (!c->message_binary && !c->config.skip_utf8_validation &&
+                   !utf8_state_complete(&c->utf8)) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
           break;
         }

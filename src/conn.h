@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/deflate.h"
 #include "codec/frame.h"
 #include "codec/utf8.h"
 
@@ -28,6 +29,7 @@ typedef enum conn_error {
   CONN_ERR_CLOSE_CODE,
   CONN_ERR_UTF8,
   CONN_ERR_TOO_MANY_FRAGMENTS,
+  CONN_ERR_INFLATE,
   CONN_ERR_NO_MEMORY
 } conn_error;
 
@@ -49,6 +51,20 @@ typedef struct conn_config {
   bool auto_pong;
   uint64_t max_payload;     /* largest message accepted; 0 = no limit beyond 2^53 - 1 */
   uint32_t max_fragments;   /* data frames one message may have; 0 = no limit */
+
+  /* permessage-deflate, when negotiated (RFC 7692). "inflate" is the peer's direction. */
+  bool deflate;
+  int inflate_window_bits;  /* 8..15 */
+  bool inflate_reset;       /* the peer takes over no context between messages */
+  int deflate_window_bits;  /* 9..15 */
+  bool deflate_reset;       /* we take over no context */
+  int deflate_level;
+  int deflate_mem_level;
+  /* When a *_reset flag is set, these streams (shared by connections, owned by the caller)
+   * are used instead of one per connection: without context takeover nothing of a message
+   * outlives it. NULL: each connection makes its own when it first needs one. */
+  pmd_stream *shared_inflater;
+  pmd_stream *shared_deflater;
 } conn_config;
 
 typedef enum conn_event_kind {
@@ -95,6 +111,10 @@ typedef struct conn {
   utf8_state utf8;
   const uint8_t *direct_data;
   size_t direct_len;
+  bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
+  pmd_stream *inflater;    /* this connection's own, created on first use */
+  pmd_stream *deflater;
+  bool deflater_stale;     /* frames compressed elsewhere went out: restart our window */
   bool track_fragments;  /* record fragment_ends (the 'fragments' binaryType wants them) */
   size_t *fragment_ends;
   size_t fragment_count;
@@ -169,6 +189,15 @@ bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len
  * Only for servers, whose frames are not masked, and never in the middle of a message this
  * connection is sending in fragments. Returns false when memory runs out. */
 bool conn_send_framed(conn *c, const uint8_t *frames, size_t len);
+
+/* Queues one whole data message compressed (RSV1 set) with the connection's deflater (or
+ * the shared one). Only for a negotiated extension and outside a fragmented send; returns
+ * false when memory runs out. */
+bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len);
+
+/* Frames compressed without this connection's deflater (a topic's shared frame) were queued:
+ * the deflater must not refer back past them. */
+static inline void conn_deflater_invalidate(conn *c) { c->deflater_stale = true; }
 
 /* Copies payload into one queued frame; returns false when memory runs out. */
 bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,

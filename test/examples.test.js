@@ -84,13 +84,24 @@ describe('examples', function () {
     ws.close();
   });
 
-  it('echo-server.js refuses features that do not exist yet, with a non-zero exit', async () => {
+  it('echo-server.js refuses the native transport, which does not exist yet, with a non-zero exit', async () => {
     const native = await run('echo-server.js', ['--port', '0', '--transport', 'native']);
     assert.notStrictEqual(native.code, 0);
     assert.match(native.stderr, /native/);
-    const deflate = await run('echo-server.js', ['--port', '0', '--deflate']);
-    assert.notStrictEqual(deflate.code, 0);
-    assert.match(deflate.stderr, /permessage-deflate/);
+  });
+
+  it('echo-server.js --deflate negotiates permessage-deflate and echoes compressed messages', async () => {
+    const { child, url } = await start('echo-server.js', ['--port', '0', '--deflate']);
+    children.push(child);
+    const ws = new WebSocket(url, { perMessageDeflate: { threshold: 0 } });
+    await opened(ws);
+    assert.strictEqual(ws.extensions, 'permessage-deflate');
+    const json = JSON.stringify(Array.from({ length: 500 }, (_, id) => ({ id, ok: true })));
+    ws.send(json);
+    const echo = await nextMessage(ws);
+    assert.strictEqual(echo.isBinary, false);
+    assert.strictEqual(echo.data.toString(), json);
+    ws.close();
   });
 
   it('routing.js serves two paths with their own subprotocols on one http.Server', async () => {

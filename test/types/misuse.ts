@@ -33,8 +33,8 @@ createWebSocketStream({});
 new WebSocketServer();
 // @ts-expect-error misspelt option
 new WebSocketServer({ noServer: true, maxPayLoad: 10 });
-// @ts-expect-error permessage-deflate is not implemented: only `false` is accepted
-new WebSocketServer({ noServer: true, perMessageDeflate: true });
+// @ts-expect-error permessage-deflate window bits are numbers
+new WebSocketServer({ noServer: true, perMessageDeflate: { serverMaxWindowBits: '15' } });
 // @ts-expect-error nor the native transport, which is still being built
 new WebSocketServer({ noServer: true, transport: 'native' });
 // @ts-expect-error heartbeat's object form has interval and timeout
