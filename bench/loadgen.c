@@ -76,6 +76,7 @@ struct options {
   bool deflate;          /* offer permessage-deflate */
   enum payload_kind payload;
   int level;             /* zlib compression level for what loadgen sends */
+  bool private_deflate;  /* every connection compresses its own, distinct, messages */
 };
 
 struct outbuf {
@@ -126,8 +127,26 @@ struct conn {
   uint8_t exp_hdr[SEQ_HDR_LEN];
   uint8_t *exp; /* --payload json: the message being received, as it was sent */
   struct pmd pmd;
+  bool zc_private; /* compresses with its own deflater, never the shared cache */
   z_stream *zd; /* deflater and inflater, allocated on first use so idle connections stay small */
   z_stream *zi;
+};
+
+/* Echo mode with --deflate: every connection sends the same message sequence (one salt), so
+ * one deflater compresses message seq once and every connection sends those bytes -- exactly
+ * what a deflater of its own would have produced. Without this, 50 connections' zlib states
+ * (256 KiB each) thrash the cache and loadgen, not the server, sets the pace. */
+struct zcache {
+  bool on;
+  bool ready;        /* params fixed by the first connection that uses it */
+  struct pmd pmd;    /* client_bits and client_nct are what matter */
+  z_stream *z;
+  uint64_t base;     /* seq of the first entry kept */
+  size_t count;      /* entries kept */
+  size_t *off;       /* entry i is data[off[i], off[i + 1]) */
+  size_t off_cap;
+  uint8_t *data;
+  size_t data_cap;
 };
 
 struct counters {
@@ -165,6 +184,8 @@ struct loadgen {
   uint8_t *zbuf;  /* one outgoing message after compression */
   size_t zbuf_cap;
   uint8_t *ibuf;  /* inflate output */
+  struct zcache zc;
+  uint64_t salt;  /* the one salt of all connections when zc.on */
   unsigned logged;
   unsigned pmd_yes; /* upgrades that negotiated permessage-deflate */
   unsigned pmd_no;  /* upgrades that did not, with --deflate */
@@ -516,22 +537,24 @@ static void zlib_die(const char *what, int r, const z_stream *z) {
   exit(3);
 }
 
-/* Compresses one message into lg->zbuf as permessage-deflate sends it; returns its length. */
-static size_t deflate_message(struct loadgen *lg, struct conn *c, const uint8_t *in, size_t n) {
+/* Compresses one message into lg->zbuf as permessage-deflate sends it, with *zp (created on
+ * first use) and the negotiated pmd; returns its length. */
+static size_t deflate_message(struct loadgen *lg, z_stream **zp, const struct pmd *pmd,
+                              const uint8_t *in, size_t n) {
   /* an empty message is one empty stored block (RFC 7692 7.2.3.6); zlib would give nothing
    * for it after an earlier flush, and the block leaves the deflater's state as it was */
   if (n == 0) {
     lg->zbuf[0] = 0x00;
     return 1;
   }
-  z_stream *z = c->zd;
+  z_stream *z = *zp;
   if (!z) {
-    z = c->zd = calloc(1, sizeof *z);
+    z = *zp = calloc(1, sizeof *z);
     if (!z) {
       perror("calloc");
       exit(3);
     }
-    int r = deflateInit2(z, lg->opt.level, Z_DEFLATED, -(int)c->pmd.client_bits, 8,
+    int r = deflateInit2(z, lg->opt.level, Z_DEFLATED, -(int)pmd->client_bits, 8,
                          Z_DEFAULT_STRATEGY);
     if (r != Z_OK) zlib_die("deflateInit2", r, z);
   }
@@ -561,8 +584,70 @@ static size_t deflate_message(struct loadgen *lg, struct conn *c, const uint8_t 
     fprintf(stderr, "loadgen: deflate output does not end in 00 00 ff ff\n");
     exit(3);
   }
-  if (c->pmd.client_nct) deflateReset(z);
+  if (pmd->client_nct) deflateReset(z);
   return out - 4;
+}
+
+static void *xrealloc(void *p, size_t n) {
+  p = realloc(p, n);
+  if (!p) {
+    perror("realloc");
+    exit(3);
+  }
+  return p;
+}
+
+/* Message seq compressed as c's deflater would have it, from the shared cache; NULL if c's
+ * parameters differ from the cache's. */
+static const uint8_t *zcache_get(struct loadgen *lg, const struct conn *c, uint64_t seq,
+                                 size_t *len) {
+  struct zcache *zc = &lg->zc;
+  if (!zc->ready) {
+    zc->ready = true;
+    zc->pmd = c->pmd;
+    zc->base = seq;
+  }
+  if (c->pmd.client_bits != zc->pmd.client_bits || c->pmd.client_nct != zc->pmd.client_nct ||
+      seq < zc->base)
+    return NULL;
+  while (zc->base + zc->count <= seq) {
+    message_build(lg, c, zc->base + zc->count, lg->plain);
+    size_t n = deflate_message(lg, &zc->z, &zc->pmd, lg->plain, lg->opt.size);
+    if (zc->count + 2 > zc->off_cap) {
+      zc->off_cap = zc->off_cap ? zc->off_cap * 2 : 1024;
+      zc->off = xrealloc(zc->off, zc->off_cap * sizeof *zc->off);
+    }
+    size_t at = zc->count ? zc->off[zc->count] : 0;
+    if (at + n > zc->data_cap) {
+      while (at + n > zc->data_cap) zc->data_cap = zc->data_cap ? zc->data_cap * 2 : 1u << 16;
+      zc->data = xrealloc(zc->data, zc->data_cap);
+    }
+    memcpy(zc->data + at, lg->zbuf, n);
+    zc->off[zc->count] = at;
+    zc->off[++zc->count] = at + n;
+  }
+  size_t i = (size_t)(seq - zc->base);
+  *len = zc->off[i + 1] - zc->off[i];
+  return zc->data + zc->off[i];
+}
+
+/* Drops the cache entries every open connection has sent already. */
+static void zcache_trim(struct loadgen *lg) {
+  struct zcache *zc = &lg->zc;
+  if (!zc->count) return;
+  uint64_t min = UINT64_MAX;
+  for (unsigned i = 0; i < lg->opt.conns; i++) {
+    const struct conn *c = &lg->conns[i];
+    if (c->state == CS_OPEN && c->pmd.on && !c->zc_private && c->sent_seq < min)
+      min = c->sent_seq;
+  }
+  if (min == UINT64_MAX || min <= zc->base) return;
+  size_t drop = min - zc->base < zc->count ? (size_t)(min - zc->base) : zc->count;
+  size_t from = zc->off[drop];
+  memmove(zc->data, zc->data + from, zc->off[zc->count] - from);
+  for (size_t i = drop; i <= zc->count; i++) zc->off[i - drop] = zc->off[i] - from;
+  zc->count -= drop;
+  zc->base += drop;
 }
 
 static void message_append(struct loadgen *lg, struct conn *c, uint64_t seq) {
@@ -584,13 +669,20 @@ static void message_append(struct loadgen *lg, struct conn *c, uint64_t seq) {
     lg->total.tx_wire += len;
     return;
   }
-  message_build(lg, c, seq, lg->plain);
-  const uint8_t *body = lg->plain;
-  if (c->pmd.on) {
-    len = deflate_message(lg, c, lg->plain, len);
-    body = lg->zbuf;
-    opcode |= 0x40; /* RSV1: this message is compressed */
+  const uint8_t *body = NULL;
+  if (c->pmd.on && lg->zc.on && !c->zc_private) {
+    body = zcache_get(lg, c, seq, &len);
+    c->zc_private = !body;
   }
+  if (!body) {
+    message_build(lg, c, seq, lg->plain);
+    body = lg->plain;
+    if (c->pmd.on) {
+      len = deflate_message(lg, &c->zd, &c->pmd, lg->plain, len);
+      body = lg->zbuf;
+    }
+  }
+  if (c->pmd.on) opcode |= 0x40; /* RSV1: this message is compressed */
   uint8_t *p = outbuf_reserve(&c->out, 14 + len);
   size_t h = frame_header(p, opcode, len, mask, &lg->rng);
   mask_copy(p + h, body, len, mask, 0);
@@ -639,6 +731,7 @@ static void conn_release(struct loadgen *lg, struct conn *c) {
     c->zi = NULL;
   }
   memset(&c->pmd, 0, sizeof c->pmd);
+  c->zc_private = false;
   c->state = CS_DEAD;
   c->events = 0;
   /* handshake mode reopens the slot once this passes; other modes never look at it */
@@ -661,7 +754,7 @@ static void conn_fail(struct loadgen *lg, struct conn *c, const char *fmt, ...) 
 static void conn_start(struct loadgen *lg, struct conn *c) {
   memset(&c->rx, 0, sizeof c->rx);
   c->sent_seq = c->recv_seq = 0;
-  c->salt = rng_next(&lg->rng);
+  c->salt = lg->zc.on ? lg->salt : rng_next(&lg->rng);
   c->deadline = now_s() + CONNECT_TIMEOUT_S;
   c->state = CS_CONNECTING;
   lg->pending++;
@@ -1293,6 +1386,8 @@ static void phase_advance(struct loadgen *lg, double t) {
 }
 
 static void timers_run(struct loadgen *lg, double t) {
+  /* not while connections still open: each must find its first messages in the cache */
+  if (lg->zc.on && lg->phase != PHASE_OPENING) zcache_trim(lg);
   for (unsigned i = 0; i < lg->opt.conns; i++) {
     struct conn *c = &lg->conns[i];
     if (c->deadline == 0 || t < c->deadline) continue;
@@ -1414,9 +1509,9 @@ static void report(const struct loadgen *lg) {
     print_json_str(deflate);
     printf(",\"deflate_upgrades\":%u,\"plain_upgrades\":%u,\"sent_bytes\":%" PRIu64
            ",\"sent_wire_bytes\":%" PRIu64 ",\"received_wire_bytes\":%" PRIu64
-           ",\"sent_ratio\":%.3f,\"received_ratio\":%.3f}\n",
+           ",\"sent_ratio\":%.3f,\"received_ratio\":%.3f,\"shared_deflate\":%s}\n",
            lg->pmd_yes, lg->pmd_no, tx_bytes, tx_wire, rx_wire, ratio(tx_bytes, tx_wire),
-           ratio(bytes, rx_wire));
+           ratio(bytes, rx_wire), lg->zc.on ? "true" : "false");
   } else if (o->mode == MODE_HANDSHAKE) {
     printf("handshake: %u parallel: %.0f handshakes/s over %.2f s, errors %" PRIu64 "\n", o->conns,
            hps, secs, lg->errors);
@@ -1434,8 +1529,9 @@ static void report(const struct loadgen *lg) {
     } else {
       printf("deflate: %s (%u of %u upgrades)", deflate, lg->pmd_yes, lg->pmd_yes + lg->pmd_no);
       if (o->mode == MODE_ECHO || o->mode == MODE_RECV)
-        printf("; payload bytes on the wire: sent %.2fx smaller, received %.2fx smaller",
-               ratio(tx_bytes, tx_wire), ratio(bytes, rx_wire));
+        printf("; payload bytes on the wire: sent %.2fx smaller, received %.2fx smaller%s",
+               ratio(tx_bytes, tx_wire), ratio(bytes, rx_wire),
+               lg->zc.on ? " (each message compressed once for all connections)" : "");
       putchar('\n');
     }
   }
@@ -1448,7 +1544,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: loadgen --host H --port P [--path /] [--mode echo|recv|handshake|idle]\n"
              "               [--conns N] [--inflight K] [--size S] [--binary]\n"
              "               [--duration SEC] [--warmup SEC] [--json]\n"
-             "               [--payload random|json] [--deflate [--level 0-9]]\n");
+             "               [--payload random|json]\n"
+             "               [--deflate [--level 0-9] [--private-deflate]]\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -1469,7 +1566,8 @@ static int parse_options(int argc, char **argv, struct options *o) {
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
       {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, '?'},
       {"deflate", no_argument, 0, 'z'},        {"payload", required_argument, 0, 'y'},
-      {"level", required_argument, 0, 'l'},    {0, 0, 0, 0}};
+      {"level", required_argument, 0, 'l'},    {"private-deflate", no_argument, 0, 'Z'},
+      {0, 0, 0, 0}};
   *o = (struct options){.host = "127.0.0.1", .port = NULL, .path = "/", .mode = MODE_ECHO,
                         .conns = 50, .inflight = 32, .size = 16, .duration = 5, .warmup = 1,
                         .level = Z_DEFAULT_COMPRESSION};
@@ -1508,6 +1606,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
       break;
     case 'j': o->json = true; break;
     case 'z': o->deflate = true; break;
+    case 'Z': o->private_deflate = true; break;
     case 'y':
       if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
       else if (strcmp(optarg, "json") == 0) o->payload = PAYLOAD_JSON;
@@ -1556,6 +1655,8 @@ int main(int argc, char **argv) {
   if (getrandom(&lg.rng, sizeof lg.rng, 0) != (ssize_t)sizeof lg.rng || lg.rng == 0)
     lg.rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL | 1;
 
+  lg.zc.on = lg.opt.deflate && lg.opt.mode == MODE_ECHO && !lg.opt.private_deflate;
+  lg.salt = rng_next(&lg.rng);
   lg.rbuf = malloc(READ_BUF_SIZE);
   lg.tmpl = malloc(lg.opt.size + 1);
   lg.conns = calloc(lg.opt.conns, sizeof *lg.conns);

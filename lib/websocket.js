@@ -27,7 +27,7 @@ const {
   kStatusCode
 } = require('./constants');
 
-const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG } = binding.constants;
+const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG, ASYNC_DEFLATE_MIN } = binding.constants;
 
 // A server sends binary payloads from this size on without copying them: the engine queues
 // only the frame header and the caller's bytes are written right after it (one corked write).
@@ -79,7 +79,10 @@ class WebSocket extends EventEmitter {
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
-    this._blobQueue = null; // operations waiting behind a Blob being read, in call order
+    // Sends waiting behind an asynchronous step (a Blob being read, a large message being
+    // compressed in the thread pool), in call order.
+    this._sendQueue = null;
+    this._compressingBytes = 0;
     this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
     this._deflate = false; // permessage-deflate was negotiated
     this._server = null; // the WebSocketServer that accepted this connection
@@ -136,6 +139,7 @@ class WebSocket extends EventEmitter {
     if (this._transport === null) return this._bufferedAmount;
     return (
       this._bufferedAmount +
+      this._compressingBytes +
       this._writeQueueBytes +
       binding.pendingOutput(this._handle) +
       this._transport.writableLength
@@ -241,8 +245,8 @@ class WebSocket extends EventEmitter {
       abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
       return;
     }
-    if (this._blobQueue !== null && this._readyState === OPEN) {
-      this._blobQueue.push(() => this.close(code, data));
+    if (this._sendQueue !== null && this._readyState === OPEN) {
+      this._sendQueue.push(() => this.close(code, data));
       return;
     }
     if (this._readyState === CLOSING) {
@@ -318,8 +322,8 @@ class WebSocket extends EventEmitter {
       return false;
     }
 
-    if (this._blobQueue !== null) {
-      this._blobQueue.push(() => this.send(data, options, cb));
+    if (this._sendQueue !== null) {
+      this._sendQueue.push(() => this.send(data, options, cb));
       return this._belowHighWaterMark();
     }
     if (isBlob(data)) {
@@ -354,6 +358,10 @@ class WebSocket extends EventEmitter {
     }
 
     const opcode = binary ? OP_BINARY : OP_TEXT;
+    if (compress && fin && !this._sendingFragments && byteSize(data) >= ASYNC_DEFLATE_MIN) {
+      this._sendCompressedAsync(data, opcode, cb);
+      return this._belowHighWaterMark();
+    }
     this._sendingFragments = !fin;
     let queued;
     if (
@@ -446,35 +454,60 @@ class WebSocket extends EventEmitter {
     return false;
   }
 
-  /**
-   * Blobs are read asynchronously. Until the Blob is read, everything sent after it waits in
-   * _blobQueue, so messages keep the order of the calls; then sendBuffer(bytes) runs.
-   */
-  _whenBlobRead(blob, sendBuffer, cb) {
-    this._blobQueue = [];
-    const resume = () => {
-      const queue = this._blobQueue;
-      this._blobQueue = null;
-      for (let i = 0; i < queue.length; i++) {
-        if (this._blobQueue !== null) {
-          // Another Blob: the rest waits for it too.
-          this._blobQueue.push(...queue.slice(i));
-          break;
-        }
-        queue[i]();
+  /** Later sends wait (in call order) until _releaseSends(). */
+  _holdSends() {
+    this._sendQueue = [];
+  }
+
+  _releaseSends() {
+    const queue = this._sendQueue;
+    this._sendQueue = null;
+    for (let i = 0; i < queue.length; i++) {
+      if (this._sendQueue !== null) {
+        // Another asynchronous step began: the rest waits for it too.
+        this._sendQueue.push(...queue.slice(i));
+        break;
       }
-    };
+      queue[i]();
+    }
+  }
+
+  /** Reads a Blob, then sendBuffer(bytes); sends made meanwhile wait for it. */
+  _whenBlobRead(blob, sendBuffer, cb) {
+    this._holdSends();
     blob.arrayBuffer().then(
       (arrayBuffer) => {
         if (this._readyState === OPEN) sendBuffer(Buffer.from(arrayBuffer));
         else if (cb) cb(new Error('The socket was closed while the blob was being read'));
-        resume();
+        this._releaseSends();
       },
       (err) => {
         if (cb) cb(err);
-        resume();
+        this._releaseSends();
       }
     );
+  }
+
+  /**
+   * Compresses a large message in the thread pool (zlib takes milliseconds per 64 KiB, which
+   * would stall every other connection); sends made meanwhile wait for it.
+   */
+  _sendCompressedAsync(data, opcode, cb) {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    this._holdSends();
+    this._compressingBytes += size;
+    binding.compressAsync(this._handle, data, opcode, (err) => {
+      this._compressingBytes -= size;
+      if (err || this._readyState === CLOSED || this._transport === null) {
+        if (cb) {
+          cb(err || new Error(`WebSocket is not open: readyState ${this._readyState} (CLOSED)`));
+        }
+      } else {
+        if (cb !== undefined) this._addSendCallback(cb);
+        this._scheduleFlush();
+      }
+      this._releaseSends();
+    });
   }
 
   _sendControl(opcode, data, mask, cb) {
@@ -492,8 +525,8 @@ class WebSocket extends EventEmitter {
       sendAfterClose(this, data, cb);
       return;
     }
-    if (this._blobQueue !== null) {
-      this._blobQueue.push(() => this._sendControl(opcode, data, mask, cb));
+    if (this._sendQueue !== null) {
+      this._sendQueue.push(() => this._sendControl(opcode, data, mask, cb));
       return;
     }
     if (isBlob(data)) {
@@ -532,6 +565,10 @@ class WebSocket extends EventEmitter {
   _sendFramed(frame) {
     // A whole message cannot go in between the fragments of one this connection is sending.
     if (this._sendingFragments) return false;
+    if (this._sendQueue !== null) {
+      this._sendQueue.push(() => this._sendFramed(frame));
+      return true;
+    }
     if (frame.length >= DIRECT_WRITE_MIN) {
       const out = binding.takeOutput(this._handle);
       if (out !== undefined) this._queueWrite(out);
@@ -724,6 +761,15 @@ function splitFragments(data, ends) {
     start = end;
   }
   return fragments;
+}
+
+/** Bytes of a message, without encoding a string when its length alone decides. */
+function byteSize(data) {
+  if (typeof data !== 'string') return data.byteLength;
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three.
+  if (data.length >= ASYNC_DEFLATE_MIN) return data.length;
+  if (data.length * 3 < ASYNC_DEFLATE_MIN) return data.length;
+  return Buffer.byteLength(data);
 }
 
 /** An array of Buffers (a 'fragments' message): sent as one message of their bytes. */

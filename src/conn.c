@@ -201,6 +201,19 @@ static pmd_stream *deflater_for(conn *c) {
   return c->deflater;
 }
 
+pmd_stream *conn_own_deflater(conn *c) {
+  if (c->config.deflate_reset && c->config.shared_deflater) return NULL;
+  pmd_stream *s = deflater_for(c);
+  if (s && c->deflater_stale && s->started) deflateReset(&s->zs);
+  c->deflater_stale = false;
+  return s;
+}
+
+void conn_deflater_params(const conn *c, pmd_stream *fresh) {
+  pmd_deflater_init(fresh, c->config.deflate_window_bits, c->config.deflate_level,
+                    c->config.deflate_mem_level);
+}
+
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
   pmd_stream *s = deflater_for(c);
   if (s == NULL) return false;

@@ -195,6 +195,13 @@ bool conn_send_framed(conn *c, const uint8_t *frames, size_t len);
  * false when memory runs out. */
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len);
 
+/* For compressing off the main thread: the stream this connection compresses its next
+ * message with, if it owns one (context takeover), after restarting it when required.
+ * NULL when it uses the shared stream (no context takeover) or memory runs out: the caller
+ * then compresses with a stream of its own made by conn_deflater_params. */
+pmd_stream *conn_own_deflater(conn *c);
+void conn_deflater_params(const conn *c, pmd_stream *fresh);
+
 /* Frames compressed without this connection's deflater (a topic's shared frame) were queued:
  * the deflater must not refer back past them. */
 static inline void conn_deflater_invalidate(conn *c) { c->deflater_stale = true; }
