@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-fuzz_frame fuzz_conn fuzz_utf8}
+targets=${FUZZ_TARGETS:-fuzz_frame fuzz_conn fuzz_utf8 fuzz_inflate}
 build=fuzz/build
 artifacts=$build/artifacts
 
