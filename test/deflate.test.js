@@ -961,7 +961,11 @@ describe('permessage-deflate', function () {
         peak = Math.max(peak, process.memoryUsage().rss);
         assert.strictEqual(messages, 0);
         const grown = peak - before;
-        assert.ok(grown < 2 * maxPayload, `RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
+        // Under ASan (scripts/asan-mocha.sh) RSS measures the sanitizer's quarantine and shadow
+        // memory, not the engine; the 1009 above is still checked there.
+        if (!process.env.WS_NATIVE_ASAN) {
+          assert.ok(grown < 2 * maxPayload, `RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
+        }
       });
     });
   });
