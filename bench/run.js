@@ -50,7 +50,10 @@ const SCENARIOS = [
     payload: 'json',
     deflate: true
   },
-  { name: 'deflate: RSS per idle conn', mode: 'idle', conns: 10000, deflate: true }
+  { name: 'deflate: RSS per idle conn', mode: 'idle', conns: 10000, deflate: true },
+  // bench/broadcast-server.js: publish() against ws's loop of send(), both only while every
+  // subscriber's bufferedAmount is below 64 KiB; loadgen counts deliveries.
+  { name: 'broadcast: 1,000 subscribers, 64 B', mode: 'recv', conns: 1000, size: 64, broadcast: true }
 ];
 
 /** The table's name for a scenario; idle ones say how many connections were held. */
@@ -271,7 +274,19 @@ function runLoadgen(args, timeoutMs, onReady) {
 async function measure(sc, server, opts) {
   let srv;
   try {
-    srv = await startServer(server, sc.deflate ? ['--deflate'] : []);
+    if (sc.broadcast) {
+      const script = path.join(__dirname, 'broadcast-server.js');
+      srv = await startServer({ ...server, script }, [
+        '--impl',
+        server.name,
+        '--subscribers',
+        String(sc.conns),
+        '--size',
+        String(sc.size)
+      ]);
+    } else {
+      srv = await startServer(server, sc.deflate ? ['--deflate'] : []);
+    }
   } catch (e) {
     // a server that exits at once on --deflate does not have it
     if (sc.deflate && /before listening/.test(e.message)) {
@@ -307,7 +322,8 @@ async function measure(sc, server, opts) {
       return { error: 'deflate not negotiated', report };
     }
     const value = sc.mode === 'handshake' ? report.handshakes_per_s : report.msgs_per_s;
-    return { value, unit: sc.mode === 'handshake' ? 'hs/s' : 'msg/s', banner: srv.banner, report };
+    const unit = sc.mode === 'handshake' ? 'hs/s' : sc.broadcast ? 'deliveries/s' : 'msg/s';
+    return { value, unit, banner: srv.banner, report };
   } catch (e) {
     return { error: e.message };
   } finally {

@@ -1,0 +1,65 @@
+'use strict';
+
+// The broadcast benchmark's server: once --subscribers connections are open it broadcasts
+// --size-byte messages to all of them as fast as the rule allows, and loadgen (--mode recv)
+// counts deliveries. The rule is the same for both libraries: publish while every
+// subscriber's bufferedAmount is below 64 KiB, otherwise wait a turn of the event loop.
+//
+//   node bench/broadcast-server.js --impl ws-native|ws --port P --subscribers 1000 --size 64
+//
+// ws-native: wss.publish(topic, data) frames the message once for everyone.
+// ws: the loop of send() its README shows (each send frames the message again).
+
+const http = require('http');
+const path = require('path');
+const { parseArgs } = require('util');
+
+const { values: args } = parseArgs({
+  options: {
+    impl: { type: 'string', default: 'ws-native' },
+    port: { type: 'string', default: '9002' },
+    subscribers: { type: 'string', default: '1000' },
+    size: { type: 'string', default: '64' },
+    batch: { type: 'string', default: '16' }
+  }
+});
+
+const native = args.impl === 'ws-native';
+const { WebSocketServer } = native ? require(path.join(__dirname, '..')) : require('ws');
+const subscribers = Number(args.subscribers);
+const batch = Number(args.batch);
+const LIMIT = 64 * 1024;
+const message = Buffer.alloc(Number(args.size), 'x');
+
+const server = http.createServer();
+const wss = new WebSocketServer({ server, perMessageDeflate: false });
+const clients = [];
+
+wss.on('connection', (ws) => {
+  if (native) ws.subscribe('all');
+  clients.push(ws);
+  ws.on('close', () => clients.splice(clients.indexOf(ws), 1));
+  ws.on('error', () => {});
+  if (clients.length === subscribers) setImmediate(broadcast);
+});
+
+function everyoneBelowLimit() {
+  for (const ws of clients) if (ws.bufferedAmount >= LIMIT) return false;
+  return true;
+}
+
+function broadcast() {
+  if (clients.length === 0) return;
+  if (everyoneBelowLimit()) {
+    for (let i = 0; i < batch; i++) {
+      if (native) wss.publish('all', message, { binary: true });
+      else for (const ws of clients) ws.send(message, { binary: true });
+    }
+  }
+  setImmediate(broadcast);
+}
+
+server.listen(Number(args.port), '127.0.0.1', () => {
+  console.log(`listening ws://127.0.0.1:${server.address().port}`);
+});
+process.on('SIGTERM', () => process.exit(0));
