@@ -168,6 +168,15 @@ static bool get_bytes(napi_env env, napi_value value, const uint8_t **data, size
   return false;
 }
 
+/* A JS string's UTF-8 bytes in a new malloc'd buffer (NUL-terminated; *len excludes it), or
+ * NULL when memory runs out. */
+static uint8_t *string_utf8_copy(napi_env env, napi_value value, size_t *len) {
+  napi_get_value_string_utf8(env, value, NULL, 0, len);
+  char *copy = malloc(*len + 1);
+  if (copy) napi_get_value_string_utf8(env, value, copy, *len + 1, len);
+  return (uint8_t *)copy;
+}
+
 static void free_finalizer(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -475,10 +484,9 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
       return throw_range_error(env, "WS_ERR_CONTROL_PAYLOAD_TOO_LARGE",
                                "The data size must not be greater than 125 bytes");
     if (!control && should_compress(c, rsv1, fin, len)) {
-      char *text = malloc(len + 1);
+      uint8_t *text = string_utf8_copy(env, argv[1], &len);
       if (!text) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-      napi_get_value_string_utf8(env, argv[1], text, len + 1, &len);
-      bool ok = conn_send_compressed(&c->engine, (uint8_t)opcode, (const uint8_t *)text, len);
+      bool ok = conn_send_compressed(&c->engine, (uint8_t)opcode, text, len);
       free(text);
       if (!ok) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
       return make_uint(env, c->engine.out_len);
@@ -693,11 +701,7 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
   napi_valuetype type;
   napi_typeof(env, argv[1], &type);
   if (type == napi_string) {
-    size_t len;
-    napi_get_value_string_utf8(env, argv[1], NULL, 0, &len);
-    job->input = malloc(len + 1);
-    if (job->input) napi_get_value_string_utf8(env, argv[1], (char *)job->input, len + 1, &len);
-    job->input_len = len;
+    job->input = string_utf8_copy(env, argv[1], &job->input_len);
   } else {
     const uint8_t *data;
     size_t len;
