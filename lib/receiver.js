@@ -16,6 +16,7 @@ const {
   EV_PONG,
   EV_CLOSE,
   EV_ERROR,
+  EV_INFLATE,
   EV_FLAG_BINARY,
   EV_FLAG_FRAGMENTS,
   EV_FLAG_OBJECT,
@@ -60,6 +61,9 @@ function dispatch(ws, kind, data, isBinary, code, fragmentEnds) {
     case EV_ERROR:
       ws._onProtocolError();
       break;
+    case EV_INFLATE:
+      ws._inflateAsync(isBinary);
+      break;
   }
 }
 
@@ -100,7 +104,12 @@ function tooManyChunks() {
  */
 function receive(ws, chunk, offset) {
   if (ws._trackActivity) ws._lastHeard = Date.now();
-  if (ws._paused || ws._queuedEvents !== null || ws._stashedChunks.length > 0) {
+  if (
+    ws._paused ||
+    ws._inflating ||
+    ws._queuedEvents !== null ||
+    ws._stashedChunks.length > 0
+  ) {
     if (ws._stashedChunks.length >= ws._maxBufferedChunks && ws._maxBufferedChunks > 0) {
       ws._failConnection(tooManyChunks());
       return;
@@ -150,7 +159,8 @@ function parse(ws, chunk, offset) {
           if (!ws._paused) process.nextTick(deliverStashed, ws);
           throw err;
         }
-        if (ws._paused) {
+        if (ws._paused || ws._inflating) {
+          // Held: by the application (pause) or until a large message is inflated.
           stash(ws, table, objects, chunk, i + 1, count, offset, again);
           objects.length = 0;
           return;
@@ -165,9 +175,9 @@ function parse(ws, chunk, offset) {
   }
 }
 
-/** Delivers what was stashed, in order, until done or paused again. */
+/** Delivers what was stashed, in order, until done or held again. */
 function deliverStashed(ws) {
-  if (ws._paused) return;
+  if (ws._paused || ws._inflating) return;
   ws._receiving = true;
   try {
     while (ws._queuedEvents !== null) {
@@ -175,7 +185,7 @@ function deliverStashed(ws) {
       if (ws._queuedEvents.length === 0) ws._queuedEvents = null;
       if (event === undefined) break;
       dispatch(ws, event.kind, event.data, event.isBinary, event.code, event.fragmentEnds);
-      if (ws._paused) return;
+      if (ws._paused || ws._inflating) return;
     }
   } catch (err) {
     process.nextTick(deliverStashed, ws);
@@ -184,11 +194,21 @@ function deliverStashed(ws) {
     ws._receiving = false;
     ws._flush();
   }
-  while (ws._stashedChunks.length > 0 && !ws._paused && ws._queuedEvents === null) {
+  while (
+    ws._stashedChunks.length > 0 &&
+    !ws._paused &&
+    !ws._inflating &&
+    ws._queuedEvents === null
+  ) {
     const { chunk, offset } = ws._stashedChunks.shift();
     parse(ws, chunk, offset);
   }
-  if (!ws._paused && ws._queuedEvents === null && ws._stashedChunks.length === 0) {
+  if (
+    !ws._paused &&
+    !ws._inflating &&
+    ws._queuedEvents === null &&
+    ws._stashedChunks.length === 0
+  ) {
     ws._onReceiveDrained();
   }
 }

@@ -85,6 +85,7 @@ class WebSocket extends EventEmitter {
     this._compressingBytes = 0;
     this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
     this._deflate = false; // permessage-deflate was negotiated
+    this._inflating = false; // a large message is being inflated in the thread pool
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
     this._trackActivity = false; // heartbeat: note when bytes arrive
@@ -275,6 +276,7 @@ class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
     if (!this._paused) return;
     this._paused = false;
+    if (this._inflating) return; // delivery goes on when the message is inflated
     if (this._queuedEvents !== null || this._stashedChunks.length > 0) {
       process.nextTick(deliverStashed, this);
     } else {
@@ -666,6 +668,25 @@ class WebSocket extends EventEmitter {
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._endAfterFlush = true;
     this._setCloseTimer();
+  }
+
+  /**
+   * The engine handed over a large compressed message: it is inflated in the thread pool
+   * (inflating takes about 1 ms per MiB) while delivery on this connection waits.
+   */
+  _inflateAsync(isBinary) {
+    this._inflating = true;
+    binding.inflateAsync(this._handle, (ok, data) => {
+      this._inflating = false;
+      if (this._transport === null) return; // closed meanwhile
+      try {
+        if (ok) this._emitMessage(data, isBinary);
+        else this._onProtocolError();
+      } finally {
+        this._flush();
+        if (!this._paused) deliverStashed(this);
+      }
+    });
   }
 
   /** The engine failed the connection (it queued a close frame with the status). */

@@ -7,6 +7,7 @@
 
 #include "codec/accept.h"
 #include "codec/close_code.h"
+#include "codec/utf8.h"
 #include "conn.h"
 
 /* Event table layout (a Uint32Array owned by JS):
@@ -34,6 +35,12 @@
 #define OUTPUT_HANDOFF_MIN 65536
 
 #define MAX_CLOSE_REASON 123
+
+/* Compressed messages this big are inflated in the thread pool. DEFLATE expands at most about
+ * 1032:1, so below it a message inflates to at most ~16 MiB, ~16 ms at the ~1 GB/s measured
+ * here; above it a peer could make one message stall every connection for up to maxPayload's
+ * worth of inflating (100 ms per 100 MiB). */
+#define ASYNC_INFLATE_MIN (16 * 1024)
 
 typedef struct connection {
   conn engine;
@@ -259,6 +266,7 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
     config.deflate_mem_level = clamp_int(get_int_property(env, d, "memLevel", 8), 1, 9);
     threshold = (uint32_t)clamp_int(get_int_property(env, d, "threshold", 1024), 0, INT32_MAX);
     if (config.inflate_reset) config.shared_inflater = shared_stream(env, false, 15, 0, 0);
+    config.async_inflate_min = ASYNC_INFLATE_MIN;
     if (config.deflate_reset)
       config.shared_deflater = shared_stream(env, true, config.deflate_window_bits,
                                              config.deflate_level, config.deflate_mem_level);
@@ -315,7 +323,9 @@ static bool on_event(void *opaque, const conn_event *ev) {
   uint32_t word0 = (uint32_t)ev->kind | (ev->binary ? EV_FLAG_BINARY : 0);
   uint32_t a = 0, b = 0;
 
-  if (ev->owned) {
+  if (ev->kind == CONN_EV_INFLATE) {
+    /* no payload: the compressed bytes stay in the engine for inflateAsync() */
+  } else if (ev->owned) {
     napi_value buffer;
     if (adopt_buffer(ctx->env, ev->owned, ev->len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok ||
         !store_object(ctx, buffer, &a)) {
@@ -735,6 +745,119 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* ---- inflating in the thread pool ---- */
+
+typedef struct inflate_job {
+  napi_async_work work;
+  napi_ref handle_ref;
+  napi_ref callback_ref;
+  connection *c;
+  pmd_buffer input;
+  pmd_stream *stream;
+  pmd_stream fresh;
+  bool reset;
+  bool text;
+  bool check_utf8;
+  uint64_t cap;
+  pmd_buffer output;
+  conn_error error;
+} inflate_job;
+
+static void inflate_job_execute(napi_env env, void *data) {
+  (void)env;
+  inflate_job *job = data;
+  pmd_result r = pmd_inflate_message(job->stream, job->input.data, job->input.len, job->cap,
+                                     job->reset, &job->output);
+  job->error = r == PMD_OK        ? CONN_OK
+               : r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
+               : r == PMD_CORRUPT ? CONN_ERR_INFLATE
+                                  : CONN_ERR_NO_MEMORY;
+  if (job->error == CONN_OK && job->text && job->check_utf8 &&
+      !utf8_is_valid(job->output.data, job->output.len))
+    job->error = CONN_ERR_UTF8;
+}
+
+static void inflate_job_complete(napi_env env, napi_status status, void *data) {
+  inflate_job *job = data;
+  connection *c = job->c;
+  c->jobs--;
+  if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
+  napi_value argv[2];
+  napi_get_undefined(env, &argv[1]);
+  if (c->released) {
+    napi_get_boolean(env, false, &argv[0]);
+    free(job->output.data);
+    if (c->release_pending && c->jobs == 0) {
+      conn_release(&c->engine);
+      c->release_pending = false;
+    }
+  } else {
+    conn_error err = status == napi_ok ? job->error : CONN_ERR_NO_MEMORY;
+    conn_inflate_done(&c->engine, err, 0);
+    if (err == CONN_OK && adopt_buffer(env, job->output.data, job->output.len,
+                                       EXTERNAL_BUFFER_MIN, &argv[1]) != napi_ok) {
+      conn_inflate_done(&c->engine, CONN_ERR_NO_MEMORY, 0);
+      err = CONN_ERR_NO_MEMORY;
+    } else if (err != CONN_OK) {
+      free(job->output.data);
+    }
+    napi_get_boolean(env, err == CONN_OK, &argv[0]);
+  }
+  napi_value callback, global;
+  if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && callback) {
+    napi_get_global(env, &global);
+    napi_call_function(env, global, callback, 2, argv, NULL);
+  }
+  napi_delete_reference(env, job->callback_ref);
+  napi_delete_reference(env, job->handle_ref);
+  napi_delete_async_work(env, job->work);
+  free(job->input.data);
+  free(job);
+}
+
+/* inflateAsync(handle, callback(ok, buffer)): inflates, in the thread pool, the message the
+ * last EV_INFLATE event announced. The engine parses nothing more until it ends; when ok is
+ * false, the connection failed (errorInfo() says why; its close frame is queued). */
+static napi_value inflate_async(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  connection *c = get_connection(env, argv[0]);
+  if (!c) return NULL;
+  napi_valuetype cb_type;
+  napi_typeof(env, argv[1], &cb_type);
+  if (cb_type != napi_function)
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback expected");
+  if (c->released || !c->engine.inflate_busy)
+    return throw_error(env, "WS_ERR_NATIVE", "no message waits to be inflated");
+
+  inflate_job *job = calloc(1, sizeof(*job));
+  if (!job) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  job->c = c;
+  job->text = !c->engine.pending_binary;
+  job->check_utf8 = !c->engine.config.skip_utf8_validation;
+  job->reset = c->engine.config.inflate_reset;
+  job->cap = c->engine.config.max_payload;
+  job->input = conn_take_inflate(&c->engine, &job->stream);
+  if (job->stream == NULL) {
+    /* The shared stream serves the main thread; this job gets one of its own. */
+    pmd_inflater_init(&job->fresh, 15);
+    job->stream = &job->fresh;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "ws-native:inflate", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[0], 1, &job->handle_ref) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &job->callback_ref) != napi_ok ||
+      napi_create_async_work(env, NULL, name, inflate_job_execute, inflate_job_complete, job,
+                             &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->input.data);
+    free(job);
+    conn_inflate_done(&c->engine, CONN_ERR_NO_MEMORY, 0);
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot start inflating");
+  }
+  c->jobs++;
+  return make_undefined(env);
+}
+
 /* close(handle, code, reason) -> true if a close frame was queued (false: one was sent
  * already). code undefined sends no status. Throws ws's errors for a bad code or reason. */
 static napi_value send_close(napi_env env, napi_callback_info info) {
@@ -867,7 +990,7 @@ static napi_value make_constants(napi_env env) {
       {"TABLE_HEADER", TABLE_HEADER},       {"TABLE_STRIDE", TABLE_STRIDE},
       {"EV_MESSAGE", CONN_EV_MESSAGE},      {"EV_PING", CONN_EV_PING},
       {"EV_PONG", CONN_EV_PONG},            {"EV_CLOSE", CONN_EV_CLOSE},
-      {"EV_ERROR", CONN_EV_ERROR},          {"EV_FLAG_BINARY", EV_FLAG_BINARY},
+      {"EV_ERROR", CONN_EV_ERROR},          {"EV_INFLATE", CONN_EV_INFLATE},          {"EV_FLAG_BINARY", EV_FLAG_BINARY},
       {"EV_FLAG_OBJECT", EV_FLAG_OBJECT},   {"EV_FLAG_FRAGMENTS", EV_FLAG_FRAGMENTS},   {"STATE_CLOSE_SENT", STATE_CLOSE_SENT},
       {"STATE_CLOSE_RECEIVED", STATE_CLOSE_RECEIVED}, {"STATE_FAILED", STATE_FAILED},
       {"STATE_CALL_AGAIN", STATE_CALL_AGAIN},
@@ -896,6 +1019,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"feed", NULL, feed, NULL, NULL, NULL, napi_default, NULL},
       {"errorInfo", NULL, error_info, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateAsync", NULL, inflate_async, NULL, NULL, NULL, napi_default, NULL},
       {"compressAsync", NULL, compress_async, NULL, NULL, NULL, napi_default, NULL},
       {"frameOnce", NULL, frame_once, NULL, NULL, NULL, napi_default, NULL},
       {"sendFramed", NULL, send_framed, NULL, NULL, NULL, napi_default, NULL},

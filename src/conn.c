@@ -91,6 +91,8 @@ static void stream_free(pmd_stream **s) {
 
 void conn_release(conn *c) {
   message_reset(c);
+  free(c->pending_inflate.data);
+  c->pending_inflate = (pmd_buffer){0};
   stream_free(&c->inflater);
   stream_free(&c->deflater);
   free(c->out);
@@ -459,8 +461,26 @@ static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
   return fail_connection(c, c->deferred_error, c->deferred_detail, cb, ctx);
 }
 
+pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream) {
+  pmd_buffer taken = c->pending_inflate;
+  c->pending_inflate = (pmd_buffer){0};
+  *stream = (c->config.inflate_reset && c->config.shared_inflater) ? NULL : inflater_for(c);
+  return taken;
+}
+
+int conn_inflater_window_bits(const conn *c) { return c->config.inflate_window_bits; }
+
+void conn_inflate_done(conn *c, conn_error err, int detail) {
+  c->inflate_busy = false;
+  if (err == CONN_OK) return;
+  c->error = err;
+  c->error_detail = detail;
+  conn_send_close(c, conn_error_info(err)->status, NULL, 0);
+}
+
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
   size_t pos = 0;
+  if (c->inflate_busy) return 0; /* the caller holds the input until the message is done */
   c->events_this_feed = 0;
   if (c->deferred != DEFERRED_NONE && !run_deferred(c, cb, ctx))
     return conn_input_done(c) ? len : 0;
@@ -552,6 +572,18 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
           break;
         }
         if (!f->fin) break;
+        if (c->message_compressed && c->config.async_inflate_min &&
+            c->message_len >= c->config.async_inflate_min) {
+          /* Too big to inflate here without stalling everything else: hand it over. */
+          c->pending_inflate = (pmd_buffer){c->message_buf, c->message_len, c->message_cap};
+          c->pending_binary = c->message_binary;
+          c->message_buf = NULL;
+          message_reset(c);
+          c->inflate_busy = true;
+          conn_event ev = {.kind = CONN_EV_INFLATE, .binary = c->pending_binary};
+          emit(c, cb, ctx, &ev);
+          return pos;
+        }
         if (c->message_compressed) {
           conn_error err = inflate_message(c);
           if (err != CONN_OK) {

@@ -65,6 +65,7 @@ typedef struct conn_config {
    * outlives it. NULL: each connection makes its own when it first needs one. */
   pmd_stream *shared_inflater;
   pmd_stream *shared_deflater;
+  size_t async_inflate_min; /* compressed messages this big are left to the caller; 0: never */
 } conn_config;
 
 typedef enum conn_event_kind {
@@ -72,7 +73,11 @@ typedef enum conn_event_kind {
   CONN_EV_PING = 2,
   CONN_EV_PONG = 3,
   CONN_EV_CLOSE = 4, /* a valid close frame arrived; close_code is 1005 when it had none */
-  CONN_EV_ERROR = 5  /* the connection failed; close_code is the status sent to the peer */
+  CONN_EV_ERROR = 5, /* the connection failed; close_code is the status sent to the peer */
+  /* A compressed message of at least config.async_inflate_min bytes is complete: its
+   * compressed bytes wait in pending_inflate for the caller to inflate elsewhere (off the
+   * main thread); conn_feed parses nothing more until conn_inflate_done(). */
+  CONN_EV_INFLATE = 6
 } conn_event_kind;
 
 typedef struct conn_event {
@@ -115,6 +120,9 @@ typedef struct conn {
   pmd_stream *inflater;    /* this connection's own, created on first use */
   pmd_stream *deflater;
   bool deflater_stale;     /* frames compressed elsewhere went out: restart our window */
+  bool inflate_busy;       /* a CONN_EV_INFLATE message is being inflated elsewhere */
+  pmd_buffer pending_inflate; /* its compressed bytes, taken with conn_take_inflate() */
+  bool pending_binary;
   bool track_fragments;  /* record fragment_ends (the 'fragments' binaryType wants them) */
   size_t *fragment_ends;
   size_t fragment_count;
@@ -194,6 +202,15 @@ bool conn_send_framed(conn *c, const uint8_t *frames, size_t len);
  * the shared one). Only for a negotiated extension and outside a fragmented send; returns
  * false when memory runs out. */
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len);
+
+/* For inflating off the main thread (after CONN_EV_INFLATE): takes the compressed bytes
+ * (the caller frees them) and gives the stream to inflate with, or NULL when the connection
+ * shares one (the caller then uses a fresh stream with conn_inflater_window_bits()). */
+pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream);
+int conn_inflater_window_bits(const conn *c);
+/* The inflation ended; err is CONN_OK or why the connection fails (it then queues the close
+ * frame with the status, as a failure found by conn_feed does). Parsing may resume. */
+void conn_inflate_done(conn *c, conn_error err, int detail);
 
 /* For compressing off the main thread: the stream this connection compresses its next
  * message with, if it owns one (context takeover), after restarting it when required.

@@ -6,7 +6,10 @@
 const assert = require('assert');
 const http = require('http');
 
+const zlib = require('zlib');
+
 const { WebSocket, WebSocketServer, nativeOnly } = require('./support/impl');
+const raw = require('./support/raw');
 
 const BIG = 200 * 1024;
 
@@ -51,7 +54,7 @@ function collect(ws, count) {
   });
 }
 
-nativeOnly.describe('permessage-deflate: large messages compressed off the main thread', function () {
+nativeOnly.describe('permessage-deflate: large messages compressed and inflated off the main thread', function () {
   this.timeout(30000);
   let close;
   afterEach(async () => {
@@ -98,6 +101,46 @@ nativeOnly.describe('permessage-deflate: large messages compressed off the main 
     p.serverWs.close(1000, 'done');
     assert.strictEqual(await closed, 1000);
     assert.deepStrictEqual(events, [`message ${big.length}`, 'ping after']);
+  });
+
+  it('a large compressed message, then a small one and a close: delivered in that order', async function () {
+    const p = await pair();
+    close = p.close;
+    const events = [];
+    p.serverWs.on('message', (data) => events.push(`message ${data.length}`));
+    const closed = new Promise((resolve) =>
+      p.serverWs.on('close', (code) => {
+        events.push(`close ${code}`);
+        resolve();
+      })
+    );
+    const big = json(BIG * 2, 'big'); // compresses to well over the 16 KiB async threshold
+    p.client.send(big);
+    p.client.send('small');
+    p.client.close(1000);
+    await closed;
+    assert.deepStrictEqual(events, [`message ${big.length}`, 'message 5', 'close 1000']);
+  });
+
+  it('invalid UTF-8 inside a large compressed text message fails with 1007', async function () {
+    const server = await raw.serve({ perMessageDeflate: true });
+    const client = await raw.connect(server.port, '/', {
+      headers: { 'Sec-WebSocket-Extensions': 'permessage-deflate' }
+    });
+    const ws = await server.nextConnection();
+    const error = new Promise((resolve) => ws.once('error', resolve));
+    // 2 MiB of random bytes compress poorly: well over the async threshold, and not UTF-8.
+    const bytes = require('crypto').randomBytes(2 * 1024 * 1024);
+    const deflated = zlib.deflateRawSync(bytes, { flush: zlib.constants.Z_SYNC_FLUSH });
+    const payload = deflated.subarray(0, deflated.length - 4);
+    await client.send(raw.frame({ opcode: raw.OP.TEXT, rsv1: true, payload }));
+    const err = await error;
+    assert.strictEqual(err.code, 'WS_ERR_INVALID_UTF8');
+    const f = await client.nextFrame();
+    assert.strictEqual(f.opcode, raw.OP.CLOSE);
+    assert.strictEqual(f.code, 1007);
+    client.destroy();
+    await server.close();
   });
 
   it("terminate() while a compression runs: the send's callback gets an error, nothing crashes", async function () {
