@@ -241,11 +241,21 @@ declare class WebSocketServer<
    * once and the same bytes are queued to each subscriber. Subscribers whose bufferedAmount
    * has reached the `maxBackpressure` option are skipped (they miss this message).
    *
-   * @returns how many subscribers the message was queued to
+   * With a broker (useBroker()) the message also goes to every other server sharing it;
+   * those deliveries are not counted (see brokerStats).
+   *
+   * @returns how many local subscribers the message was queued to
    */
   publish(topic: string, data: WebSocket.PublishData, options?: WebSocket.PublishOptions): number;
   /** ws-native: how many connections subscribe to topic. */
   subscriberCount(topic: string): number;
+  /**
+   * ws-native: joins this server's topics to those of every other server using the same
+   * broker (e.g. createRedisBroker()). One broker per server; close() closes it.
+   */
+  useBroker(broker: WebSocket.Broker): this;
+  /** ws-native: what the broker did with publish() calls; null until useBroker(). */
+  readonly brokerStats: WebSocket.BrokerStats | null;
 
   on<K extends keyof WebSocket.ServerEvents<T, U>>(
     event: K,
@@ -299,6 +309,14 @@ type WebSocketServerAlias<
 > = WebSocketServer<T, U>;
 declare const createWebSocketStreamAlias: typeof createWebSocketStream;
 
+/**
+ * ws-native: a Broker over Redis pub/sub (needs the optional `redis` package, node-redis 4
+ * or 5; throws WS_ERR_BROKER_UNAVAILABLE without it). Connects at once, reconnects and
+ * resubscribes on its own.
+ */
+declare function createRedisBroker(options?: WebSocket.RedisBrokerOptions): WebSocket.RedisBroker;
+declare const createRedisBrokerAlias: typeof createRedisBroker;
+
 declare namespace WebSocket {
   const WebSocket: typeof WebSocketAlias;
   type WebSocket = WebSocketAlias;
@@ -314,6 +332,48 @@ declare namespace WebSocket {
     U extends typeof IncomingMessage = typeof IncomingMessage
   > = WebSocketServerAlias<T, U>;
   const createWebSocketStream: typeof createWebSocketStreamAlias;
+  const createRedisBroker: typeof createRedisBrokerAlias;
+
+  /**
+   * What WebSocketServer#useBroker() takes. The server calls subscribe() when a topic gains its
+   * first local subscriber, unsubscribe() when it loses its last, publish() for every
+   * publish() (resolving false, or rejecting, means lost), and close() from server.close().
+   * onMessage() must never deliver what this same broker published (no double delivery).
+   */
+  interface Broker {
+    subscribe(topic: string): void | Promise<void>;
+    unsubscribe(topic: string): void | Promise<void>;
+    publish(topic: string, payload: Buffer, isBinary: boolean): Promise<boolean>;
+    onMessage(cb: (topic: string, payload: Buffer, isBinary: boolean) => void): void;
+    close(): Promise<void>;
+  }
+
+  interface BrokerStats {
+    /** Messages the broker accepted (for Redis: PUBLISH acknowledged). */
+    published: number;
+    /** Messages it could not send (e.g. the connection to Redis was down): not delivered elsewhere. */
+    lost: number;
+    /** Messages from other servers delivered to local subscribers. */
+    received: number;
+  }
+
+  interface RedisBrokerOptions {
+    /** e.g. 'redis://127.0.0.1:6379' */
+    url?: string | undefined;
+    /** Prepended to a topic to name its Redis channel. Default 'ws-native:'. */
+    prefix?: string | undefined;
+    /** More options for node-redis' createClient(). */
+    redisOptions?: object | undefined;
+  }
+
+  /** Emits 'error' for connection failures (only if listened to: never crashes). */
+  interface RedisBroker extends Broker, EventEmitter {
+    readonly prefix: string;
+    /** Whether both connections (publish, subscribe) are up now. */
+    readonly connected: boolean;
+    /** Resolves once both connections were first established. */
+    ready(): Promise<this>;
+  }
 
   type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 
@@ -419,7 +479,8 @@ declare namespace WebSocket {
     | 'WS_ERR_BUFFER_OVERFLOW' // (1008) over maxBufferedAmount; see onBufferOverflow
     | 'WS_ERR_NATIVE' // an internal failure of the addon
     | 'WS_ERR_TOPICS_UNSUPPORTED' // subscribe() on a connection no server accepted
-    | 'WS_ERR_ADDON_NOT_FOUND'; // thrown by require(): no compiled addon for this platform
+    | 'WS_ERR_ADDON_NOT_FOUND' // thrown by require(): no compiled addon for this platform
+    | 'WS_ERR_BROKER_UNAVAILABLE'; // thrown by createRedisBroker(): the `redis` package is missing
 
   /**
    * What an 'error' listener receives. Protocol errors carry one of the ErrorCode values; a

@@ -7,5 +7,9 @@ WebSocket.createWebSocketStream = require('./lib/stream');
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;
+// Loaded on first use: requiring ws-native never loads the optional `redis` package.
+WebSocket.createRedisBroker = function createRedisBroker(options) {
+  return require('./lib/redis-broker').createRedisBroker(options);
+};
 
 module.exports = WebSocket;

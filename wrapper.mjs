@@ -4,7 +4,7 @@
 
 import WebSocket from './index.js';
 
-const { WebSocketServer, createWebSocketStream } = WebSocket;
+const { WebSocketServer, createWebSocketStream, createRedisBroker } = WebSocket;
 
-export { WebSocket, WebSocketServer, createWebSocketStream };
+export { WebSocket, WebSocketServer, createWebSocketStream, createRedisBroker };
 export default WebSocket;

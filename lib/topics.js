@@ -16,6 +16,7 @@ class TopicRegistry {
   constructor(maxBackpressure) {
     this._subscribers = new Map(); // topic -> Set<WebSocket>
     this._maxBackpressure = maxBackpressure;
+    this._broker = null; // told when a topic gains its first / loses its last subscriber
   }
 
   /** @returns {boolean} true if ws was not subscribed to topic before */
@@ -23,7 +24,10 @@ class TopicRegistry {
     checkTopic(topic);
     if (ws._readyState > OPEN) return false;
     let set = this._subscribers.get(topic);
-    if (set === undefined) this._subscribers.set(topic, (set = new Set()));
+    if (set === undefined) {
+      this._subscribers.set(topic, (set = new Set()));
+      if (this._broker !== null) callBroker(this._broker, 'subscribe', topic);
+    }
     if (set.has(ws)) return false;
     set.add(ws);
     (ws._topics || (ws._topics = new Set())).add(topic);
@@ -35,7 +39,7 @@ class TopicRegistry {
     checkTopic(topic);
     const set = this._subscribers.get(topic);
     if (set === undefined || !set.delete(ws)) return false;
-    if (set.size === 0) this._subscribers.delete(topic);
+    if (set.size === 0) this._removeTopic(topic);
     ws._topics.delete(topic);
     return true;
   }
@@ -47,9 +51,21 @@ class TopicRegistry {
       const set = this._subscribers.get(topic);
       if (set === undefined) continue;
       set.delete(ws);
-      if (set.size === 0) this._subscribers.delete(topic);
+      if (set.size === 0) this._removeTopic(topic);
     }
     ws._topics.clear();
+  }
+
+  _removeTopic(topic) {
+    this._subscribers.delete(topic);
+    if (this._broker !== null) callBroker(this._broker, 'unsubscribe', topic);
+  }
+
+  /** Joins a broker (lib/broker.js; null: leaves it): it learns every topic with local subscribers. */
+  setBroker(broker) {
+    this._broker = broker;
+    if (broker === null) return;
+    for (const topic of this._subscribers.keys()) callBroker(broker, 'subscribe', topic);
   }
 
   /** @returns {number} subscribers of topic */
@@ -65,16 +81,14 @@ class TopicRegistry {
     checkTopic(topic);
     const set = this._subscribers.get(topic);
     if (set === undefined) return 0;
+    const message = normalize(data, options);
+    return this.publishNormalized(topic, message.data, message.binary);
+  }
 
-    let binary = typeof data !== 'string';
-    if (typeof data === 'number') {
-      data = data.toString();
-      binary = false;
-    } else if (binary && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
-      data = Buffer.from(data);
-    }
-    if (options && options.binary !== undefined) binary = !!options.binary;
-
+  /** publish() of data already normalized (a string, Buffer, ArrayBuffer or view). */
+  publishNormalized(topic, data, binary) {
+    const set = this._subscribers.get(topic);
+    if (set === undefined) return 0;
     const frame = binding.frameOnce(data, binary ? OP_BINARY : OP_TEXT);
     let reached = 0;
     for (const ws of set) {
@@ -82,6 +96,37 @@ class TopicRegistry {
       if (ws._sendFramed(frame)) reached++;
     }
     return reached;
+  }
+}
+
+/** @returns {{ data: string|Buffer|ArrayBuffer|ArrayBufferView, binary: boolean }} */
+function normalize(data, options) {
+  let binary = typeof data !== 'string';
+  if (typeof data === 'number') {
+    data = data.toString();
+    binary = false;
+  } else if (binary && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
+    data = Buffer.from(data);
+  }
+  if (options && options.binary !== undefined) binary = !!options.binary;
+  return { data, binary };
+}
+
+/** @returns {Buffer} the bytes of normalized data (no copy for a Buffer) */
+function toBuffer(data) {
+  if (typeof data === 'string') return Buffer.from(data);
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Calls a broker hook; a throw or a rejection must not reach the caller. */
+function callBroker(broker, method, topic) {
+  try {
+    const result = broker[method](topic);
+    if (result && typeof result.catch === 'function') result.catch(() => {});
+  } catch {
+    // the broker reports its own failures (e.g. its 'error' event)
   }
 }
 
@@ -94,3 +139,6 @@ function checkTopic(topic) {
 }
 
 module.exports = TopicRegistry;
+module.exports.normalize = normalize;
+module.exports.toBuffer = toBuffer;
+module.exports.checkTopic = checkTopic;

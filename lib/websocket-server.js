@@ -11,6 +11,7 @@ const binding = require('./binding');
 const subprotocol = require('./subprotocol');
 const permessageDeflate = require('./permessage-deflate');
 const TopicRegistry = require('./topics');
+const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const {
@@ -156,6 +157,8 @@ class WebSocketServer extends EventEmitter {
     this.options = options;
     this._state = RUNNING;
     this._topics = new TopicRegistry(options.maxBackpressure);
+    this._broker = null;
+    this.brokerStats = null;
     this._heartbeatConnections = null;
     this._heartbeat = null;
     if (heartbeat !== null) {
@@ -172,10 +175,48 @@ class WebSocketServer extends EventEmitter {
    * @param {string} topic
    * @param {string|Buffer|ArrayBuffer|ArrayBufferView} data
    * @param {{ binary?: boolean, compress?: boolean }} [options]
-   * @returns {number} how many subscribers it was queued to
+   * With a broker (useBroker()) the message also goes to every other server sharing it;
+   * only local subscribers are counted, and brokerStats tells whether the broker took it.
+   *
+   * @returns {number} how many local subscribers it was queued to
    */
   publish(topic, data, options) {
-    return this._topics.publish(topic, data, options);
+    if (this._broker === null) return this._topics.publish(topic, data, options);
+    TopicRegistry.checkTopic(topic);
+    const message = TopicRegistry.normalize(data, options);
+    const reached = this._topics.publishNormalized(topic, message.data, message.binary);
+    const stats = this.brokerStats;
+    let sent;
+    try {
+      sent = this._broker.publish(topic, TopicRegistry.toBuffer(message.data), message.binary);
+    } catch {
+      sent = false;
+    }
+    Promise.resolve(sent).then(
+      (ok) => (ok === true ? stats.published++ : stats.lost++),
+      () => stats.lost++
+    );
+    return reached;
+  }
+
+  /**
+   * Joins this server's topics to those of every other server using the same broker
+   * (lib/broker.js; e.g. createRedisBroker()). One broker per server; server.close() closes it.
+   *
+   * @param {import('./broker').Broker} broker
+   * @returns {this}
+   */
+  useBroker(broker) {
+    checkBroker(broker);
+    if (this._broker !== null) throw new Error('This server already uses a broker');
+    this._broker = broker;
+    const stats = (this.brokerStats = { published: 0, lost: 0, received: 0 });
+    broker.onMessage((topic, payload, isBinary) => {
+      stats.received++;
+      this._topics.publishNormalized(topic, payload, isBinary);
+    });
+    this._topics.setBroker(broker);
+    return this;
   }
 
   /**
@@ -214,6 +255,15 @@ class WebSocketServer extends EventEmitter {
     if (this._state === CLOSING) return;
     this._state = CLOSING;
     if (this._heartbeat !== null) this._heartbeat.stop();
+    if (this._broker !== null) {
+      const broker = this._broker;
+      this._topics.setBroker((this._broker = null));
+      try {
+        Promise.resolve(broker.close()).catch(() => {});
+      } catch {
+        // the broker reports its own failures
+      }
+    }
 
     if (this.options.noServer || this.options.server) {
       if (this._server) {

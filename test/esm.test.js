@@ -15,10 +15,11 @@ describe('ESM entry point', function () {
     esm = await import('ws-native');
   });
 
-  it('has named exports WebSocket, WebSocketServer, createWebSocketStream and a default', function () {
+  it('has named exports WebSocket, WebSocketServer, createWebSocketStream, createRedisBroker and a default', function () {
     assert.deepStrictEqual(Object.keys(esm).sort(), [
       'WebSocket',
       'WebSocketServer',
+      'createRedisBroker',
       'createWebSocketStream',
       'default'
     ]);
@@ -30,6 +31,7 @@ describe('ESM entry point', function () {
     assert.strictEqual(esm.WebSocket, cjs.WebSocket);
     assert.strictEqual(esm.WebSocketServer, cjs.WebSocketServer);
     assert.strictEqual(esm.createWebSocketStream, cjs.createWebSocketStream);
+    assert.strictEqual(esm.createRedisBroker, cjs.createRedisBroker);
   });
 
   it('echoes a message through the imported classes', function (done) {

@@ -190,3 +190,21 @@ class Tagged extends WebSocket {
 }
 const tagged = new WebSocketServer({ port: 0, WebSocket: Tagged, heartbeat: 15000 }, () => {});
 tagged.on('connection', (ws) => expect<string>()(ws.tag));
+
+// Scale-out: a Redis broker joins the topics of many servers.
+{
+  const broker = WebSocketDefault.createRedisBroker({ url: 'redis://127.0.0.1:6379', prefix: 'app:' });
+  broker.on('error', (err: Error) => console.error(err.message));
+  const joined = new WebSocketServer({ port: 0 }).useBroker(broker);
+  expect<number>()(joined.publish('news', 'hello'));
+  expect<WebSocketDefault.BrokerStats | null>()(joined.brokerStats);
+  expect<Promise<WebSocketDefault.RedisBroker>>()(broker.ready());
+  const custom: WebSocketDefault.Broker = {
+    subscribe() {},
+    unsubscribe() {},
+    publish: async (topic: string, payload: Buffer, isBinary: boolean) => topic.length + payload.length > 0 && isBinary,
+    onMessage() {},
+    close: async () => {}
+  };
+  new WebSocketServer({ noServer: true }).useBroker(custom);
+}
