@@ -173,10 +173,12 @@ describe('browser: headless Chromium against the examples', function () {
     assert.strictEqual(await alice.locator('#messages b').count(), 0);
 
     // Chromium offers permessage-deflate (Sec-WebSocket-Extensions: permessage-deflate;
-    // client_max_window_bits); ws-native does not negotiate it yet, so the connection runs
-    // uncompressed and the browser reports no extension. Expect 'permessage-deflate...' here
-    // once compression lands.
-    assert.strictEqual(await alice.evaluate(() => window.chatSocket.extensions), '');
+    // client_max_window_bits) and the chat server accepts it without context takeover on
+    // its side: everything above ran compressed.
+    assert.strictEqual(
+      await alice.evaluate(() => window.chatSocket.extensions),
+      'permessage-deflate; server_no_context_takeover'
+    );
     assert.strictEqual(await alice.evaluate(() => window.chatSocket.protocol), '');
 
     // A user who arrives later gets the room's history.
@@ -214,8 +216,8 @@ describe('browser: headless Chromium against the examples', function () {
     await page.goto(pageUrl);
     await page.locator('#status', { hasText: 'open' }).waitFor();
     assert.strictEqual(await page.evaluate(() => window.echoSocket.url), `${wsUrl}/`);
-    // Offered by Chromium, not negotiated by ws-native yet (see the chat test).
-    assert.strictEqual(await page.evaluate(() => window.echoSocket.extensions), '');
+    // Offered by Chromium and accepted: the exchanges below run compressed.
+    assert.strictEqual(await page.evaluate(() => window.echoSocket.extensions), 'permessage-deflate');
 
     // Through the page's own controls, as a user would.
     await page.fill('#input', 'héllo ✓ 𝄞');

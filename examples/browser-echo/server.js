@@ -62,6 +62,7 @@ pageServer.listen(Number(args['page-port']), args.host, () => {
     port: Number(args['ws-port']),
     host: args.host,
     maxPayload: 1024 * 1024,
+    perMessageDeflate: true, // as browsers offer it
     verifyClient: ({ origin }) => allowedOrigins.has(origin)
   });
 

@@ -60,7 +60,10 @@ const wss = new WebSocketServer({
   server,
   path: '/chat',
   maxPayload: 16 * 1024, // a chat line is small; anything bigger is closed with 1009
-  heartbeat: true // drop connections that went away without a close (laptop lid, lost Wi-Fi)
+  heartbeat: true, // drop connections that went away without a close (laptop lid, lost Wi-Fi)
+  // Browsers offer permessage-deflate; JSON chat lines compress well. No context takeover on
+  // our side: one shared zlib stream serves every connection, so idle rooms cost no memory.
+  perMessageDeflate: { serverNoContextTakeover: true, threshold: 256 }
 });
 
 /** room name -> the last HISTORY_LINES message lines; kept after a room empties. */
