@@ -430,7 +430,7 @@ declare namespace WebSocket {
     binary?: boolean | undefined;
     /** Whether this is the last fragment of the message (default: true). */
     fin?: boolean | undefined;
-    /** Accepted for ws compatibility; nothing is compressed yet. */
+    /** false: send this message uncompressed even if permessage-deflate was negotiated. */
     compress?: boolean | undefined;
     /** Accepted for ws compatibility and ignored: see ping(). */
     mask?: boolean | undefined;
@@ -439,7 +439,10 @@ declare namespace WebSocket {
   interface PublishOptions {
     /** Send as a binary message (default: true unless data is a string or a number). */
     binary?: boolean | undefined;
-    /** Accepted for symmetry with send(); nothing is compressed yet. */
+    /**
+     * false: uncompressed for everyone. Otherwise subscribers that negotiated
+     * permessage-deflate get one frame compressed once (per window size).
+     */
     compress?: boolean | undefined;
   }
 

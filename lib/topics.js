@@ -13,9 +13,11 @@ class TopicRegistry {
    * @param {number} maxBackpressure a subscriber with this many bytes or more waiting to be
    *   written is skipped by publish(), so one slow reader cannot make memory grow unbounded
    */
-  constructor(maxBackpressure) {
+  constructor(maxBackpressure, deflateThreshold = Infinity) {
     this._subscribers = new Map(); // topic -> Set<WebSocket>
     this._maxBackpressure = maxBackpressure;
+    // Messages at least this big go compressed to subscribers that negotiated the extension.
+    this._deflateThreshold = deflateThreshold;
     this._broker = null; // told when a topic gains its first / loses its last subscriber
   }
 
@@ -82,18 +84,28 @@ class TopicRegistry {
     const set = this._subscribers.get(topic);
     if (set === undefined) return 0;
     const message = normalize(data, options);
-    return this.publishNormalized(topic, message.data, message.binary);
+    const compress = !(options && options.compress === false);
+    return this.publishNormalized(topic, message.data, message.binary, compress);
   }
 
   /** publish() of data already normalized (a string, Buffer, ArrayBuffer or view). */
-  publishNormalized(topic, data, binary) {
+  publishNormalized(topic, data, binary, compress = true) {
     const set = this._subscribers.get(topic);
     if (set === undefined) return 0;
-    const frame = binding.frameOnce(data, binary ? OP_BINARY : OP_TEXT);
+    const opcode = binary ? OP_BINARY : OP_TEXT;
+    // Subscribers that negotiated permessage-deflate get one frame compressed from an empty
+    // window (valid whatever their context), one per negotiated window size; the others
+    // share the plain frame. Each frame is built once, on first need.
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    const compressing = compress && size >= this._deflateThreshold;
+    const frames = new Map(); // window bits (0: plain) -> frame
     let reached = 0;
     for (const ws of set) {
       if (ws._readyState !== OPEN || ws.bufferedAmount >= this._maxBackpressure) continue;
-      if (ws._sendFramed(frame)) reached++;
+      const bits = compressing && ws._deflate ? ws._deflateWindowBits : 0;
+      let frame = frames.get(bits);
+      if (frame === undefined) frames.set(bits, (frame = binding.frameOnce(data, opcode, bits)));
+      if (ws._sendFramed(frame, bits !== 0)) reached++;
     }
     return reached;
   }

@@ -156,7 +156,10 @@ class WebSocketServer extends EventEmitter {
     }
     this.options = options;
     this._state = RUNNING;
-    this._topics = new TopicRegistry(options.maxBackpressure);
+    this._topics = new TopicRegistry(
+      options.maxBackpressure,
+      this._deflate === null ? Infinity : this._deflate.threshold
+    );
     this._broker = null;
     this.brokerStats = null;
     this._heartbeatConnections = null;

@@ -85,6 +85,7 @@ class WebSocket extends EventEmitter {
     this._compressingBytes = 0;
     this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
     this._deflate = false; // permessage-deflate was negotiated
+    this._deflateWindowBits = 0; // the window our compressed messages may use
     this._inflating = false; // a large message is being inflated in the thread pool
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
@@ -219,6 +220,7 @@ class WebSocket extends EventEmitter {
       deflate
     );
     this._deflate = deflate !== undefined;
+    this._deflateWindowBits = this._deflate ? deflate.deflateWindowBits : 0;
     if (options.maxPendingAutoPongs !== undefined) {
       this._maxPendingAutoPongs = options.maxPendingAutoPongs;
     }
@@ -564,19 +566,21 @@ class WebSocket extends EventEmitter {
    *
    * @returns {boolean} false if they cannot go out now (a fragmented send is in progress)
    */
-  _sendFramed(frame) {
+  _sendFramed(frame, compressed = false) {
     // A whole message cannot go in between the fragments of one this connection is sending.
     if (this._sendingFragments) return false;
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => this._sendFramed(frame));
+      this._sendQueue.push(() => this._sendFramed(frame, compressed));
       return true;
     }
     if (frame.length >= DIRECT_WRITE_MIN) {
       const out = binding.takeOutput(this._handle);
       if (out !== undefined) this._queueWrite(out);
       this._queueWrite(frame);
+      // (An empty append: only tells the deflater its window no longer matches the peer's.)
+      if (compressed) binding.sendFramed(this._handle, EMPTY_BUFFER, true);
     } else {
-      binding.sendFramed(this._handle, frame);
+      binding.sendFramed(this._handle, frame, compressed);
     }
     this._scheduleFlush();
     return true;

@@ -550,54 +550,68 @@ static napi_value send_header(napi_env env, napi_callback_info info) {
   return make_uint(env, c->engine.out_len);
 }
 
-/* frameOnce(data, opcode) -> Buffer holding one whole unmasked (server) frame of data, for
- * sending the same bytes to many connections with sendFramed. */
+/* frameOnce(data, opcode, windowBits) -> Buffer holding one whole unmasked (server) frame of
+ * data, for sending the same bytes to many connections with sendFramed. windowBits 9..15:
+ * compressed (RSV1) from an empty window, so any peer that negotiated at least that window
+ * can inflate it, whatever its context; 0: not compressed. */
 static napi_value frame_once(napi_env env, napi_callback_info info) {
-  GET_ARGS(2);
+  GET_ARGS(3);
   int32_t opcode = 0;
+  int32_t window_bits = 0;
   napi_get_value_int32(env, argv[1], &opcode);
+  if (argc >= 3) napi_get_value_int32(env, argv[2], &window_bits);
   if (opcode != OP_TEXT && opcode != OP_BINARY)
     return throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid opcode");
+
+  const uint8_t *payload;
+  size_t len;
+  uint8_t *text = NULL;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type == napi_string) {
+    text = string_utf8_copy(env, argv[0], &len);
+    if (!text) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    payload = text;
+  } else if (!get_bytes(env, argv[0], &payload, &len)) {
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                            "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+  }
 
   /* A scratch server connection does the framing, so there is one encoder. */
   conn scratch;
   conn_config config = {.is_server = true};
   conn_init(&scratch, &config);
-  napi_valuetype type;
-  napi_typeof(env, argv[0], &type);
   bool ok;
-  if (type == napi_string) {
-    size_t len;
-    napi_get_value_string_utf8(env, argv[0], NULL, 0, &len);
-    ok = conn_output_ensure(&scratch, FRAME_MAX_HEADER + len + 1);
-    uint8_t *dst = ok ? conn_frame_reserve(&scratch, (uint8_t)opcode, true, false, len) : NULL;
-    if (dst) napi_get_value_string_utf8(env, argv[0], (char *)dst, len + 1, &len);
-    ok = dst != NULL;
+  if (window_bits >= 9 && window_bits <= 15) {
+    pmd_stream stream;
+    pmd_deflater_init(&stream, window_bits, Z_DEFAULT_COMPRESSION, 8);
+    pmd_buffer compressed = {0};
+    ok = pmd_deflate_message(&stream, payload, len, true, &compressed) == PMD_OK &&
+         conn_send_frame(&scratch, (uint8_t)opcode, true, true, compressed.data, compressed.len);
+    pmd_stream_end(&stream);
+    free(compressed.data);
   } else {
-    const uint8_t *data;
-    size_t len;
-    if (!get_bytes(env, argv[0], &data, &len)) {
-      conn_release(&scratch);
-      return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                              "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
-    }
-    ok = conn_send_frame(&scratch, (uint8_t)opcode, true, false, data, len);
+    ok = conn_send_frame(&scratch, (uint8_t)opcode, true, false, payload, len);
   }
+  free(text);
   if (!ok) {
     conn_release(&scratch);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
-  size_t len;
-  uint8_t *bytes = conn_output_detach(&scratch, &len);
+  size_t framed_len;
+  uint8_t *bytes = conn_output_detach(&scratch, &framed_len);
   napi_value buffer;
-  if (adopt_buffer(env, bytes, len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok)
+  if (adopt_buffer(env, bytes, framed_len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok)
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   return buffer;
 }
 
-/* sendFramed(handle, frames) -> bytes queued: appends whole frames made by frameOnce. */
+/* sendFramed(handle, frames, compressed) -> bytes queued: appends whole frames made by
+ * frameOnce. compressed: they were compressed without this connection's deflater, which then
+ * must not refer back past them (its next message starts from an empty window). Empty frames
+ * with compressed set only do that, for frames written without the engine. */
 static napi_value send_framed(napi_env env, napi_callback_info info) {
-  GET_ARGS(2);
+  GET_ARGS(3);
   connection *c = get_connection(env, argv[0]);
   if (!c) return NULL;
   const uint8_t *data;
@@ -607,7 +621,8 @@ static napi_value send_framed(napi_env env, napi_callback_info info) {
   if (c->released) return make_uint(env, 0);
   if (!c->engine.config.is_server || c->engine.out_fragmenting)
     return throw_error(env, "WS_ERR_NATIVE", "cannot insert whole frames here");
-  if (!conn_send_framed(&c->engine, data, len))
+  if (argc >= 3 && get_bool(env, argv[2])) conn_deflater_invalidate(&c->engine);
+  if (len > 0 && !conn_send_framed(&c->engine, data, len))
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   return make_uint(env, c->engine.out_len);
 }

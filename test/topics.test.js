@@ -9,7 +9,7 @@ const assert = require('assert');
 const WsClient = require('ws').WebSocket;
 
 const Native = require('..');
-const { nativeOnly } = require('./support/impl');
+const { WebSocketServer, nativeOnly } = require('./support/impl');
 const { OP, connect, serve, cleanup } = require('./support/raw');
 const { Cleanup, once, withTimeout } = require('./support/net-helpers');
 
@@ -426,9 +426,45 @@ nativeOnly.describe('topics (subscribe / publish)', function () {
     assert.deepStrictEqual(client.topics, []);
   });
 
-  it.skip('publish with permessage-deflate negotiated: compressed once, same bytes to every subscriber (pending: permessage-deflate is not implemented yet)', function () {
-    // When permessage-deflate lands: subscribers with and without the extension on one topic;
-    // each receives the message (RSV1 set exactly for those that negotiated it) intact and in
-    // order, and the compressed frame is built once per publish.
+  nativeOnly.it('publish with permessage-deflate: compressed once for those that negotiated it, and their own context stays right', async function () {
+    const http = require('http');
+    const WsClient = require('ws');
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server, perMessageDeflate: { threshold: 0 } });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${server.address().port}`;
+    const serverSide = [];
+    wss.on('connection', (ws) => {
+      ws.subscribe('news');
+      serverSide.push(ws);
+    });
+    // Two subscribers with the extension (context takeover), one without.
+    const clients = [
+      new WsClient(url, { perMessageDeflate: { threshold: 0 } }),
+      new WsClient(url, { perMessageDeflate: { threshold: 0 } }),
+      new WsClient(url, { perMessageDeflate: false })
+    ];
+    await Promise.all(clients.map((c) => new Promise((resolve) => c.once('open', resolve))));
+    while (serverSide.length < 3) await new Promise((resolve) => setImmediate(resolve));
+    const got = clients.map(() => []);
+    clients.forEach((c, i) => c.on('message', (data) => got[i].push(data.toString())));
+
+    // M1 through each connection's own deflater, then a publish P compressed elsewhere, then
+    // M1 again: its own deflater would refer back to M1, but the peer's window now ends with
+    // P, so the deflater must have started over (or M1 would come out garbled).
+    const m1 = JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ i, text: 'own message' })));
+    const p = JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ i, text: 'published' })));
+    for (const ws of serverSide) ws.send(m1);
+    assert.strictEqual(wss.publish('news', p), 3);
+    for (const ws of serverSide) ws.send(m1);
+    for (let i = 0; i < 3; i++) {
+      while (got[i].length < 3) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepStrictEqual(got[i], [m1, p, m1], `client ${i}`);
+    }
+    assert.strictEqual(clients[0].extensions, 'permessage-deflate');
+    assert.strictEqual(clients[2].extensions, '');
+    for (const c of clients) c.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
   });
 });
