@@ -634,11 +634,57 @@ static napi_value send_framed(napi_env env, napi_callback_info info) {
  * a round trip costs tens of microseconds). JavaScript sends larger messages here. */
 #define ASYNC_DEFLATE_MIN (64 * 1024)
 
-typedef struct deflate_job {
+/* What every thread-pool job of a connection has. It is the first member of each job, so a
+ * job pointer is also a job_base pointer. */
+typedef struct job_base {
   napi_async_work work;
   napi_ref handle_ref; /* keeps the connection alive until the job ends */
   napi_ref callback_ref;
   connection *c;
+} job_base;
+
+/* Queues job (whose base is filled in here); false when that fails, nothing queued. */
+static bool job_queue(napi_env env, job_base *job, connection *c, napi_value handle,
+                      napi_value callback, const char *name, napi_async_execute_callback execute,
+                      napi_async_complete_callback complete) {
+  napi_value resource_name;
+  job->c = c;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  /* (References made before a failure are reclaimed with the environment.) */
+  if (napi_create_reference(env, handle, 1, &job->handle_ref) != napi_ok ||
+      napi_create_reference(env, callback, 1, &job->callback_ref) != napi_ok ||
+      napi_create_async_work(env, NULL, resource_name, execute, complete, job, &job->work) !=
+          napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok)
+    return false;
+  c->jobs++;
+  return true;
+}
+
+/* A job ended (on the main thread): if release() came meanwhile, the engine is freed now. */
+static void job_ended(job_base *job) {
+  connection *c = job->c;
+  c->jobs--;
+  if (c->release_pending && c->jobs == 0) {
+    conn_release(&c->engine);
+    c->release_pending = false;
+  }
+}
+
+/* Calls the job's callback with argv, then drops what the job held of the environment. */
+static void job_finish(napi_env env, job_base *job, size_t argc, napi_value *argv) {
+  napi_value callback, global;
+  if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && callback) {
+    napi_get_global(env, &global);
+    napi_call_function(env, global, callback, argc, argv, NULL);
+  }
+  napi_delete_reference(env, job->callback_ref);
+  napi_delete_reference(env, job->handle_ref);
+  napi_delete_async_work(env, job->work);
+}
+
+typedef struct deflate_job {
+  job_base base;
   uint8_t *input;
   size_t input_len;
   uint8_t opcode;
@@ -658,8 +704,7 @@ static void deflate_job_execute(napi_env env, void *data) {
 
 static void deflate_job_complete(napi_env env, napi_status status, void *data) {
   deflate_job *job = data;
-  connection *c = job->c;
-  c->jobs--;
+  connection *c = job->base.c;
   napi_value error = NULL;
   bool queued = false;
   if (c->engine.close_sent && !c->released) {
@@ -674,26 +719,12 @@ static void deflate_job_complete(napi_env env, napi_status status, void *data) {
     napi_create_string_utf8(env, "compression failed", NAPI_AUTO_LENGTH, &error);
   }
   if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
-  if (c->release_pending && c->jobs == 0) {
-    conn_release(&c->engine);
-    c->release_pending = false;
-  }
-
-  napi_value callback, global, argv[2];
-  if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && callback) {
-    napi_get_global(env, &global);
-    if (error) {
-      napi_value message = error;
-      napi_create_error(env, NULL, message, &argv[0]);
-    } else {
-      napi_get_undefined(env, &argv[0]);
-    }
-    argv[1] = make_uint(env, queued ? c->engine.out_len : 0);
-    napi_call_function(env, global, callback, 2, argv, NULL);
-  }
-  napi_delete_reference(env, job->callback_ref);
-  napi_delete_reference(env, job->handle_ref);
-  napi_delete_async_work(env, job->work);
+  napi_value argv[2];
+  if (error) napi_create_error(env, NULL, error, &argv[0]);
+  else napi_get_undefined(env, &argv[0]);
+  argv[1] = make_uint(env, queued ? c->engine.out_len : 0);
+  job_ended(&job->base);
+  job_finish(env, &job->base, 2, argv);
   free(job->input);
   free(job->output.data);
   free(job);
@@ -718,7 +749,6 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
 
   deflate_job *job = calloc(1, sizeof(*job));
   if (!job) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-  job->c = c;
   job->opcode = (uint8_t)opcode;
   job->reset = c->engine.config.deflate_reset;
 
@@ -744,29 +774,20 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
     job->stream = &job->fresh;
   }
 
-  napi_value name;
-  napi_create_string_utf8(env, "ws-native:deflate", NAPI_AUTO_LENGTH, &name);
-  if (!job->input || napi_create_reference(env, argv[0], 1, &job->handle_ref) != napi_ok ||
-      napi_create_reference(env, argv[3], 1, &job->callback_ref) != napi_ok ||
-      napi_create_async_work(env, NULL, name, deflate_job_execute, deflate_job_complete, job,
-                             &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    /* (References made before a failure are reclaimed with the environment.) */
+  if (!job->input || !job_queue(env, &job->base, c, argv[0], argv[3], "ws-native:deflate",
+                                 deflate_job_execute, deflate_job_complete)) {
+    if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
     free(job->input);
     free(job);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot start compression");
   }
-  c->jobs++;
   return make_undefined(env);
 }
 
 /* ---- inflating in the thread pool ---- */
 
 typedef struct inflate_job {
-  napi_async_work work;
-  napi_ref handle_ref;
-  napi_ref callback_ref;
-  connection *c;
+  job_base base;
   pmd_buffer input;
   pmd_stream *stream;
   pmd_stream fresh;
@@ -794,18 +815,13 @@ static void inflate_job_execute(napi_env env, void *data) {
 
 static void inflate_job_complete(napi_env env, napi_status status, void *data) {
   inflate_job *job = data;
-  connection *c = job->c;
-  c->jobs--;
+  connection *c = job->base.c;
   if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
   napi_value argv[2];
   napi_get_undefined(env, &argv[1]);
   if (c->released) {
     napi_get_boolean(env, false, &argv[0]);
     free(job->output.data);
-    if (c->release_pending && c->jobs == 0) {
-      conn_release(&c->engine);
-      c->release_pending = false;
-    }
   } else {
     conn_error err = status == napi_ok ? job->error : CONN_ERR_NO_MEMORY;
     conn_inflate_done(&c->engine, err, 0);
@@ -818,14 +834,8 @@ static void inflate_job_complete(napi_env env, napi_status status, void *data) {
     }
     napi_get_boolean(env, err == CONN_OK, &argv[0]);
   }
-  napi_value callback, global;
-  if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && callback) {
-    napi_get_global(env, &global);
-    napi_call_function(env, global, callback, 2, argv, NULL);
-  }
-  napi_delete_reference(env, job->callback_ref);
-  napi_delete_reference(env, job->handle_ref);
-  napi_delete_async_work(env, job->work);
+  job_ended(&job->base);
+  job_finish(env, &job->base, 2, argv);
   free(job->input.data);
   free(job);
 }
@@ -846,7 +856,6 @@ static napi_value inflate_async(napi_env env, napi_callback_info info) {
 
   inflate_job *job = calloc(1, sizeof(*job));
   if (!job) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-  job->c = c;
   job->text = !c->engine.pending_binary;
   job->check_utf8 = !c->engine.config.skip_utf8_validation;
   job->reset = c->engine.config.inflate_reset;
@@ -857,19 +866,14 @@ static napi_value inflate_async(napi_env env, napi_callback_info info) {
     pmd_inflater_init(&job->fresh, 15);
     job->stream = &job->fresh;
   }
-  napi_value name;
-  napi_create_string_utf8(env, "ws-native:inflate", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[0], 1, &job->handle_ref) != napi_ok ||
-      napi_create_reference(env, argv[1], 1, &job->callback_ref) != napi_ok ||
-      napi_create_async_work(env, NULL, name, inflate_job_execute, inflate_job_complete, job,
-                             &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  if (!job_queue(env, &job->base, c, argv[0], argv[1], "ws-native:inflate",
+                 inflate_job_execute, inflate_job_complete)) {
+    if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
     free(job->input.data);
     free(job);
     conn_inflate_done(&c->engine, CONN_ERR_NO_MEMORY, 0);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot start inflating");
   }
-  c->jobs++;
   return make_undefined(env);
 }
 
