@@ -29,6 +29,7 @@ const {
   listen,
   nextMessage,
   once,
+  parseFrame,
   withTimeout
 } = require('./support/net-helpers');
 
@@ -143,42 +144,6 @@ function write101(socket, req, headers = {}) {
   socket.write(text + '\r\n');
 }
 
-/**
- * Parses one client frame at the start of buf: null when incomplete, else
- * { fin, opcode, masked, maskKey, payload (unmasked), length }.
- */
-function parseClientFrame(buf) {
-  if (buf.length < 2) return null;
-  const masked = (buf[1] & 0x80) !== 0;
-  let len = buf[1] & 0x7f;
-  let off = 2;
-  if (len === 126) {
-    if (buf.length < 4) return null;
-    len = buf.readUInt16BE(2);
-    off = 4;
-  } else if (len === 127) {
-    if (buf.length < 10) return null;
-    len = Number(buf.readBigUInt64BE(2));
-    off = 10;
-  }
-  let maskKey = null;
-  if (masked) {
-    if (buf.length < off + 4) return null;
-    maskKey = Buffer.from(buf.subarray(off, off + 4));
-    off += 4;
-  }
-  if (buf.length < off + len) return null;
-  const payload = Buffer.from(buf.subarray(off, off + len));
-  if (masked) for (let i = 0; i < len; i++) payload[i] ^= maskKey[i & 3];
-  return {
-    fin: (buf[0] & 0x80) !== 0,
-    opcode: buf[0] & 0x0f,
-    masked,
-    maskKey,
-    payload,
-    length: off + len
-  };
-}
 
 /** An unmasked server frame. */
 function serverFrame(opcode, payload) {
@@ -1330,7 +1295,7 @@ describe('client frame masking', function () {
       let buf = req.rest;
       const parse = () => {
         let f;
-        while ((f = parseClientFrame(buf)) !== null) {
+        while ((f = parseFrame(buf)) !== null) {
           buf = buf.subarray(f.length);
           frames.push(f);
           if (f.opcode === 0x8) {

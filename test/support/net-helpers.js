@@ -303,8 +303,9 @@ function maskedFrame(opcode, payload, { fin = true, mask = crypto.randomBytes(4)
 }
 
 /**
- * Parses one unmasked server-to-client frame at the start of `buf`.
- * Returns null when incomplete, else { fin, opcode, payload, length } (length = bytes consumed).
+ * Parses one frame at the start of `buf`: a server's (unmasked; payload is a view into buf) or
+ * a client's (masked; payload is an unmasked copy and maskKey the key). Returns null when
+ * incomplete, else { fin, opcode, masked, maskKey, payload, length } (length = bytes consumed).
  */
 function parseFrame(buf) {
   if (buf.length < 2) return null;
@@ -322,9 +323,19 @@ function parseFrame(buf) {
     len = buf.readUInt32BE(2) * 2 ** 32 + buf.readUInt32BE(6);
     off = 10;
   }
-  if (masked) off += 4;
+  let maskKey = null;
+  if (masked) {
+    if (buf.length < off + 4) return null;
+    maskKey = Buffer.from(buf.subarray(off, off + 4));
+    off += 4;
+  }
   if (buf.length < off + len) return null;
-  return { fin, opcode, masked, payload: buf.subarray(off, off + len), length: off + len };
+  let payload = buf.subarray(off, off + len);
+  if (masked) {
+    payload = Buffer.from(payload);
+    for (let i = 0; i < len; i++) payload[i] ^= maskKey[i & 3];
+  }
+  return { fin, opcode, masked, maskKey, payload, length: off + len };
 }
 
 /**
