@@ -4,6 +4,8 @@
       "target_name": "ws_native",
       "sources": [
         "src/addon.c",
+        "src/addon_upgrade.c",
+        "src/native_transport.c",
         "src/conn.c",
         "src/random.c",
         "src/codec/accept.c",
@@ -11,6 +13,7 @@
         "src/codec/close_code.c",
         "src/codec/deflate.c",
         "src/codec/frame.c",
+        "src/codec/http_request.c",
         "src/codec/mask.c",
         "src/codec/sha1.c",
         "src/codec/utf8.c"

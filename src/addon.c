@@ -9,6 +9,7 @@
 #include "codec/close_code.h"
 #include "codec/utf8.h"
 #include "conn.h"
+#include "register.h"
 
 /* Event table layout (a Uint32Array owned by JS):
  *   [0] events written, [1] input offset reached, [2] state flags, [3] queued output bytes
@@ -1053,5 +1054,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;
+  if (!native_transport_register(env, exports) || !upgrade_register(env, exports)) return NULL;
   return exports;
 }
