@@ -69,8 +69,13 @@ declare class WebSocket extends EventEmitter {
    * as in ws, the size of anything sent after the connection closed).
    */
   readonly bufferedAmount: number;
-  /** The negotiated extensions: always '' for now (no extension is negotiated yet). */
+  /** The negotiated extensions (the Sec-WebSocket-Extensions response), or ''. */
   readonly extensions: string;
+  /**
+   * ws-native: 'native' when the addon owns the socket, 'stream' when bytes go through a Node
+   * stream; undefined before the connection opens.
+   */
+  readonly transport: 'native' | 'stream' | undefined;
   /** Whether pause() is in effect. */
   readonly isPaused: boolean;
   /** The subprotocol the server chose, or ''. */
@@ -632,7 +637,14 @@ declare namespace WebSocket {
      * the interval; default false (off). Anything received counts as a sign of life.
      */
     heartbeat?: boolean | number | HeartbeatOptions | undefined;
-    // Not declared (not implemented yet): the planned `transport` option.
+    /**
+     * ws-native: how bytes move after the upgrade. 'auto' (default) and 'native': the addon
+     * takes a plain TCP socket over (Node's net.Socket is released; reads, writes and framing
+     * happen in C on Node's event loop) and anything else (TLS, other Duplex streams) uses the
+     * stream transport; 'stream': always through Node's socket. WS_NATIVE_TRANSPORT=stream in
+     * the environment turns the native transport off for the whole process.
+     */
+    transport?: 'auto' | 'native' | 'stream' | undefined;
   }
 
   interface VerifyClientInfo<Request extends IncomingMessage = IncomingMessage> {

@@ -4,7 +4,8 @@
 // a TLS socket from https.Server, or an in-memory stream). Every 'data' chunk goes to the
 // engine in one native call; output is written once per connection per event-loop turn.
 
-const { kWebSocket, NOOP } = require('./constants');
+const binding = require('./binding');
+const { EMPTY_BUFFER, kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
 
 class StreamTransport {
@@ -22,12 +23,45 @@ class StreamTransport {
     if (typeof socket.setNoDelay === 'function') socket.setNoDelay();
     // Delivered through 'data' like everything else, so it arrives after 'connection'.
     if (head.length > 0) socket.unshift(head);
+    // A socket read by someone else first (wss.handleSocket) was paused by them.
+    if (socket.isPaused && socket.isPaused()) socket.resume();
 
     socket.on('close', socketOnClose);
     socket.on('data', socketOnData);
     socket.on('drain', socketOnDrain);
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
+  }
+
+  get kind() {
+    return 'stream';
+  }
+
+  /**
+   * Writes queue's buffers, then the engine's output, as one corked write.
+   *
+   * @param {object} handle the connection's engine handle
+   * @param {Buffer[]|null} queue
+   * @param {Function[]|null} callbacks send callbacks to call once these bytes are written
+   */
+  flush(handle, queue, callbacks) {
+    const ws = this._ws;
+    if (queue !== null) {
+      this.cork();
+      for (const buffer of queue) this.write(buffer);
+    }
+    const out = binding.takeOutput(handle);
+    if (out !== undefined) {
+      if (callbacks !== null || ws._needDrain) {
+        this.write(out, (err) => ws._afterWrite(err, callbacks));
+      } else {
+        this.write(out);
+      }
+    } else if (callbacks !== null) {
+      // Nothing new to write (e.g. queued after close): report once the earlier writes finish.
+      this.write(EMPTY_BUFFER, (err) => ws._afterWrite(err, callbacks));
+    }
+    if (queue !== null) this.uncork();
   }
 
   get writableLength() {

@@ -14,6 +14,7 @@ const TopicRegistry = require('./topics');
 const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
+const { transportOption } = require('./native-transport');
 const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
@@ -60,6 +61,9 @@ class WebSocketServer extends EventEmitter {
    * @param {boolean|number|{interval?: number, timeout?: number}} [options.heartbeat=false]
    *   ping connections silent for `interval` ms (30000), terminate them if still silent
    *   `timeout` ms (10000) later
+   * @param {'auto'|'native'|'stream'} [options.transport='auto'] 'auto' and 'native': the
+   *   addon takes plain TCP sockets over after the upgrade (others use 'stream'); 'stream':
+   *   bytes always go through Node's socket
    * @param {Function} [options.WebSocket] the class of accepted connections
    * @param {Function} [callback] 'listening' listener (port mode)
    */
@@ -118,6 +122,7 @@ class WebSocketServer extends EventEmitter {
       err.code = 'ERR_INVALID_ARG_VALUE';
       throw err;
     }
+    options.transport = transportOption(options.transport);
     const heartbeat = heartbeatOptions(options.heartbeat);
     this._deflate = permessageDeflate.deflateOptions(options.perMessageDeflate, { isServer: true });
 
@@ -279,7 +284,12 @@ class WebSocketServer extends EventEmitter {
       const server = this._server;
       this._removeListeners();
       this._removeListeners = this._server = null;
-      server.close(() => emitClose(this));
+      // Node's server waits for the sockets it still owns; connections the native transport
+      // took over are waited for here, so 'close' still follows the end of every connection.
+      server.close(() => {
+        if (this.clients && this.clients.size) this._shouldEmitClose = true;
+        else emitClose(this);
+      });
     }
   }
 
@@ -376,14 +386,14 @@ class WebSocketServer extends EventEmitter {
    * @private
    */
   completeUpgrade(accept, protocols, deflate, req, socket, head, cb) {
-    if (!socket.readable || !socket.writable) return socket.destroy();
-
+    // (Checked first: the native transport destroys Node's socket once it took it over.)
     if (socket[kWebSocket]) {
       throw new Error(
         'server.handleUpgrade() was called more than once with the same ' +
           'socket, possibly due to a misconfiguration'
       );
     }
+    if (!socket.readable || !socket.writable) return socket.destroy();
     if (this._state > RUNNING) return abortHandshake(socket, 503);
 
     const headers = [
@@ -410,11 +420,12 @@ class WebSocketServer extends EventEmitter {
     }
 
     this.emit('headers', headers, req);
-    socket.write(headers.concat('\r\n').join('\r\n'));
     socket.removeListener('error', socketOnError);
 
     ws._server = this;
-    ws.setSocket(socket, head, this.options, deflate === null ? undefined : deflate.engine);
+    // Written by the transport: the native one writes it from C once it owns the socket.
+    const response = headers.concat('\r\n').join('\r\n');
+    ws.setSocket(socket, head, this.options, deflate === null ? undefined : deflate.engine, response);
 
     if (this._heartbeat !== null) {
       ws._trackActivity = true;

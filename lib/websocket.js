@@ -10,6 +10,7 @@ const { Blob } = require('buffer');
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
 const StreamTransport = require('./stream-transport');
+const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
 const {
@@ -148,6 +149,11 @@ class WebSocket extends EventEmitter {
     );
   }
 
+  /** How bytes move: 'native' (the addon owns the socket) or 'stream' (a Node stream). */
+  get transport() {
+    return this._transport === null ? undefined : this._transport.kind;
+  }
+
   get extensions() {
     return this._extensions;
   }
@@ -201,15 +207,18 @@ class WebSocket extends EventEmitter {
   }
 
   /**
-   * Attaches an upgraded socket. Called by the server after it wrote the 101 response.
+   * Attaches an upgraded socket. A server passes its 101 response, so that the native
+   * transport can write it itself after taking the socket over; the stream transport writes
+   * it to the socket.
    *
    * @param {import('stream').Duplex} socket
    * @param {Buffer} head
    * @param {object} options
    * @param {object} [deflate] the agreed permessage-deflate parameters, if any
+   * @param {string} [response] the 101 response, not yet written
    * @private
    */
-  setSocket(socket, head, options, deflate) {
+  setSocket(socket, head, options, deflate, response) {
     this._autoPong = options.autoPong === undefined ? true : !!options.autoPong;
     this._handle = binding.createConnection(
       this._isServer,
@@ -230,8 +239,17 @@ class WebSocket extends EventEmitter {
     if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
     if (options.closeTimeout !== undefined) this._closeTimeout = options.closeTimeout;
     if (options.highWaterMark !== undefined) this._highWaterMark = options.highWaterMark;
-    this._socket = socket;
-    this._transport = new StreamTransport(this, socket, head);
+    if (response !== undefined && canAdopt(socket, options.transport)) {
+      this._transport = NativeTransport.adopt(this, socket, head, response);
+    }
+    if (this._transport === null) {
+      if (response !== undefined) socket.write(response);
+      this._transport = new StreamTransport(this, socket, head);
+      this._socket = socket;
+    } else {
+      // What code written for ws reads from ws._socket (remoteAddress...) is on the transport.
+      this._socket = this._transport;
+    }
     this._readyState = OPEN;
     if (!this._isServer) this.emit('open');
   }
@@ -604,28 +622,13 @@ class WebSocket extends EventEmitter {
     if (this._transport === null) return;
     const queue = this._writeQueue;
     if (queue !== null) {
-      // Payloads written without a copy go out first, then the rest, all in one write.
       this._writeQueue = null;
       this._writeQueueBytes = 0;
-      this._transport.cork();
-      for (const buffer of queue) this._transport.write(buffer);
     }
-    const out = binding.takeOutput(this._handle);
-    if (out !== undefined) {
-      const callbacks = this._sendCallbacks;
-      this._sendCallbacks = null;
-      if (callbacks !== null || this._needDrain) {
-        this._transport.write(out, (err) => this._afterWrite(err, callbacks));
-      } else {
-        this._transport.write(out);
-      }
-    } else if (this._sendCallbacks !== null) {
-      // Nothing new to write (e.g. queued after close): report once the earlier writes finish.
-      const callbacks = this._sendCallbacks;
-      this._sendCallbacks = null;
-      this._transport.write(EMPTY_BUFFER, (err) => this._afterWrite(err, callbacks));
-    }
-    if (queue !== null) this._transport.uncork();
+    const callbacks = this._sendCallbacks;
+    this._sendCallbacks = null;
+    // Payloads written without a copy go out first, then the engine's output, in one write.
+    this._transport.flush(this._handle, queue, callbacks);
     // Everything reached the operating system: the peer is reading our pongs.
     if (this._pendingAutoPongs !== 0 && this._transport.writableLength === 0) {
       this._pendingAutoPongs = 0;
@@ -836,6 +839,7 @@ for (const property of [
   'isPaused',
   'protocol',
   'readyState',
+  'transport',
   'url'
 ]) {
   Object.defineProperty(WebSocket.prototype, property, { enumerable: true });

@@ -10,6 +10,7 @@
 #include "codec/utf8.h"
 #include "conn.h"
 #include "register.h"
+#include "addon.h"
 
 /* Event table layout (a Uint32Array owned by JS):
  *   [0] events written, [1] input offset reached, [2] state flags, [3] queued output bytes
@@ -33,7 +34,6 @@
 
 /* Output at or above this size is handed to JS without a copy; smaller output is copied so
  * the connection keeps (and reuses) its small buffer. */
-#define OUTPUT_HANDOFF_MIN 65536
 
 #define MAX_CLOSE_REASON 123
 
@@ -43,13 +43,6 @@
  * worth of inflating (100 ms per 100 MiB). */
 #define ASYNC_INFLATE_MIN (16 * 1024)
 
-typedef struct connection {
-  conn engine;
-  bool released;
-  uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
-  uint32_t jobs;              /* compressions running in the thread pool */
-  bool release_pending;       /* release() came while a job used the engine's deflater */
-} connection;
 
 /* Per-environment state (a worker thread has its own): the zlib streams shared by every
  * connection that takes over no context in that direction, one per configuration. */
@@ -128,7 +121,7 @@ static napi_value make_undefined(napi_env env) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)         \
     return throw_error(env, "WS_ERR_NATIVE", "cannot read arguments");
 
-static connection *get_connection(napi_env env, napi_value value) {
+connection *addon_connection(napi_env env, napi_value value) {
   void *ptr = NULL;
   if (napi_get_value_external(env, value, &ptr) != napi_ok || ptr == NULL) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a ws-native connection handle");
@@ -289,7 +282,7 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
 /* release(handle): frees the connection's buffers now instead of at garbage collection. */
 static napi_value release_connection(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   c->released = true;
   /* A compression job may be using this connection's deflater: free it when the job ends. */
@@ -390,7 +383,7 @@ static void write_table_header(uint32_t *table, uint32_t count, size_t offset, c
  * Parses chunk from offset on; stops early only when the table is full (table[1] says where). */
 static napi_value feed(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
 
   uint8_t *chunk;
@@ -443,7 +436,7 @@ static napi_value feed(napi_env env, napi_callback_info info) {
 /* errorInfo(handle) -> [message, code, status] for the failure the last feed reported. */
 static napi_value error_info(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   const conn_error_desc *d = conn_error_info(c->engine.error);
   char message[192];
@@ -473,7 +466,7 @@ static bool should_compress(const connection *c, bool requested, bool fin, size_
  * least the threshold's size. */
 static napi_value send_frame(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   int32_t opcode = 0;
   napi_get_value_int32(env, argv[2], &opcode);
@@ -536,7 +529,7 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
  * header of a data frame whose payload JavaScript writes itself, right after the output. */
 static napi_value send_header(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   int32_t opcode = 0;
   double length = -1;
@@ -613,7 +606,7 @@ static napi_value frame_once(napi_env env, napi_callback_info info) {
  * with compressed set only do that, for frames written without the engine. */
 static napi_value send_framed(napi_env env, napi_callback_info info) {
   GET_ARGS(3);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   const uint8_t *data;
   size_t len;
@@ -737,7 +730,7 @@ static void deflate_job_complete(napi_env env, napi_status status, void *data) {
  * one thread at a time. */
 static napi_value compress_async(napi_env env, napi_callback_info info) {
   GET_ARGS(4);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   int32_t opcode = 0;
   napi_get_value_int32(env, argv[2], &opcode);
@@ -846,7 +839,7 @@ static void inflate_job_complete(napi_env env, napi_status status, void *data) {
  * false, the connection failed (errorInfo() says why; its close frame is queued). */
 static napi_value inflate_async(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   napi_valuetype cb_type;
   napi_typeof(env, argv[1], &cb_type);
@@ -882,7 +875,7 @@ static napi_value inflate_async(napi_env env, napi_callback_info info) {
  * already). code undefined sends no status. Throws ws's errors for a bad code or reason. */
 static napi_value send_close(napi_env env, napi_callback_info info) {
   GET_ARGS(3);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   napi_valuetype code_type, reason_type;
   napi_typeof(env, argv[1], &code_type);
@@ -928,7 +921,7 @@ static napi_value send_close(napi_env env, napi_callback_info info) {
 /* takeOutput(handle) -> Buffer with everything queued, or undefined when nothing is. */
 static napi_value take_output(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   conn *e = &c->engine;
   if (c->released || e->out_len == 0) return make_undefined(env);
@@ -957,7 +950,7 @@ static napi_value take_output(napi_env env, napi_callback_info info) {
 /* trackFragments(handle, on): whether messages report their frame boundaries. */
 static napi_value track_fragments(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   c->engine.track_fragments = get_bool(env, argv[1]);
   return make_undefined(env);
@@ -966,7 +959,7 @@ static napi_value track_fragments(napi_env env, napi_callback_info info) {
 /* pendingOutput(handle) -> bytes queued and not yet taken. */
 static napi_value pending_output(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  connection *c = get_connection(env, argv[0]);
+  connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
   return make_uint(env, c->released ? 0 : c->engine.out_len);
 }

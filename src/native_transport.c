@@ -1,8 +1,649 @@
-/* Placeholder: the native transport. */
+/* The native transport: after the upgrade the addon owns the TCP socket (a close-on-exec dup of
+ * the fd Node's socket had; Node's socket is then destroyed). The fd is polled on Node's own
+ * libuv loop. Reads go into one buffer shared by every connection of the thread and each read
+ * reaches JavaScript in one call; a connection's output (the engine's queue plus any payloads
+ * written without a copy) leaves in one send/sendmsg per flush, and whatever the kernel does
+ * not take is kept here until the socket is writable again.
+ *
+ * Lifetimes: a transport is freed when both its libuv handle has closed (the close callback
+ * tells JS, then drops the strong reference that kept the JS object alive while the socket was
+ * open) and its JS handle was garbage collected. An async cleanup hook closes every socket when
+ * the environment (the main thread or a worker) goes away; JS is not called then. */
+/* uv.h needs POSIX types (pthread_rwlock_t) that -std=c11 hides; F_DUPFD_CLOEXEC too. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addon.h"
 #include "register.h"
 
-bool native_transport_register(napi_env env, napi_value exports) {
-  (void)env;
-  (void)exports;
+/* Node reads 64 KiB at a time; a larger buffer halves the calls for large messages, and one
+ * buffer serves every connection of the thread, so it costs nothing per connection. */
+#define READ_BUFFER_SIZE (256 * 1024)
+
+/* sendmsg takes at most this many pieces per call (IOV_MAX is 1024 on Linux). */
+#define MAX_IOV 64
+
+/* What JS is told (the dispatch function's second argument). */
+enum { EV_READ = 1, EV_END = 2, EV_DRAIN = 3, EV_CLOSE = 4 };
+
+typedef struct native_transport native_transport;
+
+typedef struct transport_state {
+  napi_env env;
+  uint8_t *read_buffer;     /* allocated with the first transport */
+  napi_ref dispatch;        /* dispatch(transport, event, argument), set by transportInit() */
+  napi_async_context async_context;
+  napi_async_cleanup_hook_handle cleanup;
+  native_transport *open;   /* every transport whose handle has not finished closing */
+  size_t open_count;
+  bool tearing_down;        /* the environment is going away: JS is not called any more */
+} transport_state;
+
+struct native_transport {
+  uv_poll_t poll;
+  transport_state *state;
+  native_transport *prev, *next;
+  napi_ref object;     /* the JS transport, held strongly until the handle has closed */
+  int fd;
+  int events;          /* the poll mask in effect */
+  int error;           /* errno that ended the connection, or 0 */
+  bool paused;         /* JS asked not to read */
+  bool eof;            /* the peer sent FIN */
+  bool end_requested;  /* send FIN once the pending output is written */
+  bool shut;           /* FIN sent */
+  bool closing;        /* uv_close was called */
+  bool closed;         /* the close callback ran */
+  bool collected;      /* the JS handle was garbage collected */
+  uint8_t *pending;    /* output the kernel did not take yet: pending[pending_off, pending_len) */
+  size_t pending_off, pending_len, pending_cap;
+};
+
+/* ---- helpers ---- */
+
+static napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+  return NULL;
+}
+
+static napi_value number(napi_env env, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  return v;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+static native_transport *get_transport(napi_env env, napi_value value) {
+  void *ptr = NULL;
+  if (napi_get_value_external(env, value, &ptr) != napi_ok || ptr == NULL) {
+    throw_type(env, "expected a ws-native transport handle");
+    return NULL;
+  }
+  return ptr;
+}
+
+static size_t pending_size(const native_transport *t) { return t->pending_len - t->pending_off; }
+
+static void transport_free_if_done(native_transport *t) {
+  if (t->closed && t->collected) {
+    free(t->pending);
+    free(t);
+  }
+}
+
+/* Calls dispatch(transport, event, arg) as a libuv callback should: through
+ * napi_make_callback, so the nextTick and microtask queues run after it, and with an exception
+ * reported like any uncaught one. The caller holds a handle scope. */
+static void emit(native_transport *t, int event, napi_value arg) {
+  transport_state *s = t->state;
+  napi_env env = s->env;
+  if (s->tearing_down || s->dispatch == NULL) return;
+  napi_value fn, object, global, result;
+  if (napi_get_reference_value(env, s->dispatch, &fn) != napi_ok || fn == NULL) return;
+  if (napi_get_reference_value(env, t->object, &object) != napi_ok || object == NULL) return;
+  napi_get_global(env, &global);
+  napi_value argv[3] = {object, number(env, event), arg ? arg : undefined(env)};
+  napi_status status = napi_make_callback(env, s->async_context, global, fn, 3, argv, &result);
+  if (status == napi_pending_exception) {
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok)
+      napi_fatal_exception(env, exception);
+  }
+}
+
+static void emit_in_scope(native_transport *t, int event, double arg) {
+  napi_env env = t->state->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  emit(t, event, number(env, arg));
+  napi_close_handle_scope(env, scope);
+}
+
+/* ---- closing ---- */
+
+static void finish_teardown(transport_state *s) {
+  napi_remove_async_cleanup_hook(s->cleanup);
+  free(s->read_buffer);
+  free(s);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  native_transport *t = handle->data;
+  transport_state *s = t->state;
+  close(t->fd);
+  t->fd = -1;
+  if (t->prev) t->prev->next = t->next;
+  else s->open = t->next;
+  if (t->next) t->next->prev = t->prev;
+  s->open_count--;
+  free(t->pending);
+  t->pending = NULL;
+  t->pending_off = t->pending_len = t->pending_cap = 0;
+
+  emit_in_scope(t, EV_CLOSE, t->error); /* not while the environment is torn down */
+  if (t->object) napi_delete_reference(s->env, t->object);
+  t->object = NULL;
+  t->closed = true;
+  t->state = NULL;
+  bool last = s->tearing_down && s->open_count == 0;
+  transport_free_if_done(t);
+  if (last) finish_teardown(s);
+}
+
+static void close_transport(native_transport *t) {
+  if (t->closing) return;
+  t->closing = true;
+  uv_close((uv_handle_t *)&t->poll, on_closed);
+}
+
+static void fail(native_transport *t, int err) {
+  if (t->error == 0) t->error = err;
+  close_transport(t);
+}
+
+/* ---- polling ---- */
+
+static void on_poll(uv_poll_t *handle, int status, int events);
+
+/* Reads while JS wants data and the peer has not ended; waits for writability while output
+ * is pending. The mask is changed only when it changes. */
+static void update_poll(native_transport *t) {
+  if (t->closing) return;
+  int want = 0;
+  if (!t->paused && !t->eof) want |= UV_READABLE;
+  if (pending_size(t) > 0) want |= UV_WRITABLE;
+  if (want == t->events) return;
+  t->events = want;
+  int rc = want == 0 ? uv_poll_stop(&t->poll) : uv_poll_start(&t->poll, want, on_poll);
+  if (rc != 0) fail(t, -rc);
+}
+
+static void shut_write(native_transport *t) {
+  if (t->shut || t->closing) return;
+  t->shut = true;
+  shutdown(t->fd, SHUT_WR);
+  /* Both directions are done: nothing more can happen on this socket. */
+  if (t->eof) close_transport(t);
+}
+
+/* Writes pending output; returns false when the connection failed. */
+static bool write_pending(native_transport *t) {
+  while (pending_size(t) > 0) {
+    ssize_t n = send(t->fd, t->pending + t->pending_off, pending_size(t), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      fail(t, errno);
+      return false;
+    }
+    t->pending_off += (size_t)n;
+  }
+  /* All written: free the buffer, an idle connection keeps nothing. */
+  free(t->pending);
+  t->pending = NULL;
+  t->pending_off = t->pending_len = t->pending_cap = 0;
   return true;
+}
+
+static void read_once(native_transport *t) {
+  transport_state *s = t->state;
+  ssize_t n;
+  do n = recv(t->fd, s->read_buffer, READ_BUFFER_SIZE, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) fail(t, errno);
+    return;
+  }
+  if (n == 0) {
+    t->eof = true;
+    update_poll(t);
+    if (t->shut) close_transport(t);
+    else emit_in_scope(t, EV_END, 0);
+    return;
+  }
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value chunk;
+  if (napi_create_buffer_copy(env, (size_t)n, s->read_buffer, NULL, &chunk) == napi_ok)
+    emit(t, EV_READ, chunk);
+  else
+    fail(t, ENOMEM);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  native_transport *t = handle->data;
+  if (t->closing) return;
+  if (status < 0) {
+    fail(t, -status);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    bool had = pending_size(t) > 0;
+    if (!write_pending(t)) return;
+    if (had && pending_size(t) == 0) {
+      update_poll(t);
+      if (t->end_requested) shut_write(t);
+      emit_in_scope(t, EV_DRAIN, 0);
+      if (t->closing) return;
+    }
+  }
+  if ((events & UV_READABLE) && !t->paused && !t->eof) read_once(t);
+}
+
+/* ---- teardown of an environment ---- */
+
+static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  transport_state *s = arg;
+  s->tearing_down = true;
+  if (s->dispatch) napi_delete_reference(s->env, s->dispatch);
+  s->dispatch = NULL;
+  napi_async_destroy(s->env, s->async_context);
+  if (s->open_count == 0) {
+    finish_teardown(s);
+    return;
+  }
+  for (native_transport *t = s->open; t != NULL; t = t->next) close_transport(t);
+}
+
+static void transport_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  native_transport *t = data;
+  /* Runs during normal life only once the socket closed (the strong reference kept the JS
+   * object alive until then), and at an environment's teardown after every socket closed;
+   * either way the state may be gone, so only the transport itself is touched. */
+  t->collected = true;
+  transport_free_if_done(t);
+}
+
+static transport_state *state_of(napi_env env, napi_callback_info info, size_t *argc,
+                                 napi_value *argv) {
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/* ---- functions for JS ---- */
+
+/* transportInit(dispatch): dispatch(transport, event, arg) receives every event. */
+static napi_value transport_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  transport_state *s = state_of(env, info, &argc, argv);
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &type);
+  if (!s || type != napi_function) return throw_type(env, "dispatch must be a function");
+  if (s->dispatch) napi_delete_reference(env, s->dispatch);
+  napi_create_reference(env, argv[0], 1, &s->dispatch);
+  return undefined(env);
+}
+
+/* transportOpen(fd, object) -> handle. Duplicates fd (close-on-exec), so the caller can then
+ * destroy its own socket, and starts reading. object is what dispatch() receives. */
+static napi_value transport_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  transport_state *s = state_of(env, info, &argc, argv);
+  int32_t fd = -1;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &type);
+  if (!s || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      type != napi_object)
+    return throw_type(env, "transportOpen(fd, object) expects a file descriptor and an object");
+  if (s->tearing_down) {
+    napi_throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
+    return NULL;
+  }
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
+    napi_throw_error(env, "WS_ERR_NATIVE", "no event loop");
+    return NULL;
+  }
+  if (s->read_buffer == NULL && (s->read_buffer = malloc(READ_BUFFER_SIZE)) == NULL) {
+    napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    return NULL;
+  }
+
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (own < 0) {
+    napi_throw_error(env, "WS_ERR_NATIVE", strerror(errno));
+    return NULL;
+  }
+  /* Shared with Node's fd (same open file), which libuv made non-blocking; set it anyway. */
+  int flags = fcntl(own, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(own, F_SETFL, flags | O_NONBLOCK);
+  int one = 1;
+  setsockopt(own, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+  native_transport *t = calloc(1, sizeof(*t));
+  if (!t) {
+    close(own);
+    napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    return NULL;
+  }
+  t->state = s;
+  t->fd = own;
+  int rc = uv_poll_init_socket(loop, &t->poll, own);
+  if (rc != 0) {
+    close(own);
+    free(t);
+    napi_throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
+    return NULL;
+  }
+  t->poll.data = t;
+  t->next = s->open;
+  if (s->open) s->open->prev = t;
+  s->open = t;
+  s->open_count++;
+  napi_value handle;
+  if (napi_create_reference(env, argv[1], 1, &t->object) != napi_ok ||
+      napi_create_external(env, t, transport_finalize, NULL, &handle) != napi_ok) {
+    /* Nothing in JS knows of it: the close callback frees it. */
+    t->collected = true;
+    close_transport(t);
+    napi_throw_error(env, "WS_ERR_NATIVE", "cannot create a transport");
+    return NULL;
+  }
+  update_poll(t);
+  return handle;
+}
+
+/* Appends bytes to the pending output. */
+static bool pending_append(native_transport *t, const uint8_t *data, size_t len) {
+  if (len == 0) return true;
+  if (t->pending_off > 0 && t->pending_off == t->pending_len) t->pending_off = t->pending_len = 0;
+  if (t->pending_len + len > t->pending_cap) {
+    /* Compact first: what was written already is not kept. */
+    if (t->pending_off > 0) {
+      memmove(t->pending, t->pending + t->pending_off, pending_size(t));
+      t->pending_len -= t->pending_off;
+      t->pending_off = 0;
+    }
+    size_t cap = t->pending_cap ? t->pending_cap : 4096;
+    while (cap < t->pending_len + len) cap *= 2;
+    uint8_t *grown = realloc(t->pending, cap);
+    if (!grown) return false;
+    t->pending = grown;
+    t->pending_cap = cap;
+  }
+  memcpy(t->pending + t->pending_len, data, len);
+  t->pending_len += len;
+  return true;
+}
+
+/* Sends iov[0..count) with as few calls as the kernel allows, keeping what it does not take
+ * (in order) as pending output. */
+static void write_pieces(native_transport *t, struct iovec *iov, size_t count) {
+  size_t i = 0;
+  while (i < count && pending_size(t) == 0) {
+    struct msghdr msg = {0};
+    msg.msg_iov = iov + i;
+    msg.msg_iovlen = count - i < MAX_IOV ? count - i : MAX_IOV;
+    ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      fail(t, errno);
+      return;
+    }
+    size_t left = (size_t)n;
+    while (i < count && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+    if (i < count && left > 0) {
+      iov[i].iov_base = (uint8_t *)iov[i].iov_base + left;
+      iov[i].iov_len -= left;
+      break; /* the kernel's buffer is full */
+    }
+  }
+  for (; i < count; i++) {
+    if (!pending_append(t, iov[i].iov_base, iov[i].iov_len)) {
+      fail(t, ENOMEM);
+      return;
+    }
+  }
+}
+
+/* transportFlush(handle, connection?, buffers?) -> bytes still pending, or -1 when the socket
+ * no longer takes output. Writes buffers (in order), then the connection's queued output, in
+ * one sendmsg, and empties that queue. */
+static napi_value transport_flush(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  transport_state *s = state_of(env, info, &argc, argv);
+  if (!s || argc < 1) return throw_type(env, "transportFlush(handle, connection, buffers)");
+  native_transport *t = get_transport(env, argv[0]);
+  if (!t) return NULL;
+
+  conn *e = NULL;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &type);
+  if (type == napi_external) {
+    connection *c = addon_connection(env, argv[1]);
+    if (!c) return NULL;
+    if (!c->released) e = &c->engine;
+  }
+  uint32_t buffer_count = 0;
+  bool is_array = false;
+  if (argc >= 3 && napi_is_array(env, argv[2], &is_array) == napi_ok && is_array)
+    napi_get_array_length(env, argv[2], &buffer_count);
+
+  bool writable = !t->closing && !t->end_requested;
+  struct iovec stack_iov[MAX_IOV];
+  struct iovec *iov = stack_iov;
+  size_t pieces = buffer_count + 1;
+  if (writable && pieces > MAX_IOV) {
+    iov = malloc(pieces * sizeof(*iov));
+    if (!iov) {
+      napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+      return NULL;
+    }
+  }
+  size_t count = 0;
+  for (uint32_t i = 0; writable && i < buffer_count; i++) {
+    napi_value element;
+    void *data = NULL;
+    size_t len = 0;
+    if (napi_get_element(env, argv[2], i, &element) != napi_ok ||
+        napi_get_buffer_info(env, element, &data, &len) != napi_ok) {
+      if (iov != stack_iov) free(iov);
+      return throw_type(env, "buffers must be an array of Buffers");
+    }
+    if (len > 0) iov[count++] = (struct iovec){data, len};
+  }
+  if (writable && e != NULL && e->out_len > 0)
+    iov[count++] = (struct iovec){e->out, e->out_len};
+  if (count > 0) {
+    if (pending_size(t) > 0) {
+      for (size_t i = 0; i < count; i++) {
+        if (!pending_append(t, iov[i].iov_base, iov[i].iov_len)) {
+          fail(t, ENOMEM);
+          break;
+        }
+      }
+    } else {
+      write_pieces(t, iov, count);
+    }
+  }
+  if (iov != stack_iov) free(iov);
+
+  /* The engine's queue was written or copied: empty it, and give a large buffer back. */
+  if (e != NULL) {
+    if (e->out_cap > OUTPUT_HANDOFF_MIN) {
+      size_t len;
+      free(conn_output_detach(e, &len));
+    } else {
+      conn_output_clear(e);
+    }
+  }
+  update_poll(t);
+  if (!writable || t->closing) return number(env, -1);
+  return number(env, (double)pending_size(t));
+}
+
+/* transportEnd(handle): sends FIN once the pending output is written. */
+static napi_value transport_end(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (!state_of(env, info, &argc, argv) || argc < 1) return throw_type(env, "transportEnd(handle)");
+  native_transport *t = get_transport(env, argv[0]);
+  if (!t) return NULL;
+  t->end_requested = true;
+  if (pending_size(t) == 0) shut_write(t);
+  return undefined(env);
+}
+
+/* transportDestroy(handle): closes the socket now; 'close' follows from the loop. */
+static napi_value transport_destroy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (!state_of(env, info, &argc, argv) || argc < 1)
+    return throw_type(env, "transportDestroy(handle)");
+  native_transport *t = get_transport(env, argv[0]);
+  if (!t) return NULL;
+  close_transport(t);
+  return undefined(env);
+}
+
+/* transportPause(handle, paused): stops or restarts reading. */
+static napi_value transport_pause(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (!state_of(env, info, &argc, argv) || argc < 2)
+    return throw_type(env, "transportPause(handle, paused)");
+  native_transport *t = get_transport(env, argv[0]);
+  if (!t) return NULL;
+  bool paused = false;
+  napi_get_value_bool(env, argv[1], &paused);
+  t->paused = paused;
+  update_poll(t);
+  return undefined(env);
+}
+
+static napi_value address_value(napi_env env, const struct sockaddr_storage *ss, int *port,
+                                const char **family) {
+  char name[INET6_ADDRSTRLEN] = "";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    uv_ip4_name(in, name, sizeof(name));
+    *port = ntohs(in->sin_port);
+    *family = "IPv4";
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(in6, name, sizeof(name));
+    *port = ntohs(in6->sin6_port);
+    *family = "IPv6";
+  } else {
+    return undefined(env);
+  }
+  napi_value v;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/* transportAddress(handle) -> [remoteAddress, remotePort, remoteFamily, localAddress,
+ * localPort], or undefined once the socket is closed. */
+static napi_value transport_address(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (!state_of(env, info, &argc, argv) || argc < 1)
+    return throw_type(env, "transportAddress(handle)");
+  native_transport *t = get_transport(env, argv[0]);
+  if (!t) return NULL;
+  if (t->closing) return undefined(env);
+  struct sockaddr_storage peer, local;
+  socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
+  memset(&peer, 0, sizeof(peer));
+  memset(&local, 0, sizeof(local));
+  if (getpeername(t->fd, (struct sockaddr *)&peer, &peer_len) != 0) return undefined(env);
+  getsockname(t->fd, (struct sockaddr *)&local, &local_len);
+  int remote_port = 0, local_port = 0;
+  const char *remote_family = NULL, *local_family = NULL;
+  napi_value result;
+  napi_create_array_with_length(env, 5, &result);
+  napi_set_element(env, result, 0, address_value(env, &peer, &remote_port, &remote_family));
+  napi_set_element(env, result, 1, remote_family ? number(env, remote_port) : undefined(env));
+  napi_value family = undefined(env);
+  if (remote_family) napi_create_string_utf8(env, remote_family, NAPI_AUTO_LENGTH, &family);
+  napi_set_element(env, result, 2, family);
+  napi_set_element(env, result, 3, address_value(env, &local, &local_port, &local_family));
+  napi_set_element(env, result, 4, local_family ? number(env, local_port) : undefined(env));
+  return result;
+}
+
+/* transportStats() -> [open transports, their pending output bytes] of this thread. */
+static napi_value transport_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  transport_state *s = state_of(env, info, &argc, NULL);
+  if (!s) return throw_type(env, "transportStats()");
+  size_t pending = 0;
+  for (native_transport *t = s->open; t != NULL; t = t->next) pending += pending_size(t);
+  napi_value result;
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, number(env, (double)s->open_count));
+  napi_set_element(env, result, 1, number(env, (double)pending));
+  return result;
+}
+
+bool native_transport_register(napi_env env, napi_value exports) {
+  transport_state *s = calloc(1, sizeof(*s));
+  if (!s) {
+    napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    return false;
+  }
+  s->env = env;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "ws-native:transport", NAPI_AUTO_LENGTH, &resource_name);
+  if (napi_async_init(env, NULL, resource_name, &s->async_context) != napi_ok ||
+      napi_add_async_cleanup_hook(env, teardown, s, &s->cleanup) != napi_ok) {
+    free(s);
+    napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: cannot set up the native transport");
+    return false;
+  }
+  napi_property_descriptor props[] = {
+      {"transportInit", NULL, transport_init, NULL, NULL, NULL, napi_default, s},
+      {"transportOpen", NULL, transport_open, NULL, NULL, NULL, napi_default, s},
+      {"transportFlush", NULL, transport_flush, NULL, NULL, NULL, napi_default, s},
+      {"transportEnd", NULL, transport_end, NULL, NULL, NULL, napi_default, s},
+      {"transportDestroy", NULL, transport_destroy, NULL, NULL, NULL, napi_default, s},
+      {"transportPause", NULL, transport_pause, NULL, NULL, NULL, napi_default, s},
+      {"transportAddress", NULL, transport_address, NULL, NULL, NULL, napi_default, s},
+      {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},
+  };
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
+         napi_ok;
 }

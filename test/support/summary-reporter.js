@@ -10,7 +10,8 @@ class SummaryReporter extends Mocha.reporters.Spec {
     super(runner, options);
     runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
       const { passes, failures, pending } = runner.stats;
-      process.stdout.write(`js: ${passes} passed, ${failures} failed, ${pending} skipped\n`);
+      const transport = process.env.WS_NATIVE_TRANSPORT || 'default transport';
+      process.stdout.write(`js: ${passes} passed, ${failures} failed, ${pending} skipped (${transport})\n`);
     });
   }
 }

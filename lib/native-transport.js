@@ -1,0 +1,272 @@
+'use strict';
+
+// The native transport: the addon takes over an upgraded plain TCP socket. It duplicates the
+// file descriptor, polls it on Node's own event loop, reads into one buffer shared by the
+// thread and writes each connection's output with one system call per flush
+// (src/native_transport.c); Node's net.Socket (about 10 KB per connection) is destroyed.
+// Sockets it cannot take (TLS, any other Duplex, Windows, data already queued in Node) stay on
+// the stream transport.
+
+const net = require('net');
+
+const binding = require('./binding');
+const { kWebSocket, NOOP } = require('./constants');
+const { receive } = require('./receiver');
+
+const EV_READ = 1;
+const EV_END = 2;
+const EV_DRAIN = 3;
+const EV_CLOSE = 4;
+
+const TRANSPORTS = ['auto', 'native', 'stream'];
+
+// WS_NATIVE_TRANSPORT=stream turns the native transport off for the whole process (to rule it
+// out when investigating a problem); =native or =auto picks it where no option says otherwise.
+const fromEnvironment = process.env.WS_NATIVE_TRANSPORT;
+const disabled = fromEnvironment === 'stream' || process.platform === 'win32';
+const DEFAULT_TRANSPORT = fromEnvironment === 'native' || fromEnvironment === 'auto'
+  ? fromEnvironment
+  : 'auto';
+
+/** Checks the `transport` option; returns the value to use. */
+function transportOption(value) {
+  if (value === undefined || value === null) return DEFAULT_TRANSPORT;
+  if (!TRANSPORTS.includes(value)) {
+    const err = new TypeError(
+      `The "transport" option must be 'auto', 'native' or 'stream'; got ${value}`
+    );
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+  return value;
+}
+
+/**
+ * Whether the addon can take this socket over: a plain TCP (or Unix-domain) socket from
+ * net/http, open both ways, with a descriptor, and nothing buffered in Node that would be lost.
+ */
+function canAdopt(socket, transport) {
+  if (disabled || transport === 'stream') return false;
+  if (!(socket instanceof net.Socket) || socket.encrypted || socket.alpnProtocol !== undefined) {
+    return false;
+  }
+  const handle = socket._handle;
+  if (
+    handle === null ||
+    handle === undefined ||
+    typeof handle.fd !== 'number' ||
+    handle.fd < 0 ||
+    typeof handle.readStop !== 'function'
+  ) {
+    return false;
+  }
+  const kind = handle.constructor && handle.constructor.name;
+  if (kind !== 'TCP' && kind !== 'Pipe') return false;
+  return (
+    !socket.destroyed &&
+    !socket.connecting &&
+    socket.readable &&
+    socket.writable &&
+    socket.writableLength === 0 &&
+    socket.readableLength === 0 &&
+    socket.listenerCount('data') === 0
+  );
+}
+
+class NativeTransport {
+  constructor(ws) {
+    this._ws = ws;
+    this._handle = null;
+    this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
+    this._waiting = null; // write callbacks waiting for those bytes, per flush
+    this._paused = false;
+    this._ended = false;
+    this._closed = false;
+    this._address = null;
+  }
+
+  /**
+   * Takes the socket over: stops Node reading it, duplicates its descriptor, writes the 101
+   * response from C, then destroys Node's socket (never end(): that would send FIN).
+   *
+   * @returns {NativeTransport|null} null if the addon could not take it (the caller falls
+   *   back to the stream transport)
+   */
+  static adopt(ws, socket, head, response) {
+    const transport = new NativeTransport(ws);
+    const handle = socket._handle;
+    if (handle.readStop() !== 0) return null;
+    try {
+      transport._handle = binding.transportOpen(handle.fd, transport);
+    } catch {
+      handle.readStart();
+      return null;
+    }
+    binding.transportFlush(transport._handle, undefined, [Buffer.from(response, 'latin1')]);
+    socket[kWebSocket] = ws;
+    socket.on('error', NOOP);
+    socket.destroy();
+    // Delivered like any read, after 'connection' (which the caller emits synchronously).
+    if (head.length > 0) process.nextTick(receiveHead, transport, head);
+    return transport;
+  }
+
+  get kind() {
+    return 'native';
+  }
+
+  get writableLength() {
+    return this._pending;
+  }
+
+  get writable() {
+    return !this._closed && !this._ended;
+  }
+
+  /**
+   * Writes queue's buffers, then the engine's output, in one system call.
+   *
+   * @param {object} handle the connection's engine handle
+   * @param {Buffer[]|null} queue
+   * @param {Function[]|null} callbacks send callbacks to call once these bytes are written
+   */
+  flush(handle, queue, callbacks) {
+    const pending = this._closed ? -1 : binding.transportFlush(this._handle, handle, queue);
+    if (pending < 0) {
+      if (callbacks !== null) failCallbacks(callbacks);
+      return;
+    }
+    this._pending = pending;
+    if (pending > 0) {
+      if (callbacks !== null) {
+        if (this._waiting === null) this._waiting = [callbacks];
+        else this._waiting.push(callbacks);
+      }
+    } else if (callbacks !== null || this._ws._needDrain) {
+      process.nextTick(afterWrite, this._ws, callbacks);
+    }
+  }
+
+  end() {
+    if (this._closed || this._ended) return;
+    this._ended = true;
+    binding.transportEnd(this._handle);
+  }
+
+  destroy() {
+    if (!this._closed) binding.transportDestroy(this._handle);
+    return this;
+  }
+
+  pause() {
+    if (this._paused || this._closed) return;
+    this._paused = true;
+    binding.transportPause(this._handle, true);
+  }
+
+  resume() {
+    if (!this._paused || this._closed) return;
+    this._paused = false;
+    binding.transportPause(this._handle, false);
+  }
+
+  // What applications read from ws._socket, without a net.Socket behind it.
+
+  get remoteAddress() {
+    return this._addressInfo()[0];
+  }
+
+  get remotePort() {
+    return this._addressInfo()[1];
+  }
+
+  get remoteFamily() {
+    return this._addressInfo()[2];
+  }
+
+  get localAddress() {
+    return this._addressInfo()[3];
+  }
+
+  get localPort() {
+    return this._addressInfo()[4];
+  }
+
+  get destroyed() {
+    return this._closed;
+  }
+
+  // Set on the socket already (TCP_NODELAY) or not applicable; kept so code written for
+  // ws._socket keeps working.
+  setNoDelay() {
+    return this;
+  }
+
+  setKeepAlive() {
+    return this;
+  }
+
+  setTimeout() {
+    return this;
+  }
+
+  _addressInfo() {
+    if (this._address === null) {
+      // Read once, on demand: most applications never ask, and the strings cost memory.
+      const info = this._closed ? undefined : binding.transportAddress(this._handle);
+      if (info === undefined) return [];
+      this._address = info;
+    }
+    return this._address;
+  }
+}
+
+function receiveHead(transport, head) {
+  if (!transport._closed) receive(transport._ws, head, 0);
+}
+
+function afterWrite(ws, callbacks) {
+  ws._afterWrite(undefined, callbacks);
+}
+
+function failCallbacks(callbacks) {
+  const err = new Error('The socket is not writable');
+  for (const cb of callbacks) process.nextTick(cb, err);
+}
+
+// Every event of every native transport of this thread comes through here.
+function dispatch(transport, event, arg) {
+  const ws = transport._ws;
+  switch (event) {
+    case EV_READ:
+      receive(ws, arg, 0);
+      break;
+    case EV_END:
+      ws._onTransportEnd();
+      break;
+    case EV_DRAIN: {
+      transport._pending = 0;
+      const waiting = transport._waiting;
+      transport._waiting = null;
+      if (waiting === null) {
+        ws._checkDrain();
+      } else {
+        for (const callbacks of waiting) ws._afterWrite(undefined, callbacks);
+      }
+      break;
+    }
+    case EV_CLOSE: {
+      transport._closed = true;
+      transport._pending = 0;
+      const waiting = transport._waiting;
+      transport._waiting = null;
+      if (waiting !== null) for (const callbacks of waiting) failCallbacks(callbacks);
+      ws._onTransportClose();
+      break;
+    }
+  }
+}
+
+binding.transportInit(dispatch);
+
+module.exports = { NativeTransport, canAdopt, transportOption, DEFAULT_TRANSPORT };

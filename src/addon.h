@@ -1,0 +1,27 @@
+/* What the Node-API glue files share: the connection behind a JS handle. */
+#ifndef WS_NATIVE_ADDON_H
+#define WS_NATIVE_ADDON_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+/* Output at or above this size is handed to JS without a copy; smaller output is copied so
+ * the connection keeps (and reuses) its small buffer. A transport that writes the output
+ * itself gives a buffer this big back once written, so idle connections stay small. */
+#define OUTPUT_HANDOFF_MIN 65536
+
+typedef struct connection {
+  conn engine;
+  bool released;
+  uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
+  uint32_t jobs;              /* compressions running in the thread pool */
+  bool release_pending;       /* release() came while a job used the engine's deflater */
+} connection;
+
+/* The connection of a handle made by createConnection(), or NULL with a TypeError thrown. */
+connection *addon_connection(napi_env env, napi_value value);
+
+#endif
