@@ -20,7 +20,8 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '9002' },
     subscribers: { type: 'string', default: '1000' },
     size: { type: 'string', default: '64' },
-    batch: { type: 'string', default: '16' }
+    batch: { type: 'string', default: '16' },
+    transport: { type: 'string', default: 'auto' }
   }
 });
 
@@ -32,7 +33,9 @@ const LIMIT = 64 * 1024;
 const message = Buffer.alloc(Number(args.size), 'x');
 
 const server = http.createServer();
-const wss = new WebSocketServer({ server, perMessageDeflate: false });
+const wss = new WebSocketServer(
+  native ? { server, perMessageDeflate: false, transport: args.transport } : { server, perMessageDeflate: false }
+);
 const clients = [];
 
 wss.on('connection', (ws) => {

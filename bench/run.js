@@ -5,8 +5,8 @@
 // With --repeat N every scenario runs N times per server, alternating ws-native and ws, and the
 // table shows medians. Then bench/codec-compare.js measures the codec alone (skip: --no-codec).
 //
-// Usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary]
-//                          [--repeat N] [--codec | --no-codec] [--json]
+// Usage: node bench/run.js [--only ws|ws-native|ws-native/stream] [--duration SEC] [--quick]
+//                          [--binary] [--repeat N] [--codec | --no-codec] [--with-stream] [--json]
 
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -20,8 +20,16 @@ const RESULTS = path.join(__dirname, 'results.json');
 const CODEC_COMPARE = path.join(__dirname, 'codec-compare.js');
 const START_TIMEOUT_MS = 10000;
 
+// ws-native runs with its default transport (native where eligible); --with-stream adds a
+// column for its stream transport (every byte through Node's socket), for comparison.
 const SERVERS = [
   { name: 'ws-native', script: path.join(ROOT, 'examples', 'echo-server.js') },
+  {
+    name: 'ws-native/stream',
+    script: path.join(ROOT, 'examples', 'echo-server.js'),
+    args: ['--transport', 'stream'],
+    optional: true
+  },
   { name: 'ws', script: path.join(__dirname, 'ws-echo-server.js') }
 ];
 
@@ -72,7 +80,8 @@ function parseArgs(argv) {
     binary: false,
     json: false,
     repeat: 1,
-    codec: true
+    codec: true,
+    withStream: false
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -95,6 +104,8 @@ function parseArgs(argv) {
       }
     } else if (a === '--codec') {
       opts.codec = true;
+    } else if (a === '--with-stream') {
+      opts.withStream = true;
     } else if (a === '--no-codec') {
       opts.codec = false;
     } else {
@@ -112,8 +123,8 @@ function parseArgs(argv) {
 function usage(msg) {
   console.error(`run.js: ${msg}`);
   console.error(
-    'usage: node bench/run.js [--only ws|ws-native] [--duration SEC] [--quick] [--binary]\n' +
-      '                         [--repeat N] [--codec | --no-codec] [--json]'
+    'usage: node bench/run.js [--only ws|ws-native|ws-native/stream] [--duration SEC] [--quick]\n' +
+      '                         [--binary] [--repeat N] [--codec | --no-codec] [--with-stream] [--json]'
   );
   process.exit(2);
 }
@@ -162,6 +173,7 @@ async function startServer(server, extraArgs = []) {
     server.script,
     '--port',
     String(port),
+    ...(server.args || []),
     ...extraArgs
   ]);
   const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -278,7 +290,7 @@ async function measure(sc, server, opts) {
       const script = path.join(__dirname, 'broadcast-server.js');
       srv = await startServer({ ...server, script }, [
         '--impl',
-        server.name,
+        server.name === 'ws' ? 'ws' : 'ws-native',
         '--subscribers',
         String(sc.conns),
         '--size',
@@ -473,7 +485,9 @@ async function main() {
     pinning = false;
     console.error('run.js: taskset or two cores unavailable; running unpinned');
   }
-  const servers = SERVERS.filter((s) => !opts.only || s.name === opts.only);
+  const servers = SERVERS.filter(
+    (s) => (opts.only ? s.name === opts.only : !s.optional || opts.withStream)
+  );
   const started = Date.now();
   const host = machine();
   const when = host.date.slice(0, 16).replace('T', ' ');
@@ -517,7 +531,9 @@ async function main() {
   const benchSeconds = (Date.now() - started) / 1000;
 
   console.log('');
+  const streamColumn = servers.some((s) => s.name === 'ws-native/stream');
   const head = ['scenario', 'ws-native', 'ws', 'ratio'];
+  if (streamColumn) head.push('ws-native/stream', 'native/stream');
   if (opts.repeat > 1) head.push('ratio of each run');
   const rows = results.map((e) => {
     const row = [
@@ -526,6 +542,11 @@ async function main() {
       cell(e, e.results.ws),
       fmtRatio(e.ratio)
     ];
+    if (streamColumn) {
+      const stream = e.results['ws-native/stream'];
+      const native = e.results['ws-native'];
+      row.push(cell(e, stream), fmtRatio(runRatio(e, native, stream)));
+    }
     if (opts.repeat > 1) row.push(e.ratios.map((r) => fmtRatio(r, 1)).join(' '));
     return row;
   });

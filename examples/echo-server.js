@@ -3,7 +3,8 @@
 // An echo server: every message comes back as it was sent (text as text, binary as binary).
 // It is the server the benchmark drives.
 //
-//   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport stream] [--deflate]
+//   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport auto|native|stream]
+//                                [--deflate]
 
 const http = require('http');
 const { parseArgs } = require('util');
@@ -13,18 +14,10 @@ const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '9001' },
     host: { type: 'string', default: '127.0.0.1' },
-    transport: { type: 'string', default: 'stream' },
+    transport: { type: 'string', default: 'auto' },
     deflate: { type: 'boolean', default: false }
   }
 });
-
-if (args.transport !== 'stream') {
-  console.error(
-    `--transport ${args.transport}: only the stream transport exists so far ` +
-      '(the native transport is planned; see the README).'
-  );
-  process.exit(2);
-}
 
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain' });
@@ -35,7 +28,9 @@ const wss = new WebSocketServer({
   server,
   maxPayload: 64 * 1024 * 1024,
   // As a ws user turns it on: `perMessageDeflate: true` (context takeover, threshold 1 KiB).
-  perMessageDeflate: args.deflate
+  perMessageDeflate: args.deflate,
+  // 'auto': the addon owns each plain TCP connection after the upgrade (the native transport).
+  transport: args.transport
 });
 
 wss.on('connection', (ws) => {

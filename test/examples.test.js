@@ -84,11 +84,24 @@ describe('examples', function () {
     ws.close();
   });
 
-  it('echo-server.js refuses the native transport, which does not exist yet, with a non-zero exit', async () => {
-    const native = await run('echo-server.js', ['--port', '0', '--transport', 'native']);
-    assert.notStrictEqual(native.code, 0);
-    assert.match(native.stderr, /native/);
+  it('echo-server.js refuses an unknown --transport with a non-zero exit and says why', async () => {
+    const bad = await run('echo-server.js', ['--port', '0', '--transport', 'carrier-pigeon']);
+    assert.notStrictEqual(bad.code, 0);
+    assert.match(bad.stderr, /"transport" option must be 'auto', 'native' or 'stream'/);
   });
+
+  for (const transport of ['native', 'stream']) {
+    it(`echo-server.js --transport ${transport} echoes`, async () => {
+      const { child, url } = await start('echo-server.js', ['--port', '0', '--transport', transport]);
+      children.push(child);
+      const ws = new WebSocket(url);
+      await opened(ws);
+      ws.send(Buffer.alloc(100000, 3));
+      const echoed = await nextMessage(ws);
+      assert.ok(echoed.data.equals(Buffer.alloc(100000, 3)));
+      ws.close();
+    });
+  }
 
   it('echo-server.js --deflate negotiates permessage-deflate and echoes compressed messages', async () => {
     const { child, url } = await start('echo-server.js', ['--port', '0', '--deflate']);

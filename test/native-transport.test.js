@@ -1,0 +1,435 @@
+'use strict';
+
+// The native transport: which sockets the addon takes over (and which stay on the stream
+// transport), what replaces Node's socket for the application, and worker threads. The rest of
+// the suite runs on both transports (npm run test:js runs it with WS_NATIVE_TRANSPORT=native and
+// =stream); with =stream, every connection here must say 'stream'.
+
+const assert = require('assert');
+const { execFile } = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { Duplex } = require('stream');
+const { Worker } = require('worker_threads');
+
+const { nativeOnly } = require('./support/impl');
+const {
+  Cleanup,
+  listen,
+  nextMessage,
+  once,
+  openWsClient,
+  parseHead,
+  upgradeRequest,
+  withTimeout
+} = require('./support/net-helpers');
+
+const ROOT = path.join(__dirname, '..');
+const { WebSocket, WebSocketServer } = require(ROOT);
+
+const nativeOn = process.env.WS_NATIVE_TRANSPORT !== 'stream';
+const expected = nativeOn ? 'native' : 'stream';
+
+function echo(wss) {
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+}
+
+function openFds() {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+nativeOnly.describe('native transport', function () {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  async function httpSetup(options = {}) {
+    const server = cleanup.add(http.createServer());
+    const wss = cleanup.add(new WebSocketServer({ server, ...options }));
+    echo(wss);
+    const port = await listen(server);
+    return { server, wss, port };
+  }
+
+  it(`takes over an http.Server connection (transport '${expected}'); Node's socket is released`, async function () {
+    const { server, wss, port } = await httpSetup();
+    const connected = once(wss, 'connection');
+    const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`));
+    await once(client, 'open');
+    const [ws, req] = await connected;
+    assert.strictEqual(ws.transport, expected);
+    assert.strictEqual(client.transport, 'stream'); // client connections keep their socket
+
+    // What applications read from ws._socket.
+    assert.strictEqual(ws._socket.remoteAddress, client._socket.localAddress);
+    assert.strictEqual(ws._socket.remotePort, client._socket.localPort);
+    assert.strictEqual(ws._socket.localPort, port);
+    assert.strictEqual(ws._socket.remoteFamily, 'IPv4');
+
+    if (nativeOn) {
+      // Node's socket was destroyed without ending the connection, and the server no longer
+      // counts it.
+      assert.strictEqual(req.socket.destroyed, true);
+      const count = await new Promise((resolve, reject) =>
+        server.getConnections((err, n) => (err ? reject(err) : resolve(n)))
+      );
+      assert.strictEqual(count, 0);
+    }
+
+    for (const size of [0, 5, 125, 126, 65535, 65536, 3 * 1024 * 1024]) {
+      const payload = Buffer.alloc(size, size & 0xff);
+      client.send(payload);
+      const [data, isBinary] = await once(client, 'message');
+      assert.strictEqual(isBinary, true);
+      assert.ok(data.equals(payload), `echo of ${size} bytes`);
+    }
+    client.send('héllo');
+    const [text] = await once(client, 'message');
+    assert.strictEqual(text.toString(), 'héllo');
+
+    const closed = once(ws, 'close');
+    client.close(4000, 'bye');
+    const [code, reason] = await closed;
+    assert.strictEqual(code, 4000);
+    assert.strictEqual(reason.toString(), 'bye');
+    // After the close, the address is gone as it is from a destroyed socket, without throwing.
+    assert.strictEqual(ws._socket.destroyed, true);
+  });
+
+  it('delivers the bytes that came with the upgrade request (head) first, in order', async function () {
+    const { port } = await httpSetup();
+    const { maskedFrame } = require('./support/net-helpers');
+    const socket = cleanup.add(net.connect(port, '127.0.0.1'));
+    await once(socket, 'connect');
+    // The request and two frames in one write: Node hands the frames over as `head`.
+    socket.write(
+      Buffer.concat([
+        Buffer.from(upgradeRequest()),
+        maskedFrame(1, 'first'),
+        maskedFrame(1, 'second')
+      ])
+    );
+    let received = Buffer.alloc(0);
+    const texts = [];
+    await withTimeout(
+      new Promise((resolve) => {
+        socket.on('data', (chunk) => {
+          received = Buffer.concat([received, chunk]);
+          const end = received.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          const head = parseHead(received);
+          assert.strictEqual(head.status, 101);
+          let rest = received.subarray(end + 4);
+          while (rest.length >= 2 && rest.length >= 2 + (rest[1] & 0x7f)) {
+            texts.push(rest.subarray(2, 2 + (rest[1] & 0x7f)).toString());
+            rest = rest.subarray(2 + (rest[1] & 0x7f));
+          }
+          if (texts.length === 2) resolve();
+        });
+      }),
+      'two echoes'
+    );
+    assert.deepStrictEqual(texts, ['first', 'second']);
+  });
+
+  describe('falls back to the stream transport', function () {
+    it("with transport: 'stream'", async function () {
+      const { wss, port } = await httpSetup({ transport: 'stream' });
+      const connected = once(wss, 'connection');
+      const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`));
+      const [ws, req] = await connected;
+      assert.strictEqual(ws.transport, 'stream');
+      assert.strictEqual(ws._socket, req.socket);
+      if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+      client.send('x');
+      const [data] = await once(client, 'message');
+      assert.strictEqual(data.toString(), 'x');
+    });
+
+    it('for TLS (https.Server)', async function () {
+      const key = fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'));
+      const cert = fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem'));
+      const server = cleanup.add(https.createServer({ key, cert }));
+      const wss = cleanup.add(new WebSocketServer({ server, transport: 'native' }));
+      echo(wss);
+      const port = await listen(server);
+      const connected = once(wss, 'connection');
+      const client = cleanup.add(
+        await openWsClient(`wss://127.0.0.1:${port}`, { rejectUnauthorized: false })
+      );
+      const [ws] = await connected;
+      assert.strictEqual(ws.transport, 'stream');
+      client.send('over tls');
+      const [data] = await once(client, 'message');
+      assert.strictEqual(data.toString(), 'over tls');
+    });
+
+    it('for a Duplex that is not a socket (handleUpgrade with any stream)', async function () {
+      const server = cleanup.add(http.createServer());
+      const wss = cleanup.add(new WebSocketServer({ noServer: true, transport: 'native' }));
+      echo(wss);
+      server.on('upgrade', (req, socket, head) => {
+        // A Duplex in front of the socket, as a proxy or a test harness would have.
+        const duplex = new Duplex({
+          read() {},
+          write(chunk, encoding, callback) {
+            socket.write(chunk, callback);
+          },
+          final(callback) {
+            socket.end(callback);
+          },
+          destroy(err, callback) {
+            socket.destroy();
+            callback(err);
+          }
+        });
+        socket.on('data', (chunk) => duplex.push(chunk));
+        socket.on('end', () => duplex.push(null));
+        wss.handleUpgrade(req, duplex, head, (ws) => wss.emit('connection', ws, req));
+      });
+      const port = await listen(server);
+      const connected = once(wss, 'connection');
+      const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`));
+      const [ws] = await connected;
+      assert.strictEqual(ws.transport, 'stream');
+      if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+      client.send('through a duplex');
+      const [data] = await once(client, 'message');
+      assert.strictEqual(data.toString(), 'through a duplex');
+    });
+
+    it('when Node already holds received data for the socket (it is delivered first)', async function () {
+      const server = cleanup.add(http.createServer());
+      const wss = cleanup.add(new WebSocketServer({ noServer: true, transport: 'native' }));
+      echo(wss);
+      const { maskedFrame } = require('./support/net-helpers');
+      server.on('upgrade', (req, socket, head) => {
+        // The application peeked at the first frame and put it back.
+        socket.unshift(maskedFrame(1, 'put back'));
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      });
+      const port = await listen(server);
+      const connected = once(wss, 'connection');
+      const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`));
+      const echoed = nextMessage(client);
+      const [ws] = await connected;
+      assert.strictEqual(ws.transport, 'stream');
+      const [data] = await echoed;
+      assert.strictEqual(data.toString(), 'put back');
+    });
+
+    it('when Node has output queued for the socket (an interim 100 response); it goes first', async function () {
+      const server = cleanup.add(http.createServer());
+      const wss = cleanup.add(new WebSocketServer({ noServer: true, transport: 'native' }));
+      echo(wss);
+      let transport;
+      server.on('upgrade', (req, socket, head) => {
+        socket.cork();
+        socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          transport = ws.transport;
+          process.nextTick(() => socket.uncork());
+        });
+      });
+      const port = await listen(server);
+      const socket = cleanup.add(net.connect(port, '127.0.0.1'));
+      await once(socket, 'connect');
+      socket.write(upgradeRequest());
+      let received = '';
+      await withTimeout(
+        new Promise((resolve) => {
+          socket.on('data', (chunk) => {
+            received += chunk.toString('latin1');
+            if (/\r\n\r\n[\s\S]*\r\n\r\n/.test(received)) resolve();
+          });
+        }),
+        'both responses'
+      );
+      assert.match(received, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 101 Switching Protocols\r\n/);
+      assert.strictEqual(transport, 'stream');
+    });
+
+    it('for a socket destroyed before handleUpgrade: no connection, no crash', async function () {
+      const server = cleanup.add(http.createServer());
+      const wss = cleanup.add(new WebSocketServer({ noServer: true, transport: 'native' }));
+      let connections = 0;
+      const handled = new Promise((resolve) => {
+        server.on('upgrade', (req, socket, head) => {
+          socket.destroy();
+          wss.handleUpgrade(req, socket, head, () => connections++);
+          resolve();
+        });
+      });
+      const port = await listen(server);
+      const socket = cleanup.add(net.connect(port, '127.0.0.1'));
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.write(upgradeRequest());
+      await withTimeout(handled, 'the upgrade');
+      await once(socket, 'close');
+      assert.strictEqual(connections, 0);
+    });
+
+    it('for every connection when WS_NATIVE_TRANSPORT=stream is set for the process', async function () {
+      const script = `
+        const http = require('http');
+        const { WebSocketServer, WebSocket } = require(${JSON.stringify(ROOT)});
+        const server = http.createServer();
+        const wss = new WebSocketServer({ server, transport: 'native' });
+        wss.on('connection', (ws) => { console.log(ws.transport); process.exit(0); });
+        server.listen(0, '127.0.0.1', () => new WebSocket('ws://127.0.0.1:' + server.address().port));
+      `;
+      const output = await new Promise((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ['-e', script],
+          { env: { ...process.env, WS_NATIVE_TRANSPORT: 'stream' }, timeout: 10000 },
+          (err, stdout) => (err ? reject(err) : resolve(stdout))
+        )
+      );
+      assert.strictEqual(output.trim(), 'stream');
+    });
+  });
+
+  it("rejects an unknown transport option with a TypeError (ERR_INVALID_ARG_VALUE)", function () {
+    assert.throws(() => new WebSocketServer({ noServer: true, transport: 'udp' }), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE'
+    });
+  });
+
+  it('serves an http.Server listening on a Unix-domain socket', async function () {
+    const socketPath = path.join(os.tmpdir(), `ws-native-${process.pid}-${Date.now()}.sock`);
+    const server = cleanup.add(http.createServer());
+    const wss = cleanup.add(new WebSocketServer({ server }));
+    echo(wss);
+    await new Promise((resolve) => server.listen(socketPath, resolve));
+    const connected = once(wss, 'connection');
+    const client = cleanup.add(new WebSocket(`ws+unix://${socketPath}`));
+    const [ws] = await connected;
+    assert.strictEqual(ws.transport, expected);
+    if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+    client.send('over a unix socket');
+    const [data] = await once(client, 'message');
+    assert.strictEqual(data.toString(), 'over a unix socket');
+  });
+
+  it('terminate() and a peer reset end the connection with 1006; no descriptor is left open', async function () {
+    const { wss, port } = await httpSetup();
+    const before = openFds();
+    const servers = [];
+    wss.on('connection', (ws) => servers.push(ws));
+    const clients = [];
+    for (let i = 0; i < 10; i++) {
+      const c = new WebSocket(`ws://127.0.0.1:${port}`);
+      c.on('error', () => {});
+      clients.push(c);
+      await once(c, 'open');
+    }
+    await withTimeout(
+      (async () => {
+        while (servers.length < 10) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+      'ten connections'
+    );
+    const serverCloses = servers.map((ws) => once(ws, 'close'));
+    const clientCloses = clients.map((c) => once(c, 'close'));
+    for (let i = 0; i < 5; i++) servers[i].terminate();
+    for (let i = 5; i < 10; i++) clients[i]._socket.resetAndDestroy();
+    const codes = (await Promise.all(serverCloses)).map(([code]) => code);
+    assert.deepStrictEqual(codes, Array(10).fill(1006));
+    await Promise.all(clientCloses);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(openFds() <= before, `open descriptors: ${before} before, ${openFds()} after`);
+  });
+
+  it('4 worker threads each serve connections; terminating them closes every connection, no crash, no descriptor left', async function () {
+    this.timeout(30000);
+    const before = openFds();
+    const workerSource = `
+      const http = require('http');
+      const { parentPort } = require('worker_threads');
+      const { WebSocketServer } = require(${JSON.stringify(ROOT)});
+      const server = http.createServer();
+      const wss = new WebSocketServer({ server });
+      wss.on('connection', (ws) => {
+        parentPort.postMessage({ transport: ws.transport });
+        ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      });
+      server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+    `;
+    for (let round = 0; round < 2; round++) {
+      const workers = [];
+      for (let i = 0; i < 4; i++) workers.push(new Worker(workerSource, { eval: true }));
+      const transports = [];
+      const ports = await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise((resolve, reject) => {
+              w.on('error', reject);
+              w.on('message', (m) => {
+                if (m.port) resolve(m.port);
+                if (m.transport) transports.push(m.transport);
+              });
+            })
+        )
+      );
+      const clients = [];
+      for (const port of ports) {
+        for (let i = 0; i < 5; i++) {
+          const c = new WebSocket(`ws://127.0.0.1:${port}`);
+          c.on('error', () => {});
+          clients.push(c);
+        }
+      }
+      await Promise.all(clients.map((c) => once(c, 'open')));
+      // Every connection echoes, then the workers end with their connections open.
+      await Promise.all(
+        clients.map(async (c, i) => {
+          c.send(`round ${round} client ${i}`);
+          const [data] = await once(c, 'message');
+          assert.strictEqual(data.toString(), `round ${round} client ${i}`);
+        })
+      );
+      assert.deepStrictEqual(transports, Array(20).fill(expected));
+      const closes = clients.map((c) => once(c, 'close', { timeout: 10000 }));
+      const exits = await Promise.all(workers.map((w) => w.terminate()));
+      assert.deepStrictEqual(exits, [1, 1, 1, 1]);
+      const codes = (await Promise.all(closes)).map(([code]) => code);
+      assert.deepStrictEqual(codes, Array(20).fill(1006));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(openFds() <= before, `open descriptors: ${before} before, ${openFds()} after`);
+  });
+
+  it('keeps the process alive while a connection is open, and lets it exit after', async function () {
+    // The child exits by itself only once its one connection has closed.
+    const script = `
+      const http = require('http');
+      const { WebSocketServer, WebSocket } = require(${JSON.stringify(ROOT)});
+      const server = http.createServer();
+      const wss = new WebSocketServer({ server, transport: 'native' });
+      wss.on('connection', (ws) => {
+        server.close();
+        console.log('open ' + ws.transport);
+        setTimeout(() => ws.send('late'), 300);
+        ws.on('close', () => console.log('closed'));
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const c = new WebSocket('ws://127.0.0.1:' + server.address().port);
+        c.on('message', (m) => { console.log('got ' + m); c.close(); });
+      });
+    `;
+    const output = await new Promise((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], { timeout: 10000 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout)
+      )
+    );
+    assert.deepStrictEqual(output.trim().split('\n'), [`open ${expected}`, 'got late', 'closed']);
+  });
+});
