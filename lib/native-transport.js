@@ -73,10 +73,15 @@ function canAdopt(socket, transport) {
   );
 }
 
+// The open transports of this thread, by id: C names a transport by its index here (so it
+// needs no JS reference of its own), and this entry keeps the connection alive while open.
+const open = [];
+const freeIds = [];
+
 class NativeTransport {
   constructor(ws) {
     this._ws = ws;
-    this._handle = null;
+    this._id = -1;
     this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
     this._waiting = null; // write callbacks waiting for those bytes, per flush
     this._paused = false;
@@ -96,13 +101,17 @@ class NativeTransport {
     const transport = new NativeTransport(ws);
     const handle = socket._handle;
     if (handle.readStop() !== 0) return null;
+    const id = freeIds.length > 0 ? freeIds.pop() : open.length;
     try {
-      transport._handle = binding.transportOpen(handle.fd, transport);
+      binding.transportOpen(handle.fd, ws._handle, id);
     } catch {
+      freeIds.push(id);
       handle.readStart();
       return null;
     }
-    binding.transportFlush(transport._handle, undefined, [Buffer.from(response, 'latin1')]);
+    transport._id = id;
+    open[id] = transport;
+    binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     socket[kWebSocket] = ws;
     socket.on('error', NOOP);
     socket.destroy();
@@ -131,7 +140,7 @@ class NativeTransport {
    * @param {Function[]|null} callbacks send callbacks to call once these bytes are written
    */
   flush(handle, queue, callbacks) {
-    const pending = this._closed ? -1 : binding.transportFlush(this._handle, handle, queue);
+    const pending = this._closed ? -1 : binding.transportFlush(handle, queue);
     if (pending < 0) {
       if (callbacks !== null) failCallbacks(callbacks);
       return;
@@ -150,24 +159,24 @@ class NativeTransport {
   end() {
     if (this._closed || this._ended) return;
     this._ended = true;
-    binding.transportEnd(this._handle);
+    binding.transportEnd(this._ws._handle);
   }
 
   destroy() {
-    if (!this._closed) binding.transportDestroy(this._handle);
+    if (!this._closed) binding.transportDestroy(this._ws._handle);
     return this;
   }
 
   pause() {
     if (this._paused || this._closed) return;
     this._paused = true;
-    binding.transportPause(this._handle, true);
+    binding.transportPause(this._ws._handle, true);
   }
 
   resume() {
     if (!this._paused || this._closed) return;
     this._paused = false;
-    binding.transportPause(this._handle, false);
+    binding.transportPause(this._ws._handle, false);
   }
 
   // What applications read from ws._socket, without a net.Socket behind it.
@@ -213,7 +222,7 @@ class NativeTransport {
   _addressInfo() {
     if (this._address === null) {
       // Read once, on demand: most applications never ask, and the strings cost memory.
-      const info = this._closed ? undefined : binding.transportAddress(this._handle);
+      const info = this._closed ? undefined : binding.transportAddress(this._ws._handle);
       if (info === undefined) return [];
       this._address = info;
     }
@@ -235,7 +244,8 @@ function failCallbacks(callbacks) {
 }
 
 // Every event of every native transport of this thread comes through here.
-function dispatch(transport, event, arg) {
+function dispatch(id, event, arg) {
+  const transport = open[id];
   const ws = transport._ws;
   switch (event) {
     case EV_READ:
@@ -256,6 +266,8 @@ function dispatch(transport, event, arg) {
       break;
     }
     case EV_CLOSE: {
+      open[id] = undefined;
+      freeIds.push(id);
       transport._closed = true;
       transport._pending = 0;
       const waiting = transport._waiting;

@@ -85,7 +85,10 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
     });
   }
   // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
-  if (offset < chunk.length || callAgain) ws._stashedChunks.unshift({ chunk, offset });
+  if (offset < chunk.length || callAgain) {
+    if (ws._stashedChunks === null) ws._stashedChunks = [{ chunk, offset }];
+    else ws._stashedChunks.unshift({ chunk, offset });
+  }
 }
 
 function tooManyChunks() {
@@ -108,8 +111,12 @@ function receive(ws, chunk, offset) {
     ws._paused ||
     ws._inflating ||
     ws._queuedEvents !== null ||
-    ws._stashedChunks.length > 0
+    ws._stashedChunks !== null
   ) {
+    if (ws._stashedChunks === null) {
+      ws._stashedChunks = [{ chunk, offset }];
+      return;
+    }
     if (ws._stashedChunks.length >= ws._maxBufferedChunks && ws._maxBufferedChunks > 0) {
       ws._failConnection(tooManyChunks());
       return;
@@ -195,19 +202,20 @@ function deliverStashed(ws) {
     ws._flush();
   }
   while (
-    ws._stashedChunks.length > 0 &&
+    ws._stashedChunks !== null &&
     !ws._paused &&
     !ws._inflating &&
     ws._queuedEvents === null
   ) {
     const { chunk, offset } = ws._stashedChunks.shift();
+    if (ws._stashedChunks.length === 0) ws._stashedChunks = null;
     parse(ws, chunk, offset);
   }
   if (
     !ws._paused &&
     !ws._inflating &&
     ws._queuedEvents === null &&
-    ws._stashedChunks.length === 0
+    ws._stashedChunks === null
   ) {
     ws._onReceiveDrained();
   }

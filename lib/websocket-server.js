@@ -294,6 +294,19 @@ class WebSocketServer extends EventEmitter {
   }
 
   /**
+   * A connection this server accepted has closed (called by the WebSocket before its 'close').
+   *
+   * @private
+   */
+  _connectionClosed(ws) {
+    if (this._heartbeatConnections !== null) this._heartbeatConnections.delete(ws);
+    if (this.clients) {
+      this.clients.delete(ws);
+      if (this._shouldEmitClose && !this.clients.size) process.nextTick(emitClose, this);
+    }
+  }
+
+  /**
    * @param {http.IncomingMessage} req
    * @returns {boolean} whether this server handles the request (the `path` option)
    */
@@ -430,18 +443,10 @@ class WebSocketServer extends EventEmitter {
     if (this._heartbeat !== null) {
       ws._trackActivity = true;
       ws._lastHeard = Date.now();
-      if (!this.clients) {
-        this._heartbeatConnections.add(ws);
-        ws.on('close', () => this._heartbeatConnections.delete(ws));
-      }
+      if (!this.clients) this._heartbeatConnections.add(ws);
     }
-    if (this.clients) {
-      this.clients.add(ws);
-      ws.on('close', () => {
-        this.clients.delete(ws);
-        if (this._shouldEmitClose && !this.clients.size) process.nextTick(emitClose, this);
-      });
-    }
+    // Removed by _connectionClosed() when the connection closes.
+    if (this.clients) this.clients.add(ws);
     cb(ws, req);
   }
 }

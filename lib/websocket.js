@@ -35,6 +35,32 @@ const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG, ASYNC_DEFLATE_MIN } = binding.cons
 // Below it, one copy into the connection's output is cheaper than another write chunk.
 const DIRECT_WRITE_MIN = 32 * 1024;
 
+// The prototype of each connection's listener table. EventEmitter makes that table a
+// null-prototype object, which V8 keeps in dictionary mode (about 150 bytes); an object whose
+// prototype is this empty frozen one stays in fast mode, and looks up like it (no inherited
+// event names, own keys only).
+const EVENTS_PROTO = Object.freeze(Object.create(null));
+
+// Boolean state of a connection, one bit each in _flags (accessors below keep the names).
+const FLAGS = [
+  '_closeFrameReceived',
+  '_closeFrameSent',
+  '_endAfterFlush',
+  '_ended',
+  '_errorEmitted',
+  '_flushScheduled',
+  '_needDrain',
+  '_paused',
+  '_receiving',
+  '_sendingFragments', // send(..., { fin: false }) began a message not yet ended
+  '_deflate', // permessage-deflate was negotiated
+  '_inflating', // a large message is being inflated in the thread pool
+  '_trackActivity', // heartbeat: note when bytes arrive
+  '_isServer',
+  '_autoPong',
+  '_dropOnOverflow'
+];
+
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
 const OPEN = 1;
@@ -53,6 +79,10 @@ class WebSocket extends EventEmitter {
   constructor(address, protocols, options) {
     super();
 
+    // Several hundred bytes per connection: a fast-mode object rather than EventEmitter's
+    // null-prototype dictionary (see EVENTS_PROTO), and the boolean state packed into _flags.
+    this._events = Object.create(EVENTS_PROTO);
+    this._flags = 0;
     this._binaryType = BINARY_TYPES[0];
     this._bufferedAmount = 0; // bytes of send() calls made after the connection closed
     this._closeCode = 1006;
@@ -76,7 +106,7 @@ class WebSocket extends EventEmitter {
     this._receiving = false;
     this._sendCallbacks = null;
     this._socket = null;
-    this._stashedChunks = [];
+    this._stashedChunks = null; // chunks received while delivery is held (an array when any)
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
@@ -84,13 +114,13 @@ class WebSocket extends EventEmitter {
     // compressed in the thread pool), in call order.
     this._sendQueue = null;
     this._compressingBytes = 0;
-    this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
-    this._deflate = false; // permessage-deflate was negotiated
+    this._sendingFragments = false;
+    this._deflate = false;
     this._deflateWindowBits = 0; // the window our compressed messages may use
-    this._inflating = false; // a large message is being inflated in the thread pool
+    this._inflating = false;
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
-    this._trackActivity = false; // heartbeat: note when bytes arrive
+    this._trackActivity = false;
     this._lastHeard = 0;
     this._pingSentAt = 0;
     this._autoPong = true;
@@ -297,7 +327,7 @@ class WebSocket extends EventEmitter {
     if (!this._paused) return;
     this._paused = false;
     if (this._inflating) return; // delivery goes on when the message is inflated
-    if (this._queuedEvents !== null || this._stashedChunks.length > 0) {
+    if (this._queuedEvents !== null || this._stashedChunks !== null) {
       process.nextTick(deliverStashed, this);
     } else {
       this._transport.resume();
@@ -720,6 +750,9 @@ class WebSocket extends EventEmitter {
   _emitClose() {
     this._readyState = CLOSED;
     if (this._topics !== null) this._server._topics.unsubscribeAll(this);
+    // The server forgets it first, as ws's own 'close' listener (added before the
+    // application's) would; a method call rather than a listener costs no closure per connection.
+    if (this._server !== null) this._server._connectionClosed(this);
     this.emit('close', this._closeCode, this._closeMessage);
   }
 
@@ -825,6 +858,18 @@ function sendAfterClose(ws, data, cb) {
     process.nextTick(cb, err);
   }
 }
+
+FLAGS.forEach((name, bit) => {
+  const mask = 1 << bit;
+  Object.defineProperty(WebSocket.prototype, name, {
+    get() {
+      return (this._flags & mask) !== 0;
+    },
+    set(value) {
+      this._flags = value ? this._flags | mask : this._flags & ~mask;
+    }
+  });
+});
 
 for (const [index, name] of readyStates.entries()) {
   const descriptor = { enumerable: true, value: index };

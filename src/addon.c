@@ -204,6 +204,7 @@ static void connection_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   connection *c = data;
+  native_transport_detach(c); /* (only ever open here at an environment's teardown) */
   conn_release(&c->engine);
   free(c);
 }

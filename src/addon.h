@@ -13,13 +13,19 @@
  * itself gives a buffer this big back once written, so idle connections stay small. */
 #define OUTPUT_HANDOFF_MIN 65536
 
+struct native_transport;
+
 typedef struct connection {
   conn engine;
+  struct native_transport *transport; /* the socket it owns (native transport), or NULL */
   bool released;
   uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
   uint32_t jobs;              /* compressions running in the thread pool */
   bool release_pending;       /* release() came while a job used the engine's deflater */
 } connection;
+
+/* Closes the connection's native transport, if any, and forgets it (native_transport.c). */
+void native_transport_detach(connection *c);
 
 /* The connection of a handle made by createConnection(), or NULL with a TypeError thrown. */
 connection *addon_connection(napi_env env, napi_value value);

@@ -63,7 +63,6 @@ void conn_init(conn *c, const conn_config *config) {
   memset(c, 0, sizeof(*c));
   c->config = *config;
   frame_parser_init(&c->parser, config->is_server, config->deflate);
-  c->random_used = sizeof(c->random_pool);
 }
 
 static void message_reset(conn *c) {
@@ -99,6 +98,11 @@ void conn_release(conn *c) {
   c->out = NULL;
   c->out_len = 0;
   c->out_cap = 0;
+  free(c->control);
+  c->control = NULL;
+  c->control_len = 0;
+  free(c->random_pool);
+  c->random_pool = NULL;
 }
 
 /* ---- output queue ---- */
@@ -118,9 +122,15 @@ static bool out_reserve(conn *c, size_t extra) {
 
 bool conn_output_ensure(conn *c, size_t extra) { return out_reserve(c, extra); }
 
+#define RANDOM_POOL_SIZE 64 /* 16 mask keys per system call */
+
 static bool next_mask_key(conn *c, uint8_t key[4]) {
-  if (c->random_used + 4 > sizeof(c->random_pool)) {
-    if (!random_fill(c->random_pool, sizeof(c->random_pool))) return false;
+  if (c->random_pool == NULL) {
+    if ((c->random_pool = malloc(RANDOM_POOL_SIZE)) == NULL) return false;
+    c->random_used = RANDOM_POOL_SIZE;
+  }
+  if (c->random_used + 4 > RANDOM_POOL_SIZE) {
+    if (!random_fill(c->random_pool, RANDOM_POOL_SIZE)) return false;
     c->random_used = 0;
   }
   memcpy(key, c->random_pool + c->random_used, 4);
@@ -452,12 +462,21 @@ static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
   return emit(c, cb, ctx, &ev);
 }
 
+/* Handles the control frame collected in c->control, then frees that buffer. */
+static bool handle_control(conn *c, uint8_t opcode, conn_event_cb cb, void *ctx) {
+  static const uint8_t empty[1];
+  bool more = on_control(c, opcode, c->control ? c->control : empty, c->control_len, cb, ctx);
+  free(c->control);
+  c->control = NULL;
+  c->control_len = 0;
+  return more;
+}
+
 /* Does the work a previous call deferred; it is the first event of this call. */
 static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
   uint8_t what = c->deferred;
   c->deferred = DEFERRED_NONE;
-  if (what == DEFERRED_CONTROL)
-    return on_control(c, c->deferred_opcode, c->control, c->control_len, cb, ctx);
+  if (what == DEFERRED_CONTROL) return handle_control(c, c->deferred_opcode, cb, ctx);
   return fail_connection(c, c->deferred_error, c->deferred_detail, cb, ctx);
 }
 
@@ -508,6 +527,11 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
       case FRAME_HEADER:
         if (control) {
           c->control_len = 0;
+          if (f->payload_len > 0 && c->control == NULL &&
+              (c->control = malloc(FRAME_MAX_CONTROL)) == NULL) {
+            if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+            break;
+          }
         } else {
           conn_error err = on_data_header(c, f);
           if (err != CONN_OK) {
@@ -562,7 +586,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
             c->deferred_opcode = f->opcode;
             return pos;
           }
-          bool more = on_control(c, f->opcode, c->control, c->control_len, cb, ctx);
+          bool more = handle_control(c, f->opcode, cb, ctx);
           if (!more) return conn_input_done(c) ? len : pos;
           break;
         }

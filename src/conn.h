@@ -128,8 +128,10 @@ typedef struct conn {
   size_t fragment_count;
   size_t fragment_cap;
 
-  /* control frame being received (at most 125 bytes, kept here when split across inputs) */
-  uint8_t control[FRAME_MAX_CONTROL];
+  /* The payload of the control frame being received (at most 125 bytes), collected here
+   * because it may be split across inputs or its handling deferred. Allocated at the frame's
+   * header and freed once it is handled, so an idle connection carries no buffer for it. */
+  uint8_t *control;
   size_t control_len;
 
   /* Work that writes output (answering a ping or a close, failing the connection) waits
@@ -152,7 +154,9 @@ typedef struct conn {
   uint8_t *out;
   size_t out_len;
   size_t out_cap;
-  uint8_t random_pool[64]; /* mask keys for client frames, refilled from the OS CSPRNG */
+  /* Mask keys for client frames, refilled from the OS CSPRNG; allocated by the first masked
+   * frame, so server connections never carry it. */
+  uint8_t *random_pool;
   size_t random_used;
 } conn;
 

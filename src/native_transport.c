@@ -5,10 +5,15 @@
  * written without a copy) leaves in one send/sendmsg per flush, and whatever the kernel does
  * not take is kept here until the socket is writable again.
  *
- * Lifetimes: a transport is freed when both its libuv handle has closed (the close callback
- * tells JS, then drops the strong reference that kept the JS object alive while the socket was
- * open) and its JS handle was garbage collected. An async cleanup hook closes every socket when
- * the environment (the main thread or a worker) goes away; JS is not called then. */
+ * A transport belongs to a connection (the handle createConnection() made), so it costs no JS
+ * object, reference or finalizer of its own: JS names it by a small integer id (an index into
+ * its table of open transports) and passes the connection's handle to every function here.
+ *
+ * Lifetimes: the transport's memory is freed by the libuv close callback, after it told JS
+ * (whose table entry keeps the connection, and so its handle, alive until then). If the
+ * connection is collected first (only possible at an environment's teardown), it detaches and
+ * closes its transport. An async cleanup hook closes every socket when the environment (the
+ * main thread or a worker) goes away; JS is not called then. */
 /* uv.h needs POSIX types (pthread_rwlock_t) that -std=c11 hides; F_DUPFD_CLOEXEC too. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,7 +57,8 @@ struct native_transport {
   uv_poll_t poll;
   transport_state *state;
   native_transport *prev, *next;
-  napi_ref object;     /* the JS transport, held strongly until the handle has closed */
+  connection *owner;   /* NULL once the connection was collected */
+  uint32_t id;         /* JS's name for it: dispatch()'s first argument */
   int fd;
   int events;          /* the poll mask in effect */
   int error;           /* errno that ended the connection, or 0 */
@@ -61,8 +67,6 @@ struct native_transport {
   bool end_requested;  /* send FIN once the pending output is written */
   bool shut;           /* FIN sent */
   bool closing;        /* uv_close was called */
-  bool closed;         /* the close callback ran */
-  bool collected;      /* the JS handle was garbage collected */
   uint8_t *pending;    /* output the kernel did not take yet: pending[pending_off, pending_len) */
   size_t pending_off, pending_len, pending_cap;
 };
@@ -86,36 +90,27 @@ static napi_value undefined(napi_env env) {
   return v;
 }
 
-static native_transport *get_transport(napi_env env, napi_value value) {
-  void *ptr = NULL;
-  if (napi_get_value_external(env, value, &ptr) != napi_ok || ptr == NULL) {
-    throw_type(env, "expected a ws-native transport handle");
-    return NULL;
-  }
-  return ptr;
+/* The open transport of a connection handle; NULL (nothing thrown) when it has closed. */
+static bool get_transport(napi_env env, napi_value value, native_transport **t) {
+  connection *c = addon_connection(env, value);
+  if (!c) return false;
+  *t = c->transport;
+  return true;
 }
 
 static size_t pending_size(const native_transport *t) { return t->pending_len - t->pending_off; }
 
-static void transport_free_if_done(native_transport *t) {
-  if (t->closed && t->collected) {
-    free(t->pending);
-    free(t);
-  }
-}
-
-/* Calls dispatch(transport, event, arg) as a libuv callback should: through
+/* Calls dispatch(id, event, arg) as a libuv callback should: through
  * napi_make_callback, so the nextTick and microtask queues run after it, and with an exception
  * reported like any uncaught one. The caller holds a handle scope. */
 static void emit(native_transport *t, int event, napi_value arg) {
   transport_state *s = t->state;
   napi_env env = s->env;
   if (s->tearing_down || s->dispatch == NULL) return;
-  napi_value fn, object, global, result;
+  napi_value fn, global, result;
   if (napi_get_reference_value(env, s->dispatch, &fn) != napi_ok || fn == NULL) return;
-  if (napi_get_reference_value(env, t->object, &object) != napi_ok || object == NULL) return;
   napi_get_global(env, &global);
-  napi_value argv[3] = {object, number(env, event), arg ? arg : undefined(env)};
+  napi_value argv[3] = {number(env, t->id), number(env, event), arg ? arg : undefined(env)};
   napi_status status = napi_make_callback(env, s->async_context, global, fn, 3, argv, &result);
   if (status == napi_pending_exception) {
     napi_value exception;
@@ -154,12 +149,9 @@ static void on_closed(uv_handle_t *handle) {
   t->pending_off = t->pending_len = t->pending_cap = 0;
 
   emit_in_scope(t, EV_CLOSE, t->error); /* not while the environment is torn down */
-  if (t->object) napi_delete_reference(s->env, t->object);
-  t->object = NULL;
-  t->closed = true;
-  t->state = NULL;
+  if (t->owner) t->owner->transport = NULL;
   bool last = s->tearing_down && s->open_count == 0;
-  transport_free_if_done(t);
+  free(t);
   if (last) finish_teardown(s);
 }
 
@@ -281,15 +273,12 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   for (native_transport *t = s->open; t != NULL; t = t->next) close_transport(t);
 }
 
-static void transport_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  native_transport *t = data;
-  /* Runs during normal life only once the socket closed (the strong reference kept the JS
-   * object alive until then), and at an environment's teardown after every socket closed;
-   * either way the state may be gone, so only the transport itself is touched. */
-  t->collected = true;
-  transport_free_if_done(t);
+void native_transport_detach(connection *c) {
+  native_transport *t = c->transport;
+  if (!t) return;
+  t->owner = NULL;
+  c->transport = NULL;
+  close_transport(t);
 }
 
 static transport_state *state_of(napi_env env, napi_callback_info info, size_t *argc,
@@ -301,7 +290,7 @@ static transport_state *state_of(napi_env env, napi_callback_info info, size_t *
 
 /* ---- functions for JS ---- */
 
-/* transportInit(dispatch): dispatch(transport, event, arg) receives every event. */
+/* transportInit(dispatch): dispatch(id, event, arg) receives every event. */
 static napi_value transport_init(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -314,18 +303,25 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* transportOpen(fd, object) -> handle. Duplicates fd (close-on-exec), so the caller can then
- * destroy its own socket, and starts reading. object is what dispatch() receives. */
+/* transportOpen(fd, connection, id): duplicates fd (close-on-exec), so the caller can then
+ * destroy its own socket, and starts reading; from then on the connection's output goes to the
+ * socket with transportFlush() and events reach dispatch(id, ...). */
 static napi_value transport_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   transport_state *s = state_of(env, info, &argc, argv);
   int32_t fd = -1;
-  napi_valuetype type = napi_undefined;
-  if (argc >= 2) napi_typeof(env, argv[1], &type);
-  if (!s || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
-      type != napi_object)
-    return throw_type(env, "transportOpen(fd, object) expects a file descriptor and an object");
+  uint32_t id = 0;
+  if (!s || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_uint32(env, argv[2], &id) != napi_ok)
+    return throw_type(env, "transportOpen(fd, connection, id) expects a file descriptor, a "
+                           "connection handle and an id");
+  connection *c = addon_connection(env, argv[1]);
+  if (!c) return NULL;
+  if (c->transport != NULL || c->released) {
+    napi_throw_error(env, "WS_ERR_NATIVE", "the connection has a transport already");
+    return NULL;
+  }
   if (s->tearing_down) {
     napi_throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
     return NULL;
@@ -371,17 +367,11 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   if (s->open) s->open->prev = t;
   s->open = t;
   s->open_count++;
-  napi_value handle;
-  if (napi_create_reference(env, argv[1], 1, &t->object) != napi_ok ||
-      napi_create_external(env, t, transport_finalize, NULL, &handle) != napi_ok) {
-    /* Nothing in JS knows of it: the close callback frees it. */
-    t->collected = true;
-    close_transport(t);
-    napi_throw_error(env, "WS_ERR_NATIVE", "cannot create a transport");
-    return NULL;
-  }
+  t->owner = c;
+  t->id = id;
+  c->transport = t;
   update_poll(t);
-  return handle;
+  return undefined(env);
 }
 
 /* Appends bytes to the pending output. */
@@ -438,29 +428,26 @@ static void write_pieces(native_transport *t, struct iovec *iov, size_t count) {
   }
 }
 
-/* transportFlush(handle, connection?, buffers?) -> bytes still pending, or -1 when the socket
- * no longer takes output. Writes buffers (in order), then the connection's queued output, in
- * one sendmsg, and empties that queue. */
+/* transportFlush(connection, buffers?) -> bytes still pending, or -1 when the socket no longer
+ * takes output. Writes buffers (in order), then the connection's queued output, in one
+ * sendmsg, and empties that queue. */
 static napi_value transport_flush(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 2;
+  napi_value argv[2];
   transport_state *s = state_of(env, info, &argc, argv);
-  if (!s || argc < 1) return throw_type(env, "transportFlush(handle, connection, buffers)");
-  native_transport *t = get_transport(env, argv[0]);
-  if (!t) return NULL;
-
-  conn *e = NULL;
-  napi_valuetype type = napi_undefined;
-  if (argc >= 2) napi_typeof(env, argv[1], &type);
-  if (type == napi_external) {
-    connection *c = addon_connection(env, argv[1]);
-    if (!c) return NULL;
-    if (!c->released) e = &c->engine;
+  if (!s || argc < 1) return throw_type(env, "transportFlush(connection, buffers)");
+  native_transport *t;
+  if (!get_transport(env, argv[0], &t)) return NULL;
+  connection *c = addon_connection(env, argv[0]);
+  conn *e = c->released ? NULL : &c->engine;
+  if (t == NULL) {
+    if (e) conn_output_clear(e);
+    return number(env, -1);
   }
   uint32_t buffer_count = 0;
   bool is_array = false;
-  if (argc >= 3 && napi_is_array(env, argv[2], &is_array) == napi_ok && is_array)
-    napi_get_array_length(env, argv[2], &buffer_count);
+  if (argc >= 2 && napi_is_array(env, argv[1], &is_array) == napi_ok && is_array)
+    napi_get_array_length(env, argv[1], &buffer_count);
 
   bool writable = !t->closing && !t->end_requested;
   struct iovec stack_iov[MAX_IOV];
@@ -478,7 +465,7 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
     napi_value element;
     void *data = NULL;
     size_t len = 0;
-    if (napi_get_element(env, argv[2], i, &element) != napi_ok ||
+    if (napi_get_element(env, argv[1], i, &element) != napi_ok ||
         napi_get_buffer_info(env, element, &data, &len) != napi_ok) {
       if (iov != stack_iov) free(iov);
       return throw_type(env, "buffers must be an array of Buffers");
@@ -515,38 +502,41 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
   return number(env, (double)pending_size(t));
 }
 
-/* transportEnd(handle): sends FIN once the pending output is written. */
+/* transportEnd(connection): sends FIN once the pending output is written. */
 static napi_value transport_end(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  if (!state_of(env, info, &argc, argv) || argc < 1) return throw_type(env, "transportEnd(handle)");
-  native_transport *t = get_transport(env, argv[0]);
-  if (!t) return NULL;
+  if (!state_of(env, info, &argc, argv) || argc < 1)
+    return throw_type(env, "transportEnd(connection)");
+  native_transport *t;
+  if (!get_transport(env, argv[0], &t)) return NULL;
+  if (!t) return undefined(env);
   t->end_requested = true;
   if (pending_size(t) == 0) shut_write(t);
   return undefined(env);
 }
 
-/* transportDestroy(handle): closes the socket now; 'close' follows from the loop. */
+/* transportDestroy(connection): closes the socket now; 'close' follows from the loop. */
 static napi_value transport_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   if (!state_of(env, info, &argc, argv) || argc < 1)
-    return throw_type(env, "transportDestroy(handle)");
-  native_transport *t = get_transport(env, argv[0]);
-  if (!t) return NULL;
-  close_transport(t);
+    return throw_type(env, "transportDestroy(connection)");
+  native_transport *t;
+  if (!get_transport(env, argv[0], &t)) return NULL;
+  if (t) close_transport(t);
   return undefined(env);
 }
 
-/* transportPause(handle, paused): stops or restarts reading. */
+/* transportPause(connection, paused): stops or restarts reading. */
 static napi_value transport_pause(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (!state_of(env, info, &argc, argv) || argc < 2)
-    return throw_type(env, "transportPause(handle, paused)");
-  native_transport *t = get_transport(env, argv[0]);
-  if (!t) return NULL;
+    return throw_type(env, "transportPause(connection, paused)");
+  native_transport *t;
+  if (!get_transport(env, argv[0], &t)) return NULL;
+  if (!t) return undefined(env);
   bool paused = false;
   napi_get_value_bool(env, argv[1], &paused);
   t->paused = paused;
@@ -575,16 +565,16 @@ static napi_value address_value(napi_env env, const struct sockaddr_storage *ss,
   return v;
 }
 
-/* transportAddress(handle) -> [remoteAddress, remotePort, remoteFamily, localAddress,
+/* transportAddress(connection) -> [remoteAddress, remotePort, remoteFamily, localAddress,
  * localPort], or undefined once the socket is closed. */
 static napi_value transport_address(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   if (!state_of(env, info, &argc, argv) || argc < 1)
-    return throw_type(env, "transportAddress(handle)");
-  native_transport *t = get_transport(env, argv[0]);
-  if (!t) return NULL;
-  if (t->closing) return undefined(env);
+    return throw_type(env, "transportAddress(connection)");
+  native_transport *t;
+  if (!get_transport(env, argv[0], &t)) return NULL;
+  if (!t || t->closing) return undefined(env);
   struct sockaddr_storage peer, local;
   socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
   memset(&peer, 0, sizeof(peer));
