@@ -113,8 +113,17 @@ class NativeTransport {
     open[id] = transport;
     binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     socket[kWebSocket] = ws;
+    // Applications read req.socket.remoteAddress in 'connection' (ws's README does): net.Socket
+    // caches the peer's address once read and answers from that cache after destroy(); its
+    // own address it does not, so that is kept on the socket.
+    void socket.remoteAddress;
+    const { localAddress, localPort } = socket;
     socket.on('error', NOOP);
     socket.destroy();
+    Object.defineProperties(socket, {
+      localAddress: { value: localAddress, configurable: true },
+      localPort: { value: localPort, configurable: true }
+    });
     // Delivered like any read, after 'connection' (which the caller emits synchronously).
     if (head.length > 0) process.nextTick(receiveHead, transport, head);
     return transport;

@@ -71,6 +71,10 @@ nativeOnly.describe('native transport', function () {
     assert.strictEqual(ws._socket.localPort, port);
     assert.strictEqual(ws._socket.remoteFamily, 'IPv4');
 
+    // req.socket still answers what ws users read from it in 'connection'.
+    assert.strictEqual(req.socket.remoteAddress, client._socket.localAddress);
+    assert.strictEqual(req.socket.remotePort, client._socket.localPort);
+    assert.strictEqual(req.socket.localPort, port);
     if (nativeOn) {
       // Node's socket was destroyed without ending the connection, and the server no longer
       // counts it.
