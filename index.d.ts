@@ -235,6 +235,16 @@ declare class WebSocketServer<
   ): void;
   /** Whether the request is for this server: its path matches the `path` option. */
   shouldHandle(request: InstanceType<U>): boolean;
+  /**
+   * ws-native: reads the HTTP upgrade request from a socket no http.Server has parsed (a
+   * net.Server's connection) itself, then handles it as handleUpgrade() does. A malformed
+   * request gets 400, a head over `maxHeaderSize` bytes or with over 100 fields 431, one not
+   * complete within `headersTimeout` ms 408. `callback` defaults to emitting 'connection'.
+   */
+  handleSocket(
+    socket: Duplex,
+    callback?: (ws: InstanceType<T>, request: IncomingMessage) => void
+  ): void;
 
   /**
    * ws-native: sends a message to every connection subscribed to topic. The frame is built
@@ -632,6 +642,13 @@ declare namespace WebSocket {
      * the interval; default false (off). Anything received counts as a sign of life.
      */
     heartbeat?: boolean | number | HeartbeatOptions | undefined;
+    /** ws-native, handleSocket(): the most bytes a request head may have (default 16384; 431). */
+    maxHeaderSize?: number | undefined;
+    /**
+     * ws-native, handleSocket(): ms to wait for the whole request head (default 10000; 408);
+     * 0: no limit.
+     */
+    headersTimeout?: number | undefined;
     // Not declared (not implemented yet): the planned `transport` option.
   }
 

@@ -14,6 +14,7 @@ const TopicRegistry = require('./topics');
 const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
+const { handleSocket, DEFAULT_HEADERS_TIMEOUT, DEFAULT_MAX_HEADER_SIZE } = require('./raw-upgrade');
 const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
@@ -61,6 +62,8 @@ class WebSocketServer extends EventEmitter {
    *   ping connections silent for `interval` ms (30000), terminate them if still silent
    *   `timeout` ms (10000) later
    * @param {Function} [options.WebSocket] the class of accepted connections
+   * @param {number} [options.maxHeaderSize=16384] handleSocket(): the largest request head (431)
+   * @param {number} [options.headersTimeout=10000] handleSocket(): ms to wait for it (408)
    * @param {Function} [callback] 'listening' listener (port mode)
    */
   constructor(options, callback) {
@@ -83,6 +86,8 @@ class WebSocketServer extends EventEmitter {
       maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT,
       onBufferOverflow: 'close',
       heartbeat: false,
+      maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
+      headersTimeout: DEFAULT_HEADERS_TIMEOUT,
       verifyClient: null,
       noServer: false,
       backlog: null,
@@ -111,6 +116,8 @@ class WebSocketServer extends EventEmitter {
       checkNonNegative(options, name);
     }
     checkNonNegative(options, 'maxBufferedAmount');
+    checkNonNegative(options, 'maxHeaderSize');
+    checkNonNegative(options, 'headersTimeout');
     if (options.onBufferOverflow !== 'close' && options.onBufferOverflow !== 'drop') {
       const err = new TypeError(
         `The "onBufferOverflow" option must be 'close' or 'drop'; got ${options.onBufferOverflow}`
@@ -294,6 +301,11 @@ class WebSocketServer extends EventEmitter {
       if (pathname !== this.options.path) return false;
     }
     return true;
+  }
+
+  /** Reads an HTTP upgrade request from a raw socket (net.Server) itself, then handles it like handleUpgrade. */
+  handleSocket(socket, cb) {
+    handleSocket(this, socket, cb || this.emit.bind(this, 'connection'));
   }
 
   /**

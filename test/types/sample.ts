@@ -3,6 +3,7 @@
 // neither widen to `any` nor drift from what the code does.
 
 import * as http from 'http';
+import * as net from 'net';
 import { Duplex } from 'stream';
 import WebSocketDefault = require('ws-native');
 import {
@@ -183,6 +184,16 @@ server.on('upgrade', (req, socket, head) => {
   if (!routed.shouldHandle(req)) return socket.destroy();
   routed.handleUpgrade(req, socket, head, (ws) => routed.emit('connection', ws, req));
 });
+
+// A net.Server: the library reads the upgrade request itself.
+const raw = new WebSocketServer({ noServer: true, maxHeaderSize: 8192, headersTimeout: 5000 });
+net.createServer((socket) => raw.handleSocket(socket)).listen(0);
+net.createServer((socket) =>
+  raw.handleSocket(socket, (ws, req) => {
+    expect<WebSocket>()(ws);
+    expect<http.IncomingMessage>()(req);
+  })
+);
 
 // A subclass of WebSocket as the class of accepted connections.
 class Tagged extends WebSocket {
