@@ -240,6 +240,16 @@ declare class WebSocketServer<
   ): void;
   /** Whether the request is for this server: its path matches the `path` option. */
   shouldHandle(request: InstanceType<U>): boolean;
+  /**
+   * ws-native: reads the HTTP upgrade request from a socket no http.Server has parsed (a
+   * net.Server's connection) itself, then handles it as handleUpgrade() does. A malformed
+   * request gets 400, a head over `maxHeaderSize` bytes or with over 100 fields 431, one not
+   * complete within `headersTimeout` ms 408. `callback` defaults to emitting 'connection'.
+   */
+  handleSocket(
+    socket: Duplex,
+    callback?: (ws: InstanceType<T>, request: IncomingMessage) => void
+  ): void;
 
   /**
    * ws-native: sends a message to every connection subscribed to topic. The frame is built
@@ -645,6 +655,13 @@ declare namespace WebSocket {
      * the environment turns the native transport off for the whole process.
      */
     transport?: 'auto' | 'native' | 'stream' | undefined;
+    /** ws-native, handleSocket(): the most bytes a request head may have (default 16384; 431). */
+    maxHeaderSize?: number | undefined;
+    /**
+     * ws-native, handleSocket(): ms to wait for the whole request head (default 10000; 408);
+     * 0: no limit.
+     */
+    headersTimeout?: number | undefined;
   }
 
   interface VerifyClientInfo<Request extends IncomingMessage = IncomingMessage> {

@@ -237,6 +237,61 @@ fs.rmSync(CORPUS, { recursive: true, force: true });
   }
 }
 
+// ---- fuzz_http_request seeds ----
+// [max_headers][max_header_size byte: 0-63 as is, 64-254 (b - 63) * 128, 255 none][n][splits][data]
+function httpSeed(name, maxHeaders, sizeByte, splits, data) {
+  write(
+    'fuzz_http_request',
+    name,
+    Buffer.concat([Buffer.from([maxHeaders, sizeByte, splits.length, ...splits]), Buffer.from(data, 'latin1')])
+  );
+}
+{
+  const browser =
+    'GET /chat?room=1 HTTP/1.1\r\nHost: localhost:3200\r\nConnection: Upgrade\r\n' +
+    'Pragma: no-cache\r\nUpgrade: websocket\r\nOrigin: http://localhost:3201\r\n' +
+    'Sec-WebSocket-Version: 13\r\nAccept-Language: zh-CN,zh;q=0.9\r\n' +
+    'Sec-WebSocket-Key: BcVbtgbkG+YnCD9NRv23qA==\r\n' +
+    'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n';
+  const frame = '\x81\x85\x01\x02\x03\x04ig\x6f\x68n';
+  const heads = {
+    browser,
+    'browser-then-frame': browser + frame,
+    minimal: 'GET / HTTP/1.1\r\n\r\n',
+    'http10': 'GET / HTTP/1.0\r\nHost: a\r\n\r\n',
+    'ows-empty': 'GET * HTTP/1.1\r\nA:\r\nB: \t \r\nC:\t x y \t\r\nx-!#$%&\'*+-.^_`|~: \x80\xff\r\n\r\n',
+    'absolute-form': 'OPTIONS http://h:1/p?q=\xe9 HTTP/1.9\r\nHost: h\r\n\r\n',
+    'bare-lf': 'GET / HTTP/1.1\nHost: a\n\n',
+    'bare-cr': 'GET / HTTP/1.1\r\nA: b\rc\r\n\r\n',
+    'obs-fold': 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n',
+    'space-before-colon': 'GET / HTTP/1.1\r\nA : b\r\n\r\n',
+    'no-colon': 'GET / HTTP/1.1\r\nA\r\n\r\n',
+    'nul-value': 'GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n',
+    'http2': 'GET / HTTP/2.0\r\n\r\n',
+    'http09': 'GET /\r\n\r\n',
+    'tls-hello': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03',
+    'double-space': 'GET  / HTTP/1.1\r\n\r\n',
+    'slowloris': 'GET / HTTP/1.1\r\nX-Slow: ' + 'z'.repeat(600),
+  };
+  for (const [name, data] of Object.entries(heads)) {
+    httpSeed(name, 100, 255, [], data);
+    httpSeed(name + '-split', 100, 255, [1, 3, 0, 7, 2], data);
+  }
+  // Limits: a head one byte over a 512-byte limit, at it, and too many headers.
+  const padded = (size) => {
+    const start = 'GET / HTTP/1.1\r\nX: ';
+    return start + 'a'.repeat(size - start.length - 4) + '\r\n\r\n';
+  };
+  httpSeed('size-at-limit', 100, 63 + 4, [], padded(512));
+  httpSeed('size-over-limit', 100, 63 + 4, [5, 60], padded(513));
+  httpSeed('size-tiny-limit', 100, 20, [], browser);
+  let many = 'GET / HTTP/1.1\r\n';
+  for (let i = 0; i < 101; i++) many += `H${i}: ${i}\r\n`;
+  httpSeed('headers-101', 100, 255, [], many + '\r\n');
+  httpSeed('headers-over-3', 3, 255, [9], browser);
+  httpSeed('headers-none-allowed', 0, 255, [], 'GET / HTTP/1.1\r\n\r\n');
+}
+
 for (const t of fs.readdirSync(CORPUS)) {
   console.log(`${t}: ${fs.readdirSync(path.join(CORPUS, t)).length} seeds`);
 }

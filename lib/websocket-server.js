@@ -15,6 +15,7 @@ const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const { transportOption } = require('./native-transport');
+const { handleSocket, DEFAULT_HEADERS_TIMEOUT, DEFAULT_MAX_HEADER_SIZE } = require('./raw-upgrade');
 const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
@@ -65,6 +66,8 @@ class WebSocketServer extends EventEmitter {
    *   addon takes plain TCP sockets over after the upgrade (others use 'stream'); 'stream':
    *   bytes always go through Node's socket
    * @param {Function} [options.WebSocket] the class of accepted connections
+   * @param {number} [options.maxHeaderSize=16384] handleSocket(): the largest request head (431)
+   * @param {number} [options.headersTimeout=10000] handleSocket(): ms to wait for it (408)
    * @param {Function} [callback] 'listening' listener (port mode)
    */
   constructor(options, callback) {
@@ -87,6 +90,8 @@ class WebSocketServer extends EventEmitter {
       maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT,
       onBufferOverflow: 'close',
       heartbeat: false,
+      maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
+      headersTimeout: DEFAULT_HEADERS_TIMEOUT,
       verifyClient: null,
       noServer: false,
       backlog: null,
@@ -115,6 +120,8 @@ class WebSocketServer extends EventEmitter {
       checkNonNegative(options, name);
     }
     checkNonNegative(options, 'maxBufferedAmount');
+    checkNonNegative(options, 'maxHeaderSize');
+    checkNonNegative(options, 'headersTimeout');
     if (options.onBufferOverflow !== 'close' && options.onBufferOverflow !== 'drop') {
       const err = new TypeError(
         `The "onBufferOverflow" option must be 'close' or 'drop'; got ${options.onBufferOverflow}`
@@ -317,6 +324,11 @@ class WebSocketServer extends EventEmitter {
       if (pathname !== this.options.path) return false;
     }
     return true;
+  }
+
+  /** Reads an HTTP upgrade request from a raw socket (net.Server) itself, then handles it like handleUpgrade. */
+  handleSocket(socket, cb) {
+    handleSocket(this, socket, cb || this.emit.bind(this, 'connection'));
   }
 
   /**

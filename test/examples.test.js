@@ -5,6 +5,7 @@
 
 const assert = require('assert');
 const { spawn } = require('child_process');
+const net = require('net');
 const path = require('path');
 const WebSocket = require('ws'); // an independent client
 
@@ -43,6 +44,18 @@ function run(file, args) {
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+/** Writes `text` on a new TCP connection and resolves with everything read until it closes. */
+function rawExchange(port, text) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk) => (got += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
   });
 }
 
@@ -144,6 +157,27 @@ describe('examples', function () {
     assert.strictEqual(status, 404);
     chat.close();
     echo.close();
+  });
+
+  it('raw-net-server.js does the handshake on a plain net.Server and echoes', async () => {
+    const { child, url } = await start('raw-net-server.js', ['0']);
+    children.push(child);
+    const ws = new WebSocket(`${url}/seed?n=3`);
+    await opened(ws);
+    ws.send('abc');
+    const text = await nextMessage(ws);
+    assert.strictEqual(text.isBinary, false);
+    assert.strictEqual(text.data.toString(), 'abc');
+    ws.send(Buffer.from([0, 1, 2, 255]));
+    const binary = await nextMessage(ws);
+    assert.strictEqual(binary.isBinary, true);
+    assert.deepStrictEqual([...binary.data], [0, 1, 2, 255]);
+    ws.close();
+
+    // A plain GET is refused by handleUpgrade's checks; garbage by the HTTP parser.
+    const { port } = new URL(url);
+    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await rawExchange(port, 'hello\r\n\r\n'), /^HTTP\/1\.1 400 /);
   });
 
   it('wss-server.js serves wss:// with its self-signed certificate', async () => {

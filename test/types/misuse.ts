@@ -35,8 +35,8 @@ new WebSocketServer();
 new WebSocketServer({ noServer: true, maxPayLoad: 10 });
 // @ts-expect-error permessage-deflate window bits are numbers
 new WebSocketServer({ noServer: true, perMessageDeflate: { serverMaxWindowBits: '15' } });
-// @ts-expect-error nor the native transport, which is still being built
-new WebSocketServer({ noServer: true, transport: 'native' });
+// @ts-expect-error the transport is 'auto', 'native' or 'stream'
+new WebSocketServer({ noServer: true, transport: 'udp' });
 // @ts-expect-error heartbeat's object form has interval and timeout
 new WebSocketServer({ noServer: true, heartbeat: { every: 1000 } });
 // @ts-expect-error topics are strings

@@ -3,6 +3,7 @@
 // neither widen to `any` nor drift from what the code does.
 
 import * as http from 'http';
+import * as net from 'net';
 import { Duplex } from 'stream';
 import WebSocketDefault = require('ws-native');
 import {
@@ -42,6 +43,7 @@ const options: ServerOptions = {
   highWaterMark: 256 * 1024,
   maxBackpressure: 4 * 1024 * 1024,
   heartbeat: { interval: 20000, timeout: 5000 },
+  transport: 'auto',
   maxFragments: 1024,
   maxBufferedChunks: 4096,
   maxPendingAutoPongs: 10,
@@ -139,6 +141,7 @@ server.listen(0, () => {
     expect<1 | 0 | 2 | 3>()(client.readyState);
     expect<string>()(client.protocol);
     expect<string>()(client.extensions);
+    expect<'native' | 'stream' | undefined>()(client.transport);
     expect<number>()(client.bufferedAmount);
     expect<boolean>()(client.isPaused);
     client.send(Buffer.from([1, 2, 3]), (err) => expect<Error | undefined>()(err));
@@ -183,6 +186,16 @@ server.on('upgrade', (req, socket, head) => {
   if (!routed.shouldHandle(req)) return socket.destroy();
   routed.handleUpgrade(req, socket, head, (ws) => routed.emit('connection', ws, req));
 });
+
+// A net.Server: the library reads the upgrade request itself.
+const raw = new WebSocketServer({ noServer: true, maxHeaderSize: 8192, headersTimeout: 5000 });
+net.createServer((socket) => raw.handleSocket(socket)).listen(0);
+net.createServer((socket) =>
+  raw.handleSocket(socket, (ws, req) => {
+    expect<WebSocket>()(ws);
+    expect<http.IncomingMessage>()(req);
+  })
+);
 
 // A subclass of WebSocket as the class of accepted connections.
 class Tagged extends WebSocket {
