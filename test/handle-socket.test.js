@@ -121,6 +121,10 @@ nativeOnly.describe('handleSocket (a net.Server without http.Server)', function 
       const ws = await open(port, '/echo');
       const { ws: server } = await conn();
       server.on('message', (data, isBinary) => server.send(data, { binary: isBinary }));
+      // A raw net socket is a plain TCP socket: the native transport takes it, unless the
+      // process turned that off (the suite's second run).
+      const native = process.env.WS_NATIVE_TRANSPORT !== 'stream';
+      assert.strictEqual(server.transport, native ? 'native' : 'stream');
 
       ws.send('héllo');
       const [text, textIsBinary] = await once(ws, 'message');
