@@ -44,13 +44,41 @@
 #define ASYNC_INFLATE_MIN (16 * 1024)
 
 
-/* Per-environment state (a worker thread has its own): the zlib streams shared by every
- * connection that takes over no context in that direction, one per configuration. */
+/* Connections are named in JS by a number, not an object: an index into this environment's
+ * table of connections plus a generation that changes each time the slot is freed. A handle
+ * costs JS nothing (it is a small integer), there is no finalizer per connection, and a
+ * handle used after release() (its slot freed, perhaps reused) resolves to a connection that
+ * behaves as released instead of to freed or foreign memory. Connections are freed by
+ * release() (JS calls it when the transport closes), or when a thread-pool job still using one
+ * ends, or with the environment. */
+#define HANDLE_INDEX_BITS 21 /* 2M connections per thread; the handle stays a 31-bit integer */
+#define HANDLE_GENERATION_MASK ((1u << (31 - HANDLE_INDEX_BITS)) - 1)
+#define NO_SLOT UINT32_MAX
+
+typedef struct connection_slot {
+  connection *c;       /* NULL when free */
+  uint32_t generation; /* of the handle given out for this slot */
+  uint32_t next_free;
+} connection_slot;
+
+/* Per-environment state (a worker thread has its own): the connection table, and the zlib
+ * streams shared by every connection that takes over no context in that direction, one per
+ * configuration. */
 #define SHARED_STREAMS 32
 typedef struct addon_state {
   pmd_stream *streams[SHARED_STREAMS];
   size_t count;
+  connection_slot *slots;
+  uint32_t slot_count, slot_cap;
+  uint32_t free_head, free_tail; /* freed slots, reused oldest first */
+  connection released;           /* what a stale handle resolves to */
 } addon_state;
+
+static void connection_free(connection *c) {
+  native_transport_detach(c); /* (only ever open here at an environment's teardown) */
+  conn_release(&c->engine);
+  free(c);
+}
 
 static void addon_state_free(napi_env env, void *data, void *hint) {
   (void)env;
@@ -60,7 +88,54 @@ static void addon_state_free(napi_env env, void *data, void *hint) {
     pmd_stream_end(state->streams[i]);
     free(state->streams[i]);
   }
+  for (uint32_t i = 0; i < state->slot_count; i++)
+    if (state->slots[i].c) connection_free(state->slots[i].c);
+  free(state->slots);
   free(state);
+}
+
+static addon_state *state_of_env(napi_env env) {
+  addon_state *state = NULL;
+  napi_get_instance_data(env, (void **)&state);
+  return state;
+}
+
+/* A slot for c; its handle in *handle. False when memory or handle space runs out. */
+static bool slot_take(addon_state *state, connection *c, uint32_t *handle) {
+  uint32_t index;
+  if (state->free_head != NO_SLOT) {
+    index = state->free_head;
+    state->free_head = state->slots[index].next_free;
+    if (state->free_head == NO_SLOT) state->free_tail = NO_SLOT;
+  } else {
+    if (state->slot_count == (1u << HANDLE_INDEX_BITS)) return false;
+    if (state->slot_count == state->slot_cap) {
+      uint32_t cap = state->slot_cap ? state->slot_cap * 2 : 1024;
+      connection_slot *grown = realloc(state->slots, cap * sizeof(*grown));
+      if (!grown) return false;
+      state->slots = grown;
+      state->slot_cap = cap;
+    }
+    index = state->slot_count++;
+    state->slots[index].generation = 0;
+  }
+  state->slots[index].c = c;
+  state->slots[index].next_free = NO_SLOT;
+  c->slot = index;
+  *handle = index | (state->slots[index].generation << HANDLE_INDEX_BITS);
+  return true;
+}
+
+/* Frees c and its slot; handles to it now resolve to the released placeholder. */
+static void connection_destroy(addon_state *state, connection *c) {
+  connection_slot *slot = &state->slots[c->slot];
+  slot->c = NULL;
+  slot->generation = (slot->generation + 1) & HANDLE_GENERATION_MASK;
+  slot->next_free = NO_SLOT;
+  if (state->free_tail == NO_SLOT) state->free_head = c->slot;
+  else state->slots[state->free_tail].next_free = c->slot;
+  state->free_tail = c->slot;
+  connection_free(c);
 }
 
 /* The shared stream for this direction and configuration, made on first use. Any inflater
@@ -68,8 +143,8 @@ static void addon_state_free(napi_env env, void *data, void *hint) {
  * every inflating connection; deflaters must match the negotiated window and options. */
 static pmd_stream *shared_stream(napi_env env, bool deflating, int window_bits, int level,
                                  int mem_level) {
-  addon_state *state = NULL;
-  if (napi_get_instance_data(env, (void **)&state) != napi_ok || state == NULL) return NULL;
+  addon_state *state = state_of_env(env);
+  if (state == NULL) return NULL;
   if (!deflating) window_bits = 15;
   for (size_t i = 0; i < state->count; i++) {
     pmd_stream *s = state->streams[i];
@@ -122,12 +197,20 @@ static napi_value make_undefined(napi_env env) {
     return throw_error(env, "WS_ERR_NATIVE", "cannot read arguments");
 
 connection *addon_connection(napi_env env, napi_value value) {
-  void *ptr = NULL;
-  if (napi_get_value_external(env, value, &ptr) != napi_ok || ptr == NULL) {
+  double number = -1;
+  addon_state *state = state_of_env(env);
+  if (napi_get_value_double(env, value, &number) != napi_ok || !(number >= 0) ||
+      number >= 2147483648.0 || number != (double)(uint32_t)number || state == NULL) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a ws-native connection handle");
     return NULL;
   }
-  return ptr;
+  uint32_t handle = (uint32_t)number;
+  uint32_t index = handle & ((1u << HANDLE_INDEX_BITS) - 1);
+  uint32_t generation = handle >> HANDLE_INDEX_BITS;
+  if (index >= state->slot_count || state->slots[index].c == NULL ||
+      state->slots[index].generation != generation)
+    return &state->released;
+  return state->slots[index].c;
 }
 
 static bool get_bool(napi_env env, napi_value value) {
@@ -200,15 +283,6 @@ static napi_status adopt_buffer(napi_env env, uint8_t *data, size_t len, size_t 
 
 /* ---- connection lifetime ---- */
 
-static void connection_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  connection *c = data;
-  native_transport_detach(c); /* (only ever open here at an environment's teardown) */
-  conn_release(&c->engine);
-  free(c);
-}
-
 static int32_t get_int_property(napi_env env, napi_value object, const char *name, int32_t dflt) {
   napi_value v;
   int32_t n = dflt;
@@ -271,24 +345,29 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
   if (!c) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   c->deflate_threshold = threshold;
   conn_init(&c->engine, &config);
+  uint32_t id;
+  addon_state *state = state_of_env(env);
   napi_value handle;
-  if (napi_create_external(env, c, connection_finalize, NULL, &handle) != napi_ok) {
+  if (state == NULL || !slot_take(state, c, &id) ||
+      napi_create_uint32(env, id, &handle) != napi_ok) {
     conn_release(&c->engine);
     free(c);
-    return throw_error(env, "WS_ERR_NATIVE", "cannot create connection");
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot create a connection");
   }
   return handle;
 }
 
-/* release(handle): frees the connection's buffers now instead of at garbage collection. */
+/* release(handle): frees the connection; the handle then names a released one. */
 static napi_value release_connection(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
+  addon_state *state = state_of_env(env);
+  if (c == &state->released) return make_undefined(env);
   c->released = true;
-  /* A compression job may be using this connection's deflater: free it when the job ends. */
+  /* A thread-pool job may be using this connection: free it when the job ends. */
   if (c->jobs > 0) c->release_pending = true;
-  else conn_release(&c->engine);
+  else connection_destroy(state, c);
   return make_undefined(env);
 }
 
@@ -633,21 +712,19 @@ static napi_value send_framed(napi_env env, napi_callback_info info) {
  * job pointer is also a job_base pointer. */
 typedef struct job_base {
   napi_async_work work;
-  napi_ref handle_ref; /* keeps the connection alive until the job ends */
   napi_ref callback_ref;
-  connection *c;
+  connection *c; /* not freed before the job ends (jobs counts it) */
 } job_base;
 
 /* Queues job (whose base is filled in here); false when that fails, nothing queued. */
-static bool job_queue(napi_env env, job_base *job, connection *c, napi_value handle,
-                      napi_value callback, const char *name, napi_async_execute_callback execute,
+static bool job_queue(napi_env env, job_base *job, connection *c, napi_value callback,
+                      const char *name, napi_async_execute_callback execute,
                       napi_async_complete_callback complete) {
   napi_value resource_name;
   job->c = c;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
   /* (References made before a failure are reclaimed with the environment.) */
-  if (napi_create_reference(env, handle, 1, &job->handle_ref) != napi_ok ||
-      napi_create_reference(env, callback, 1, &job->callback_ref) != napi_ok ||
+  if (napi_create_reference(env, callback, 1, &job->callback_ref) != napi_ok ||
       napi_create_async_work(env, NULL, resource_name, execute, complete, job, &job->work) !=
           napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok)
@@ -656,14 +733,12 @@ static bool job_queue(napi_env env, job_base *job, connection *c, napi_value han
   return true;
 }
 
-/* A job ended (on the main thread): if release() came meanwhile, the engine is freed now. */
-static void job_ended(job_base *job) {
+/* A job ended (on the main thread): if release() came meanwhile, the connection is freed
+ * now. Nothing may use job->c after this. */
+static void job_ended(napi_env env, job_base *job) {
   connection *c = job->c;
   c->jobs--;
-  if (c->release_pending && c->jobs == 0) {
-    conn_release(&c->engine);
-    c->release_pending = false;
-  }
+  if (c->release_pending && c->jobs == 0) connection_destroy(state_of_env(env), c);
 }
 
 /* Calls the job's callback with argv, then drops what the job held of the environment. */
@@ -674,7 +749,6 @@ static void job_finish(napi_env env, job_base *job, size_t argc, napi_value *arg
     napi_call_function(env, global, callback, argc, argv, NULL);
   }
   napi_delete_reference(env, job->callback_ref);
-  napi_delete_reference(env, job->handle_ref);
   napi_delete_async_work(env, job->work);
 }
 
@@ -718,7 +792,7 @@ static void deflate_job_complete(napi_env env, napi_status status, void *data) {
   if (error) napi_create_error(env, NULL, error, &argv[0]);
   else napi_get_undefined(env, &argv[0]);
   argv[1] = make_uint(env, queued ? c->engine.out_len : 0);
-  job_ended(&job->base);
+  job_ended(env, &job->base);
   job_finish(env, &job->base, 2, argv);
   free(job->input);
   free(job->output.data);
@@ -769,7 +843,7 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
     job->stream = &job->fresh;
   }
 
-  if (!job->input || !job_queue(env, &job->base, c, argv[0], argv[3], "ws-native:deflate",
+  if (!job->input || !job_queue(env, &job->base, c, argv[3], "ws-native:deflate",
                                  deflate_job_execute, deflate_job_complete)) {
     if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
     free(job->input);
@@ -829,7 +903,7 @@ static void inflate_job_complete(napi_env env, napi_status status, void *data) {
     }
     napi_get_boolean(env, err == CONN_OK, &argv[0]);
   }
-  job_ended(&job->base);
+  job_ended(env, &job->base);
   job_finish(env, &job->base, 2, argv);
   free(job->input.data);
   free(job);
@@ -861,7 +935,7 @@ static napi_value inflate_async(napi_env env, napi_callback_info info) {
     pmd_inflater_init(&job->fresh, 15);
     job->stream = &job->fresh;
   }
-  if (!job_queue(env, &job->base, c, argv[0], argv[1], "ws-native:inflate",
+  if (!job_queue(env, &job->base, c, argv[1], "ws-native:inflate",
                  inflate_job_execute, inflate_job_complete)) {
     if (job->stream == &job->fresh) pmd_stream_end(&job->fresh);
     free(job->input.data);
@@ -1022,6 +1096,10 @@ static napi_value make_constants(napi_env env) {
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   addon_state *state = calloc(1, sizeof(*state));
+  if (state) {
+    state->free_head = state->free_tail = NO_SLOT;
+    state->released.released = true;
+  }
   if (!state || napi_set_instance_data(env, state, addon_state_free, NULL) != napi_ok) {
     free(state);
     napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: cannot set up the addon");

@@ -21,7 +21,8 @@ typedef struct connection {
   bool released;
   uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
   uint32_t jobs;              /* compressions running in the thread pool */
-  bool release_pending;       /* release() came while a job used the engine's deflater */
+  bool release_pending;       /* release() came while a job used the connection */
+  uint32_t slot;              /* its index in the environment's connection table */
 } connection;
 
 /* Closes the connection's native transport, if any, and forgets it (native_transport.c). */

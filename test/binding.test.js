@@ -1,0 +1,59 @@
+'use strict';
+
+// The addon's connection handles: small integers naming a slot of a per-thread table, with a
+// generation so that a handle used after release() (even once its slot is reused) acts on a
+// released connection, never on freed memory or on the slot's new connection.
+
+const assert = require('assert');
+
+const { nativeOnly } = require('./support/impl');
+
+nativeOnly.describe('connection handles', function () {
+  const binding = require('../lib/binding');
+  const { OP_TEXT } = binding.constants;
+  const INDEX_MASK = (1 << 21) - 1;
+
+  function create() {
+    return binding.createConnection(true, 1024, false, true, 0);
+  }
+
+  it('are small integers; a released handle is inert even after its slot is reused', function () {
+    const old = create();
+    assert.ok(Number.isInteger(old) && old >= 0 && old < 2 ** 31);
+    assert.ok(binding.send(old, 'before', OP_TEXT, true, false) > 0);
+    binding.release(old);
+
+    // Create connections until one takes the freed slot (freed slots are reused oldest first).
+    const made = [];
+    let reused;
+    for (let i = 0; i < 1 << 17 && reused === undefined; i++) {
+      const h = create();
+      if ((h & INDEX_MASK) === (old & INDEX_MASK)) reused = h;
+      else made.push(h);
+    }
+    assert.notStrictEqual(reused, undefined, 'the slot was reused');
+    assert.notStrictEqual(reused, old, 'with another generation');
+
+    // The stale handle acts on a released connection: nothing queued, nothing thrown...
+    assert.strictEqual(binding.send(old, 'stale', OP_TEXT, true, false), 0);
+    assert.strictEqual(binding.pendingOutput(old), 0);
+    assert.strictEqual(binding.takeOutput(old), undefined);
+    binding.release(old); // a second release is harmless
+    // ...and the slot's new connection is untouched by it.
+    assert.strictEqual(binding.pendingOutput(reused), 0);
+    assert.ok(binding.send(reused, 'fresh', OP_TEXT, true, false) > 0);
+    assert.strictEqual(binding.takeOutput(reused).subarray(2).toString(), 'fresh');
+
+    for (const h of made) binding.release(h);
+    binding.release(reused);
+  });
+
+  it('anything else is a TypeError (ERR_INVALID_ARG_TYPE)', function () {
+    for (const bad of [undefined, null, {}, 'x', -1, 1.5]) {
+      assert.throws(() => binding.pendingOutput(bad), {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE'
+      });
+    }
+  });
+});
