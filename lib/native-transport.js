@@ -103,7 +103,7 @@ class NativeTransport {
     if (handle.readStop() !== 0) return null;
     const id = freeIds.length > 0 ? freeIds.pop() : open.length;
     try {
-      binding.transportOpen(handle.fd, ws._handle, id);
+      binding.transportOpen(handle.fd, ws._handle, id, !noDelaySet(socket));
     } catch {
       freeIds.push(id);
       handle.readStart();
@@ -113,17 +113,14 @@ class NativeTransport {
     open[id] = transport;
     binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     socket[kWebSocket] = ws;
-    // Applications read req.socket.remoteAddress in 'connection' (ws's README does): net.Socket
-    // caches the peer's address once read and answers from that cache after destroy(); its
-    // own address it does not, so that is kept on the socket.
-    void socket.remoteAddress;
-    const { localAddress, localPort } = socket;
     socket.on('error', NOOP);
     socket.destroy();
-    Object.defineProperties(socket, {
-      localAddress: { value: localAddress, configurable: true },
-      localPort: { value: localPort, configurable: true }
-    });
+    // Applications read req.socket.remoteAddress in 'connection' (ws's README does); a
+    // destroyed net.Socket no longer knows it. The released socket answers from the transport
+    // instead, on demand (reading the addresses up front would cost every handshake).
+    if (Object.getPrototypeOf(socket) === net.Socket.prototype) {
+      Object.setPrototypeOf(socket, ReleasedSocket.prototype);
+    }
     // Delivered like any read, after 'connection' (which the caller emits synchronously).
     if (head.length > 0) process.nextTick(receiveHead, transport, head);
     return transport;
@@ -237,6 +234,29 @@ class NativeTransport {
     }
     return this._address;
   }
+}
+
+/** A net.Socket the native transport took over: its addresses come from the transport. */
+class ReleasedSocket extends net.Socket {}
+for (const name of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort']) {
+  Object.defineProperty(ReleasedSocket.prototype, name, {
+    configurable: true,
+    get() {
+      const ws = this[kWebSocket];
+      return ws && ws._socket instanceof NativeTransport ? ws._socket[name] : undefined;
+    }
+  });
+}
+
+// Node records setNoDelay() under an internal symbol (http.Server sets it on every connection);
+// when it says the socket has it, the system call is skipped. Found once, by its description.
+let kSetNoDelay;
+function noDelaySet(socket) {
+  if (kSetNoDelay === undefined) {
+    kSetNoDelay =
+      Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay') || null;
+  }
+  return kSetNoDelay !== null && socket[kSetNoDelay] === true;
 }
 
 function receiveHead(transport, head) {

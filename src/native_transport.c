@@ -303,12 +303,12 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* transportOpen(fd, connection, id): duplicates fd (close-on-exec), so the caller can then
- * destroy its own socket, and starts reading; from then on the connection's output goes to the
+/* transportOpen(fd, connection, id, setNoDelay): duplicates fd (close-on-exec), so the caller
+ * can then destroy its own socket, turns Nagle off unless told it is off, and starts reading; from then on the connection's output goes to the
  * socket with transportFlush() and events reach dispatch(id, ...). */
 static napi_value transport_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   transport_state *s = state_of(env, info, &argc, argv);
   int32_t fd = -1;
   uint32_t id = 0;
@@ -341,11 +341,14 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "WS_ERR_NATIVE", strerror(errno));
     return NULL;
   }
-  /* Shared with Node's fd (same open file), which libuv made non-blocking; set it anyway. */
-  int flags = fcntl(own, F_GETFL);
-  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(own, F_SETFL, flags | O_NONBLOCK);
-  int one = 1;
-  setsockopt(own, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  /* (Non-blocking already: the open file is shared with Node's fd, and uv_poll_init sets it.)
+   * Small frames must not wait for Nagle; Node may have set that already (setNoDelay). */
+  bool no_delay = true;
+  if (argc >= 4) napi_get_value_bool(env, argv[3], &no_delay);
+  if (no_delay) {
+    int one = 1;
+    setsockopt(own, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
 
   native_transport *t = calloc(1, sizeof(*t));
   if (!t) {
