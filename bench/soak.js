@@ -3,7 +3,7 @@
 // Soak test: a ws-native echo server in a child process, and a driver (ws's client) that keeps
 // --conns connections opening and closing for --minutes, checking every echo end to end.
 //
-//   npm run soak -- --minutes 10 [--conns 200] [--deflate] [--transport stream]
+//   npm run soak -- --minutes 10 [--conns 200] [--deflate] [--transport auto|native|stream]
 //
 // Each connection lives a random 0.5-5 s and keeps 1-8 messages in flight. A message is text or
 // binary, carries its connection id and sequence number, has 1 B..64 KiB of random content
@@ -41,9 +41,11 @@ function runServer() {
     options: { deflate: { type: 'boolean', default: false }, transport: { type: 'string' } }
   });
   const server = http.createServer((req, res) => res.end('soak echo server\n'));
-  const wss = new WebSocketServer({ server, perMessageDeflate: args.deflate });
+  const wss = new WebSocketServer({ server, perMessageDeflate: args.deflate, transport: args.transport });
+  const transports = {};
   const errors = {};
   wss.on('connection', (ws) => {
+    transports[ws.transport] = (transports[ws.transport] || 0) + 1;
     ws.on('error', (err) => {
       errors[err.code] = (errors[err.code] || 0) + 1;
     });
@@ -60,7 +62,8 @@ function runServer() {
         heapUsed: mem.heapUsed,
         arrayBuffers: mem.arrayBuffers,
         clients: wss.clients.size,
-        errors
+        errors,
+        transports
       });
     });
   });
@@ -76,20 +79,22 @@ function main() {
       minutes: { type: 'string', default: '1' },
       conns: { type: 'string', default: '200' },
       deflate: { type: 'boolean', default: false },
-      transport: { type: 'string', default: 'stream' }
+      transport: { type: 'string', default: 'auto' }
     }
   });
   const minutes = Number(args.minutes);
   const conns = Number(args.conns);
   if (!(minutes > 0) || !(conns > 0)) {
-    console.error('usage: node bench/soak.js [--minutes N] [--conns N] [--deflate]');
+    console.error(
+      'usage: node bench/soak.js [--minutes N] [--conns N] [--deflate] [--transport T]'
+    );
     process.exit(2);
   }
-  if (args.transport !== 'stream') {
-    console.error(`--transport ${args.transport}: only the stream transport exists so far`);
+  if (!['auto', 'native', 'stream'].includes(args.transport)) {
+    console.error(`--transport ${args.transport}: 'auto', 'native' or 'stream'`);
     process.exit(2);
   }
-  run({ durationMs: minutes * 60000, conns, deflate: args.deflate }).then(
+  run({ durationMs: minutes * 60000, conns, deflate: args.deflate, transport: args.transport }).then(
     (ok) => process.exit(ok ? 0 : 1),
     (err) => {
       console.error(err);
@@ -98,10 +103,10 @@ function main() {
   );
 }
 
-async function run({ durationMs, conns, deflate }) {
+async function run({ durationMs, conns, deflate, transport }) {
   const WebSocket = require('ws');
 
-  const child = fork(__filename, ['--server', ...(deflate ? ['--deflate'] : [])], {
+  const child = fork(__filename, ['--server', '--transport', transport, ...(deflate ? ['--deflate'] : [])], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   });
@@ -353,7 +358,7 @@ async function run({ durationMs, conns, deflate }) {
     '   t(s)  RSS(MiB)  heap(MiB)  buffers(MiB)  server conns   opened   closed       sent   verified   msgs/s';
   console.log(
     `soak: ${conns} connections for ${durationMs / 60000} min against ws-native` +
-      `${deflate ? ' (permessage-deflate)' : ''}, pid ${child.pid}`
+      `${deflate ? ' (permessage-deflate)' : ''}, transport '${transport}', pid ${child.pid}`
   );
   console.log(header);
   let lastVerified = 0;
@@ -433,6 +438,12 @@ async function run({ durationMs, conns, deflate }) {
   console.log(`connections: ${totals.opened} opened, ${totals.closed} closed ` +
     `(${totals.terminated} terminated by the driver, ${totals.abnormal} abnormal, ` +
     `${totals.handshakeErrors} failed handshakes)`);
+  const last = samples[samples.length - 1];
+  if (last && last.transports) {
+    console.log(
+      `server transports: ${Object.entries(last.transports).map(([k, v]) => `${v} ${k}`).join(', ')}`
+    );
+  }
   console.log(`messages:    ${totals.sent} sent, ${totals.verified} verified ` +
     `(${(totals.bytes / MiB).toFixed(0)} MiB), ${totals.abandoned} abandoned on terminated connections, ` +
     `${(totals.verified / elapsed).toFixed(0)}/s`);

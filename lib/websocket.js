@@ -41,22 +41,13 @@ const DIRECT_WRITE_MIN = 32 * 1024;
 // event names, own keys only).
 const EVENTS_PROTO = Object.freeze(Object.create(null));
 
-// Boolean state of a connection, one bit each in _flags (accessors below keep the names).
+// Boolean state read only around the close and on rare paths, one bit each in _flags (accessors
+// below keep the names): fields cost 8 bytes each per connection. The state the per-message path
+// reads and writes stays in plain fields, which are faster to reach than accessors.
 const FLAGS = [
   '_closeFrameReceived',
   '_closeFrameSent',
-  '_endAfterFlush',
-  '_ended',
   '_errorEmitted',
-  '_flushScheduled',
-  '_needDrain',
-  '_paused',
-  '_receiving',
-  '_sendingFragments', // send(..., { fin: false }) began a message not yet ended
-  '_deflate', // permessage-deflate was negotiated
-  '_inflating', // a large message is being inflated in the thread pool
-  '_trackActivity', // heartbeat: note when bytes arrive
-  '_isServer',
   '_autoPong',
   '_dropOnOverflow'
 ];
@@ -79,8 +70,8 @@ class WebSocket extends EventEmitter {
   constructor(address, protocols, options) {
     super();
 
-    // Several hundred bytes per connection: a fast-mode object rather than EventEmitter's
-    // null-prototype dictionary (see EVENTS_PROTO), and the boolean state packed into _flags.
+    // Bytes per connection: a fast-mode object rather than EventEmitter's null-prototype
+    // dictionary (see EVENTS_PROTO), and the rarely used boolean state packed into _flags.
     this._events = Object.create(EVENTS_PROTO);
     this._flags = 0;
     this._binaryType = BINARY_TYPES[0];
