@@ -83,7 +83,8 @@ function utf8Seed(name, splits, data, level) {
   write('fuzz_utf8', name, Buffer.concat([Buffer.from([flags, splits.length, ...splits]), data]));
 }
 
-fs.rmSync(CORPUS, { recursive: true, force: true });
+// Seeds are written over in place: other files in corpus/ (fuzz_inflate's seeds, inputs kept
+// from fuzzing runs) are left alone.
 
 // ---- fuzz_frame seeds ----
 {
