@@ -163,33 +163,6 @@ static pmd_stream *shared_stream(napi_env env, bool deflating, int window_bits, 
 
 /* ---- helpers ---- */
 
-static napi_value throw_error(napi_env env, const char *code, const char *message) {
-  napi_throw_error(env, code, message);
-  return NULL;
-}
-
-static napi_value throw_type_error(napi_env env, const char *code, const char *message) {
-  napi_throw_type_error(env, code, message);
-  return NULL;
-}
-
-static napi_value throw_range_error(napi_env env, const char *code, const char *message) {
-  napi_throw_range_error(env, code, message);
-  return NULL;
-}
-
-static napi_value make_uint(napi_env env, uint64_t value) {
-  napi_value v;
-  napi_create_double(env, (double)value, &v);
-  return v;
-}
-
-static napi_value make_undefined(napi_env env) {
-  napi_value v;
-  napi_get_undefined(env, &v);
-  return v;
-}
-
 #define GET_ARGS(n)                                                            \
   size_t argc = n;                                                             \
   napi_value argv[n];                                                          \
@@ -1011,15 +984,17 @@ static napi_value take_output(napi_env env, napi_callback_info info) {
   }
   if (napi_create_buffer_copy(env, e->out_len, e->out, NULL, &buffer) != napi_ok)
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-  /* Keep a small buffer for the next turn; give a large one back so idle connections stay
-   * small. */
+  connection_output_taken(e);
+  return buffer;
+}
+
+void connection_output_taken(conn *e) {
   if (e->out_cap > OUTPUT_HANDOFF_MIN) {
     size_t len;
     free(conn_output_detach(e, &len));
   } else {
     conn_output_clear(e);
   }
-  return buffer;
 }
 
 /* trackFragments(handle, on): whether messages report their frame boundaries. */

@@ -25,6 +25,43 @@ typedef struct connection {
   uint32_t slot;              /* its index in the environment's connection table */
 } connection;
 
+/* Small Node-API helpers every glue file uses. The throw_* ones return NULL, so a function
+ * can `return throw_type_error(...)`. */
+static inline napi_value throw_error(napi_env env, const char *code, const char *message) {
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+static inline napi_value throw_type_error(napi_env env, const char *code, const char *message) {
+  napi_throw_type_error(env, code, message);
+  return NULL;
+}
+
+static inline napi_value throw_range_error(napi_env env, const char *code, const char *message) {
+  napi_throw_range_error(env, code, message);
+  return NULL;
+}
+
+static inline napi_value make_number(napi_env env, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  return v;
+}
+
+static inline napi_value make_uint(napi_env env, uint64_t value) {
+  return make_number(env, (double)value);
+}
+
+static inline napi_value make_undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+/* The engine's queued output was taken (handed to JS or written): empty the queue, keeping a
+ * small buffer for the next turn and giving a large one back so idle connections stay small. */
+void connection_output_taken(conn *e);
+
 /* Closes the connection's native transport, if any, and forgets it (native_transport.c). */
 void native_transport_detach(connection *c);
 

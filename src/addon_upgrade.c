@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addon.h"
 #include "codec/http_request.h"
 #include "register.h"
 
@@ -49,16 +50,6 @@ static bool same_name(const uint8_t *buf, http_span a, http_span b) {
 }
 
 /* ---- errors ---- */
-
-static napi_value throw_type_error(napi_env env, const char *code, const char *message) {
-  napi_throw_type_error(env, code, message);
-  return NULL;
-}
-
-static napi_value throw_range_error(napi_env env, const char *code, const char *message) {
-  napi_throw_range_error(env, code, message);
-  return NULL;
-}
 
 /* A Node-API call failed while building the result; throws unless it already did. */
 static napi_value fail_native(napi_env env) {

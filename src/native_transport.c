@@ -10,9 +10,9 @@
  * its table of open transports) and passes the connection's handle to every function here.
  *
  * Lifetimes: the transport's memory is freed by the libuv close callback, after it told JS
- * (whose table entry keeps the connection, and so its handle, alive until then). If the
- * connection is collected first (only possible at an environment's teardown), it detaches and
- * closes its transport. An async cleanup hook closes every socket when the environment (the
+ * (whose table entry keeps the connection alive until then, and calls release() then). If the
+ * connection is freed first (only at an environment's teardown), it detaches and closes its
+ * transport. An async cleanup hook closes every socket when the environment (the
  * main thread or a worker) goes away; JS is not called then. */
 /* uv.h needs POSIX types (pthread_rwlock_t) that -std=c11 hides; F_DUPFD_CLOEXEC too. */
 #define _GNU_SOURCE
@@ -57,7 +57,7 @@ struct native_transport {
   uv_poll_t poll;
   transport_state *state;
   native_transport *prev, *next;
-  connection *owner;   /* NULL once the connection was collected */
+  connection *owner;   /* NULL once the connection was freed first (environment teardown) */
   uint32_t id;         /* JS's name for it: dispatch()'s first argument */
   int fd;
   int events;          /* the poll mask in effect */
@@ -73,28 +73,22 @@ struct native_transport {
 
 /* ---- helpers ---- */
 
-static napi_value throw_type(napi_env env, const char *message) {
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
-  return NULL;
+/* A call that does not match its signature: a TypeError naming the signature. */
+static napi_value usage_error(napi_env env, const char *usage) {
+  return throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
 }
 
-static napi_value number(napi_env env, double value) {
-  napi_value v;
-  napi_create_double(env, value, &v);
-  return v;
-}
-
-static napi_value undefined(napi_env env) {
-  napi_value v;
-  napi_get_undefined(env, &v);
-  return v;
-}
-
-/* The open transport of a connection handle; NULL (nothing thrown) when it has closed. */
-static bool get_transport(napi_env env, napi_value value, native_transport **t) {
-  connection *c = addon_connection(env, value);
-  if (!c) return false;
-  *t = c->transport;
+/* Reads the arguments of a function taking (connection, ...): argc of them into argv, and
+ * the connection's transport, NULL once it has closed. False with an exception pending. */
+static bool transport_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv,
+                           const char *usage, connection **c, native_transport **t) {
+  size_t given = argc;
+  if (napi_get_cb_info(env, info, &given, argv, NULL, NULL) != napi_ok || given < argc) {
+    usage_error(env, usage);
+    return false;
+  }
+  if ((*c = addon_connection(env, argv[0])) == NULL) return false;
+  *t = (*c)->transport;
   return true;
 }
 
@@ -110,7 +104,8 @@ static void emit(native_transport *t, int event, napi_value arg) {
   napi_value fn, global, result;
   if (napi_get_reference_value(env, s->dispatch, &fn) != napi_ok || fn == NULL) return;
   napi_get_global(env, &global);
-  napi_value argv[3] = {number(env, t->id), number(env, event), arg ? arg : undefined(env)};
+  napi_value argv[3] = {make_number(env, t->id), make_number(env, event),
+                        arg ? arg : make_undefined(env)};
   napi_status status = napi_make_callback(env, s->async_context, global, fn, 3, argv, &result);
   if (status == napi_pending_exception) {
     napi_value exception;
@@ -123,7 +118,7 @@ static void emit_in_scope(native_transport *t, int event, double arg) {
   napi_env env = t->state->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  emit(t, event, number(env, arg));
+  emit(t, event, make_number(env, arg));
   napi_close_handle_scope(env, scope);
 }
 
@@ -145,8 +140,6 @@ static void on_closed(uv_handle_t *handle) {
   if (t->next) t->next->prev = t->prev;
   s->open_count--;
   free(t->pending);
-  t->pending = NULL;
-  t->pending_off = t->pending_len = t->pending_cap = 0;
 
   emit_in_scope(t, EV_CLOSE, t->error); /* not while the environment is torn down */
   if (t->owner) t->owner->transport = NULL;
@@ -297,15 +290,16 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   transport_state *s = state_of(env, info, &argc, argv);
   napi_valuetype type = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (!s || type != napi_function) return throw_type(env, "dispatch must be a function");
+  if (!s || type != napi_function) return usage_error(env, "dispatch must be a function");
   if (s->dispatch) napi_delete_reference(env, s->dispatch);
   napi_create_reference(env, argv[0], 1, &s->dispatch);
-  return undefined(env);
+  return make_undefined(env);
 }
 
-/* transportOpen(fd, connection, id, setNoDelay): duplicates fd (close-on-exec), so the caller
- * can then destroy its own socket, turns Nagle off unless told it is off, and starts reading; from then on the connection's output goes to the
- * socket with transportFlush() and events reach dispatch(id, ...). */
+/* transportOpen(fd, connection, id[, setNoDelay]): duplicates fd (close-on-exec), so the
+ * caller can then destroy its own socket, turns Nagle off unless told it is off already, and
+ * starts reading. From then on the connection's output goes to the socket with
+ * transportFlush() and its events reach dispatch(id, ...). */
 static napi_value transport_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -314,33 +308,22 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   uint32_t id = 0;
   if (!s || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
       napi_get_value_uint32(env, argv[2], &id) != napi_ok)
-    return throw_type(env, "transportOpen(fd, connection, id) expects a file descriptor, a "
-                           "connection handle and an id");
+    return usage_error(env, "transportOpen(fd, connection, id[, setNoDelay]) expects a file "
+                            "descriptor, a connection handle and an id");
   connection *c = addon_connection(env, argv[1]);
   if (!c) return NULL;
-  if (c->transport != NULL || c->released) {
-    napi_throw_error(env, "WS_ERR_NATIVE", "the connection has a transport already");
-    return NULL;
-  }
-  if (s->tearing_down) {
-    napi_throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
-    return NULL;
-  }
+  if (c->transport != NULL || c->released)
+    return throw_error(env, "WS_ERR_NATIVE",
+                       "the connection is released or has a transport already");
+  if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
   uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
-    napi_throw_error(env, "WS_ERR_NATIVE", "no event loop");
-    return NULL;
-  }
-  if (s->read_buffer == NULL && (s->read_buffer = malloc(READ_BUFFER_SIZE)) == NULL) {
-    napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-    return NULL;
-  }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL)
+    return throw_error(env, "WS_ERR_NATIVE", "no event loop");
+  if (s->read_buffer == NULL && (s->read_buffer = malloc(READ_BUFFER_SIZE)) == NULL)
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
 
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (own < 0) {
-    napi_throw_error(env, "WS_ERR_NATIVE", strerror(errno));
-    return NULL;
-  }
+  if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
   /* (Non-blocking already: the open file is shared with Node's fd, and uv_poll_init sets it.)
    * Small frames must not wait for Nagle; Node may have set that already (setNoDelay). */
   bool no_delay = true;
@@ -353,8 +336,7 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   native_transport *t = calloc(1, sizeof(*t));
   if (!t) {
     close(own);
-    napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-    return NULL;
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
   t->state = s;
   t->fd = own;
@@ -362,8 +344,7 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   if (rc != 0) {
     close(own);
     free(t);
-    napi_throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
-    return NULL;
+    return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
   }
   t->poll.data = t;
   t->next = s->open;
@@ -374,13 +355,12 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   t->id = id;
   c->transport = t;
   update_poll(t);
-  return undefined(env);
+  return make_undefined(env);
 }
 
 /* Appends bytes to the pending output. */
 static bool pending_append(native_transport *t, const uint8_t *data, size_t len) {
   if (len == 0) return true;
-  if (t->pending_off > 0 && t->pending_off == t->pending_len) t->pending_off = t->pending_len = 0;
   if (t->pending_len + len > t->pending_cap) {
     /* Compact first: what was written already is not kept. */
     if (t->pending_off > 0) {
@@ -401,7 +381,7 @@ static bool pending_append(native_transport *t, const uint8_t *data, size_t len)
 }
 
 /* Sends iov[0..count) with as few calls as the kernel allows, keeping what it does not take
- * (in order) as pending output. */
+ * (in order) as pending output; behind output already pending, it is all kept. */
 static void write_pieces(native_transport *t, struct iovec *iov, size_t count) {
   size_t i = 0;
   while (i < count && pending_size(t) == 0) {
@@ -435,21 +415,19 @@ static void write_pieces(native_transport *t, struct iovec *iov, size_t count) {
  * takes output. Writes buffers (in order), then the connection's queued output, in one
  * sendmsg, and empties that queue. */
 static napi_value transport_flush(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  transport_state *s = state_of(env, info, &argc, argv);
-  if (!s || argc < 1) return throw_type(env, "transportFlush(connection, buffers)");
+  connection *c;
   native_transport *t;
-  if (!get_transport(env, argv[0], &t)) return NULL;
-  connection *c = addon_connection(env, argv[0]);
+  if (!transport_args(env, info, 2, argv, "transportFlush(connection, buffers)", &c, &t))
+    return NULL;
   conn *e = c->released ? NULL : &c->engine;
   if (t == NULL) {
     if (e) conn_output_clear(e);
-    return number(env, -1);
+    return make_number(env, -1);
   }
   uint32_t buffer_count = 0;
   bool is_array = false;
-  if (argc >= 2 && napi_is_array(env, argv[1], &is_array) == napi_ok && is_array)
+  if (napi_is_array(env, argv[1], &is_array) == napi_ok && is_array)
     napi_get_array_length(env, argv[1], &buffer_count);
 
   bool writable = !t->closing && !t->end_requested;
@@ -458,10 +436,7 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
   size_t pieces = buffer_count + 1;
   if (writable && pieces > MAX_IOV) {
     iov = malloc(pieces * sizeof(*iov));
-    if (!iov) {
-      napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-      return NULL;
-    }
+    if (!iov) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
   size_t count = 0;
   for (uint32_t i = 0; writable && i < buffer_count; i++) {
@@ -471,80 +446,56 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[1], i, &element) != napi_ok ||
         napi_get_buffer_info(env, element, &data, &len) != napi_ok) {
       if (iov != stack_iov) free(iov);
-      return throw_type(env, "buffers must be an array of Buffers");
+      return usage_error(env, "buffers must be an array of Buffers");
     }
     if (len > 0) iov[count++] = (struct iovec){data, len};
   }
   if (writable && e != NULL && e->out_len > 0)
     iov[count++] = (struct iovec){e->out, e->out_len};
-  if (count > 0) {
-    if (pending_size(t) > 0) {
-      for (size_t i = 0; i < count; i++) {
-        if (!pending_append(t, iov[i].iov_base, iov[i].iov_len)) {
-          fail(t, ENOMEM);
-          break;
-        }
-      }
-    } else {
-      write_pieces(t, iov, count);
-    }
-  }
+  write_pieces(t, iov, count);
   if (iov != stack_iov) free(iov);
-
-  /* The engine's queue was written or copied: empty it, and give a large buffer back. */
-  if (e != NULL) {
-    if (e->out_cap > OUTPUT_HANDOFF_MIN) {
-      size_t len;
-      free(conn_output_detach(e, &len));
-    } else {
-      conn_output_clear(e);
-    }
-  }
+  /* The engine's queue was written or copied. */
+  if (e != NULL) connection_output_taken(e);
   update_poll(t);
-  if (!writable || t->closing) return number(env, -1);
-  return number(env, (double)pending_size(t));
+  if (!writable || t->closing) return make_number(env, -1);
+  return make_number(env, (double)pending_size(t));
 }
 
 /* transportEnd(connection): sends FIN once the pending output is written. */
 static napi_value transport_end(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (!state_of(env, info, &argc, argv) || argc < 1)
-    return throw_type(env, "transportEnd(connection)");
+  connection *c;
   native_transport *t;
-  if (!get_transport(env, argv[0], &t)) return NULL;
-  if (!t) return undefined(env);
-  t->end_requested = true;
-  if (pending_size(t) == 0) shut_write(t);
-  return undefined(env);
+  if (!transport_args(env, info, 1, argv, "transportEnd(connection)", &c, &t)) return NULL;
+  if (t) {
+    t->end_requested = true;
+    if (pending_size(t) == 0) shut_write(t);
+  }
+  return make_undefined(env);
 }
 
 /* transportDestroy(connection): closes the socket now; 'close' follows from the loop. */
 static napi_value transport_destroy(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (!state_of(env, info, &argc, argv) || argc < 1)
-    return throw_type(env, "transportDestroy(connection)");
+  connection *c;
   native_transport *t;
-  if (!get_transport(env, argv[0], &t)) return NULL;
+  if (!transport_args(env, info, 1, argv, "transportDestroy(connection)", &c, &t)) return NULL;
   if (t) close_transport(t);
-  return undefined(env);
+  return make_undefined(env);
 }
 
 /* transportPause(connection, paused): stops or restarts reading. */
 static napi_value transport_pause(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (!state_of(env, info, &argc, argv) || argc < 2)
-    return throw_type(env, "transportPause(connection, paused)");
+  connection *c;
   native_transport *t;
-  if (!get_transport(env, argv[0], &t)) return NULL;
-  if (!t) return undefined(env);
-  bool paused = false;
-  napi_get_value_bool(env, argv[1], &paused);
-  t->paused = paused;
-  update_poll(t);
-  return undefined(env);
+  if (!transport_args(env, info, 2, argv, "transportPause(connection, paused)", &c, &t))
+    return NULL;
+  if (t) {
+    napi_get_value_bool(env, argv[1], &t->paused);
+    update_poll(t);
+  }
+  return make_undefined(env);
 }
 
 static napi_value address_value(napi_env env, const struct sockaddr_storage *ss, int *port,
@@ -561,7 +512,7 @@ static napi_value address_value(napi_env env, const struct sockaddr_storage *ss,
     *port = ntohs(in6->sin6_port);
     *family = "IPv6";
   } else {
-    return undefined(env);
+    return make_undefined(env);
   }
   napi_value v;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
@@ -571,44 +522,30 @@ static napi_value address_value(napi_env env, const struct sockaddr_storage *ss,
 /* transportAddress(connection) -> [remoteAddress, remotePort, remoteFamily, localAddress,
  * localPort], or undefined once the socket is closed. */
 static napi_value transport_address(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (!state_of(env, info, &argc, argv) || argc < 1)
-    return throw_type(env, "transportAddress(connection)");
+  connection *c;
   native_transport *t;
-  if (!get_transport(env, argv[0], &t)) return NULL;
-  if (!t || t->closing) return undefined(env);
+  if (!transport_args(env, info, 1, argv, "transportAddress(connection)", &c, &t)) return NULL;
+  if (!t || t->closing) return make_undefined(env);
   struct sockaddr_storage peer, local;
   socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
   memset(&peer, 0, sizeof(peer));
   memset(&local, 0, sizeof(local));
-  if (getpeername(t->fd, (struct sockaddr *)&peer, &peer_len) != 0) return undefined(env);
+  if (getpeername(t->fd, (struct sockaddr *)&peer, &peer_len) != 0) return make_undefined(env);
   getsockname(t->fd, (struct sockaddr *)&local, &local_len);
   int remote_port = 0, local_port = 0;
   const char *remote_family = NULL, *local_family = NULL;
   napi_value result;
   napi_create_array_with_length(env, 5, &result);
   napi_set_element(env, result, 0, address_value(env, &peer, &remote_port, &remote_family));
-  napi_set_element(env, result, 1, remote_family ? number(env, remote_port) : undefined(env));
-  napi_value family = undefined(env);
+  napi_set_element(env, result, 1,
+                   remote_family ? make_number(env, remote_port) : make_undefined(env));
+  napi_value family = make_undefined(env);
   if (remote_family) napi_create_string_utf8(env, remote_family, NAPI_AUTO_LENGTH, &family);
   napi_set_element(env, result, 2, family);
   napi_set_element(env, result, 3, address_value(env, &local, &local_port, &local_family));
-  napi_set_element(env, result, 4, local_family ? number(env, local_port) : undefined(env));
-  return result;
-}
-
-/* transportStats() -> [open transports, their pending output bytes] of this thread. */
-static napi_value transport_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  transport_state *s = state_of(env, info, &argc, NULL);
-  if (!s) return throw_type(env, "transportStats()");
-  size_t pending = 0;
-  for (native_transport *t = s->open; t != NULL; t = t->next) pending += pending_size(t);
-  napi_value result;
-  napi_create_array_with_length(env, 2, &result);
-  napi_set_element(env, result, 0, number(env, (double)s->open_count));
-  napi_set_element(env, result, 1, number(env, (double)pending));
+  napi_set_element(env, result, 4,
+                   local_family ? make_number(env, local_port) : make_undefined(env));
   return result;
 }
 
@@ -635,7 +572,6 @@ bool native_transport_register(napi_env env, napi_value exports) {
       {"transportDestroy", NULL, transport_destroy, NULL, NULL, NULL, napi_default, s},
       {"transportPause", NULL, transport_pause, NULL, NULL, NULL, napi_default, s},
       {"transportAddress", NULL, transport_address, NULL, NULL, NULL, napi_default, s},
-      {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
          napi_ok;
