@@ -706,16 +706,13 @@ static bool job_queue(napi_env env, job_base *job, connection *c, napi_value cal
   return true;
 }
 
-/* A job ended (on the main thread): if release() came meanwhile, the connection is freed
- * now. Nothing may use job->c after this. */
-static void job_ended(napi_env env, job_base *job) {
+/* Ends a job (on the main thread): the connection is freed now if release() came meanwhile
+ * (nothing may use job->c after this call), then the job's callback gets argv, and what the
+ * job held of the environment is dropped. */
+static void job_finish(napi_env env, job_base *job, size_t argc, napi_value *argv) {
   connection *c = job->c;
   c->jobs--;
   if (c->release_pending && c->jobs == 0) connection_destroy(state_of_env(env), c);
-}
-
-/* Calls the job's callback with argv, then drops what the job held of the environment. */
-static void job_finish(napi_env env, job_base *job, size_t argc, napi_value *argv) {
   napi_value callback, global;
   if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && callback) {
     napi_get_global(env, &global);
@@ -765,7 +762,6 @@ static void deflate_job_complete(napi_env env, napi_status status, void *data) {
   if (error) napi_create_error(env, NULL, error, &argv[0]);
   else napi_get_undefined(env, &argv[0]);
   argv[1] = make_uint(env, queued ? c->engine.out_len : 0);
-  job_ended(env, &job->base);
   job_finish(env, &job->base, 2, argv);
   free(job->input);
   free(job->output.data);
@@ -876,7 +872,6 @@ static void inflate_job_complete(napi_env env, napi_status status, void *data) {
     }
     napi_get_boolean(env, err == CONN_OK, &argv[0]);
   }
-  job_ended(env, &job->base);
   job_finish(env, &job->base, 2, argv);
   free(job->input.data);
   free(job);
