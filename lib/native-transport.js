@@ -13,24 +13,17 @@ const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
 
-const EV_READ = 1;
-const EV_END = 2;
-const EV_DRAIN = 3;
-const EV_CLOSE = 4;
+const { READ: EV_READ, END: EV_END, DRAIN: EV_DRAIN, CLOSE: EV_CLOSE } = binding.transportEvents;
 
 const TRANSPORTS = ['auto', 'native', 'stream'];
 
 // WS_NATIVE_TRANSPORT=stream turns the native transport off for the whole process (to rule it
-// out when investigating a problem); =native or =auto picks it where no option says otherwise.
-const fromEnvironment = process.env.WS_NATIVE_TRANSPORT;
-const disabled = fromEnvironment === 'stream' || process.platform === 'win32';
-const DEFAULT_TRANSPORT = fromEnvironment === 'native' || fromEnvironment === 'auto'
-  ? fromEnvironment
-  : 'auto';
+// out when investigating a problem); any other value leaves it on.
+const disabled = process.env.WS_NATIVE_TRANSPORT === 'stream' || process.platform === 'win32';
 
-/** Checks the `transport` option; returns the value to use. */
+/** Checks the `transport` option; returns the value to use ('auto' and 'native' act alike). */
 function transportOption(value) {
-  if (value === undefined || value === null) return DEFAULT_TRANSPORT;
+  if (value === undefined || value === null) return 'auto';
   if (!TRANSPORTS.includes(value)) {
     const err = new TypeError(
       `The "transport" option must be 'auto', 'native' or 'stream'; got ${value}`
@@ -310,4 +303,4 @@ function dispatch(id, event, arg) {
 
 binding.transportInit(dispatch);
 
-module.exports = { NativeTransport, canAdopt, transportOption, DEFAULT_TRANSPORT };
+module.exports = { NativeTransport, canAdopt, transportOption };

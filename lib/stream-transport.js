@@ -23,8 +23,6 @@ class StreamTransport {
     if (typeof socket.setNoDelay === 'function') socket.setNoDelay();
     // Delivered through 'data' like everything else, so it arrives after 'connection'.
     if (head.length > 0) socket.unshift(head);
-    // A socket read by someone else first (wss.handleSocket) was paused by them.
-    if (socket.isPaused && socket.isPaused()) socket.resume();
 
     socket.on('close', socketOnClose);
     socket.on('data', socketOnData);

@@ -564,7 +564,18 @@ bool native_transport_register(napi_env env, napi_value exports) {
     napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: cannot set up the native transport");
     return false;
   }
+  /* What dispatch()'s second argument means, for lib/native-transport.js. */
+  static const struct { const char *name; int value; } event_names[] = {
+      {"READ", EV_READ}, {"END", EV_END}, {"DRAIN", EV_DRAIN}, {"CLOSE", EV_CLOSE}};
+  napi_value events;
+  if (napi_create_object(env, &events) != napi_ok) return false;
+  for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++) {
+    if (napi_set_named_property(env, events, event_names[i].name,
+                                make_number(env, event_names[i].value)) != napi_ok)
+      return false;
+  }
   napi_property_descriptor props[] = {
+      {"transportEvents", NULL, NULL, NULL, NULL, events, napi_enumerable, NULL},
       {"transportInit", NULL, transport_init, NULL, NULL, NULL, napi_default, s},
       {"transportOpen", NULL, transport_open, NULL, NULL, NULL, napi_default, s},
       {"transportFlush", NULL, transport_flush, NULL, NULL, NULL, napi_default, s},
