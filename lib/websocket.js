@@ -105,13 +105,13 @@ class WebSocket extends EventEmitter {
     // compressed in the thread pool), in call order.
     this._sendQueue = null;
     this._compressingBytes = 0;
-    this._sendingFragments = false;
-    this._deflate = false;
+    this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
+    this._deflate = false; // permessage-deflate was negotiated
     this._deflateWindowBits = 0; // the window our compressed messages may use
-    this._inflating = false;
+    this._inflating = false; // a large message is being inflated in the thread pool
     this._server = null; // the WebSocketServer that accepted this connection
     this._topics = null; // Set of subscribed topics, created on first subscribe()
-    this._trackActivity = false;
+    this._trackActivity = false; // heartbeat: note when bytes arrive
     this._lastHeard = 0;
     this._pingSentAt = 0;
     this._autoPong = true;
