@@ -320,12 +320,15 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
   conn_init(&c->engine, &config);
   uint32_t id;
   addon_state *state = state_of_env(env);
-  napi_value handle;
-  if (state == NULL || !slot_take(state, c, &id) ||
-      napi_create_uint32(env, id, &handle) != napi_ok) {
+  if (state == NULL || !slot_take(state, c, &id)) {
     conn_release(&c->engine);
     free(c);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot create a connection");
+  }
+  napi_value handle;
+  if (napi_create_uint32(env, id, &handle) != napi_ok) {
+    connection_destroy(state, c);
+    return throw_error(env, "WS_ERR_NATIVE", "cannot create a connection");
   }
   return handle;
 }
@@ -335,12 +338,12 @@ static napi_value release_connection(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   connection *c = addon_connection(env, argv[0]);
   if (!c) return NULL;
-  addon_state *state = state_of_env(env);
-  if (c == &state->released) return make_undefined(env);
+  /* (Also what a stale handle resolves to: the released placeholder.) */
+  if (c->released) return make_undefined(env);
   c->released = true;
   /* A thread-pool job may be using this connection: free it when the job ends. */
   if (c->jobs > 0) c->release_pending = true;
-  else connection_destroy(state, c);
+  else connection_destroy(state_of_env(env), c);
   return make_undefined(env);
 }
 
