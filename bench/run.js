@@ -51,10 +51,11 @@ const SCENARIOS = [
   { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
   { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
   { name: 'RSS per idle conn', mode: 'idle', conns: 10000 },
-  // The same after a warm-up (3 s of handshakes): V8 has grown its young generation to its
-  // working size by then, a fixed cost (tens of MB) that the cold row spreads over the
-  // connections; this row is closer to what each further connection costs.
-  { name: 'RSS per idle conn, warm server', mode: 'idle', conns: 10000, warm: true },
+  // What each further connection costs: the RSS that 10,000 more take on a server that has
+  // done 3 s of handshakes (V8 has grown its young generation to its working size, a fixed
+  // cost of tens of MB that the cold row spreads over the connections) and already holds
+  // half as many (they fill the holes the warm-up's closed connections left in the heaps).
+  { name: 'RSS per idle conn, marginal', mode: 'idle', conns: 10000, marginal: true },
   {
     name: 'deflate: 1 KiB JSON, 50 conns x 8 in flight',
     mode: 'echo',
@@ -65,6 +66,13 @@ const SCENARIOS = [
     deflate: true
   },
   { name: 'deflate: RSS per idle conn', mode: 'idle', conns: 10000, deflate: true },
+  {
+    name: 'deflate: RSS per idle conn, marginal',
+    mode: 'idle',
+    conns: 10000,
+    deflate: true,
+    marginal: true
+  },
   // bench/broadcast-server.js: publish() against ws's loop of send(), both only while every
   // subscriber's bufferedAmount is below 64 KiB; loadgen counts deliveries.
   { name: 'broadcast: 1,000 subscribers, 64 B', mode: 'recv', conns: 1000, size: 64, broadcast: true }
@@ -73,8 +81,10 @@ const SCENARIOS = [
 /** The table's name for a scenario; idle ones say how many connections were held. */
 function scenarioName(sc, opts) {
   if (sc.mode !== 'idle') return sc.name;
-  const held = `${opts.idleConns.toLocaleString('en-US')} held`;
-  if (sc.warm) return `RSS per idle conn, ${held}, after 3 s of handshakes`;
+  const count = (n) => n.toLocaleString('en-US');
+  const held = sc.marginal
+    ? `${count(opts.idleConns)} more held on ${count(opts.idleConns / 2)}, after 3 s of handshakes`
+    : `${count(opts.idleConns)} held`;
   return sc.deflate ? `${sc.name} (${held}, extension negotiated)` : `${sc.name}, ${held}`;
 }
 
@@ -320,20 +330,38 @@ async function measure(sc, server, opts) {
   try {
     if (sc.mode === 'idle') {
       await sleep(500);
-      if (sc.warm) {
-        const warmup = { mode: 'handshake', conns: 32 };
+      let base = null; // marginal: the connections held under the measured ones
+      let releaseBase;
+      const baseReleased = new Promise((resolve) => (releaseBase = resolve));
+      if (sc.marginal) {
+        const warmup = { mode: 'handshake', conns: 32, deflate: sc.deflate };
         await runLoadgen(
           loadgenArgs(warmup, srv.port, { ...opts, duration: 3, warmup: 0 }),
           timeoutMs
         );
+        await new Promise((resolve, reject) => {
+          const baseOpts = { ...opts, idleConns: Math.floor(opts.idleConns / 2) };
+          base = runLoadgen(loadgenArgs(sc, srv.port, baseOpts), timeoutMs, async () => {
+            resolve();
+            await baseReleased;
+          });
+          base.catch(reject);
+        });
         await sleep(1000);
       }
-      const before = rssKiB(srv.child.pid);
+      let report;
+      let before = NaN;
       let after = NaN;
-      const report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs, async () => {
-        await sleep(1000); // let the server finish its last handshakes' bookkeeping
-        after = rssKiB(srv.child.pid);
-      });
+      try {
+        before = rssKiB(srv.child.pid);
+        report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs, async () => {
+          await sleep(1000); // let the server finish its last handshakes' bookkeeping
+          after = rssKiB(srv.child.pid);
+        });
+      } finally {
+        releaseBase();
+        if (base) await base.catch(() => {});
+      }
       const held = report.ready || 0;
       const value = held > 0 ? (after - before) / held : NaN;
       if (sc.deflate && !report.deflate_upgrades) return { error: 'deflate not negotiated', report };
@@ -467,7 +495,8 @@ function estimateSeconds(opts, servers) {
   for (const sc of SCENARIOS) {
     perRound +=
       sc.mode === 'idle'
-        ? 1 + (opts.idleConns / 1000) * IDLE_S_PER_1000
+        ? 1 + (opts.idleConns / 1000) * IDLE_S_PER_1000 * (sc.marginal ? 1.5 : 1) +
+          (sc.marginal ? 5 : 0)
         : opts.duration + opts.warmup + OVERHEAD_S;
   }
   return perRound * servers.length * opts.repeat + (opts.codec ? CODEC_S : 0);

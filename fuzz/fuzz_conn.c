@@ -352,7 +352,7 @@ static void do_action(harness *h) {
   uint8_t a = next_byte(h);
   conn *c = &h->c;
   out_model *m = &h->out;
-  bool server = c->config.is_server;
+  bool server = c->config->is_server;
   uint8_t opcode = (a & 8) ? OP_BINARY : OP_TEXT;
   bool fin = (a & 16) != 0;
   bool rsv1 = (a & 32) != 0;
@@ -480,7 +480,7 @@ static bool on_event(void *ctx, const conn_event *ev) {
     case CONN_EV_PING:
     case CONN_EV_PONG:
       /* conn.h promises "first in its call" for the events that queue output. */
-      if (ev->kind == CONN_EV_PING && c->config.auto_pong) FUZZ_CHECK(first);
+      if (ev->kind == CONN_EV_PING && c->config->auto_pong) FUZZ_CHECK(first);
       FUZZ_CHECK(ev->len <= FRAME_MAX_CONTROL && !ev->owned);
       break;
     case CONN_EV_CLOSE:
@@ -504,7 +504,7 @@ static bool on_event(void *ctx, const conn_event *ev) {
 
   /* What the engine queued just before this event. */
   out_model *m = &h->out;
-  if (ev->kind == CONN_EV_PING && c->config.auto_pong && !m->close_sent)
+  if (ev->kind == CONN_EV_PING && c->config->auto_pong && !m->close_sent)
     out_push(m, OP_PONG, true, false, ev->data, ev->len);
   if (ev->kind == CONN_EV_CLOSE && !m->close_sent)
     out_push_close(m, ev->close_code == 1005 ? 0 : ev->close_code, ev->data, ev->len);

@@ -61,74 +61,50 @@ const CLOSED = 3;
 /**
  * @extends EventEmitter
  */
-class WebSocket extends EventEmitter {
+class WebSocket {
   /**
    * @param {string|URL|null} address null for a connection accepted by a server
    * @param {string|string[]} [protocols]
    * @param {object} [options]
    */
   constructor(address, protocols, options) {
-    super();
-
-    // Bytes per connection: a fast-mode object rather than EventEmitter's null-prototype
-    // dictionary (see EVENTS_PROTO), and the rarely used boolean state packed into _flags.
+    // What EventEmitter's constructor would set, minus the fields it adds that the prototype
+    // answers the same (_maxListeners, the capture and shape-mode symbols): 24 bytes per
+    // connection. The listener table is a fast-mode object (see EVENTS_PROTO).
     this._events = Object.create(EVENTS_PROTO);
+    this._eventsCount = 0;
+
+    // Bytes per connection again: each field is 8. State most connections keep at its
+    // initial value lives in _rare (see RARE_STATE), the limits from the options in one object
+    // shared by the connections of a server (see limitsOf), and the rarely used booleans are
+    // bits of _flags. What the per-message path writes stays here.
     this._flags = 0;
+    this._autoPong = true;
+    this._rare = null;
+    this._limits = DEFAULT_LIMITS;
     this._binaryType = BINARY_TYPES[0];
-    this._bufferedAmount = 0; // bytes of send() calls made after the connection closed
-    this._closeCode = 1006;
-    this._closeFrameReceived = false;
-    this._closeFrameSent = false;
-    this._closeMessage = EMPTY_BUFFER;
-    this._closeTimer = null;
-    this._closeTimeout = DEFAULT_CLOSE_TIMEOUT;
-    this._endAfterFlush = false;
-    this._ended = false;
-    this._errorEmitted = false;
     this._extensions = '';
     this._flushScheduled = false;
     this._handle = null;
-    this._highWaterMark = DEFAULT_HIGH_WATER_MARK;
     this._needDrain = false;
     this._paused = false;
     this._protocol = '';
-    this._queuedEvents = null;
     this._readyState = CONNECTING;
     this._receiving = false;
     this._sendCallbacks = null;
     this._socket = null;
-    this._stashedChunks = null; // chunks received while delivery is held (an array when any)
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
     this._writeQueueBytes = 0;
-    // Sends waiting behind an asynchronous step (a Blob being read, a large message being
-    // compressed in the thread pool), in call order.
-    this._sendQueue = null;
-    this._compressingBytes = 0;
-    this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
-    this._deflate = false; // permessage-deflate was negotiated
-    this._deflateWindowBits = 0; // the window our compressed messages may use
-    this._inflating = false; // a large message is being inflated in the thread pool
+    // the window our compressed messages may use; 0 when permessage-deflate was not negotiated
+    this._deflateWindowBits = 0;
     this._server = null; // the WebSocketServer that accepted this connection
-    this._topics = null; // Set of subscribed topics, created on first subscribe()
     this._trackActivity = false; // heartbeat: note when bytes arrive
     this._lastHeard = 0;
     this._pingSentAt = 0;
-    this._autoPong = true;
-    this._pendingAutoPongs = 0; // pongs queued while the peer is not reading what we write
-    this._maxPendingAutoPongs = DEFAULT_MAX_PENDING_AUTO_PONGS;
-    this._maxBufferedChunks = DEFAULT_MAX_BUFFERED_CHUNKS;
-    this._maxBufferedAmount = DEFAULT_MAX_BUFFERED_AMOUNT;
-    this._dropOnOverflow = false;
+    this._isServer = address === null;
+    if (address === null) return;
 
-    if (address === null) {
-      this._isServer = true;
-      this._url = undefined;
-      return;
-    }
-    this._isServer = false;
-    this._redirects = 0;
-    this._req = null;
     // (url, protocols, options), (url, options) or (url, undefined, options); the
     // subprotocols may also come as options.protocols.
     if (protocols !== undefined && !Array.isArray(protocols)) {
@@ -249,17 +225,10 @@ class WebSocket extends EventEmitter {
       options.maxFragments === undefined ? DEFAULT_MAX_FRAGMENTS : options.maxFragments,
       deflate
     );
-    this._deflate = deflate !== undefined;
-    this._deflateWindowBits = this._deflate ? deflate.deflateWindowBits : 0;
-    if (options.maxPendingAutoPongs !== undefined) {
-      this._maxPendingAutoPongs = options.maxPendingAutoPongs;
-    }
-    if (options.maxBufferedChunks !== undefined) this._maxBufferedChunks = options.maxBufferedChunks;
-    if (options.maxBufferedAmount !== undefined) this._maxBufferedAmount = options.maxBufferedAmount;
+    this._deflateWindowBits = deflate === undefined ? 0 : deflate.deflateWindowBits;
+    this._limits = limitsOf(options);
     this._dropOnOverflow = options.onBufferOverflow === 'drop';
     if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
-    if (options.closeTimeout !== undefined) this._closeTimeout = options.closeTimeout;
-    if (options.highWaterMark !== undefined) this._highWaterMark = options.highWaterMark;
     if (response !== undefined && canAdopt(socket, options.transport)) {
       this._transport = NativeTransport.adopt(this, socket, head, response);
     }
@@ -849,6 +818,106 @@ function sendAfterClose(ws, data, cb) {
     process.nextTick(cb, err);
   }
 }
+
+// State that stays at its initial value on most connections, and its initial values: the
+// closing handshake's, messages held or compressed or inflated elsewhere, topics, a client's
+// request. It is kept in a RareState made when one of them is first set to another value;
+// until then the accessors below answer the initial value.
+const RARE_STATE = {
+  _bufferedAmount: 0, // bytes of send() calls made after the connection closed
+  _closeCode: 1006,
+  _closeMessage: EMPTY_BUFFER,
+  _closeTimer: null,
+  _endAfterFlush: false,
+  _ended: false,
+  // Sends waiting behind an asynchronous step (a Blob being read, a large message being
+  // compressed in the thread pool), in call order.
+  _sendQueue: null,
+  _compressingBytes: 0,
+  _sendingFragments: false, // send(..., { fin: false }) began a message not yet ended
+  _inflating: false, // a large message is being inflated in the thread pool
+  _topics: null, // Set of subscribed topics, created on first subscribe()
+  _pendingAutoPongs: 0, // pongs queued while the peer is not reading what we write
+  _queuedEvents: null,
+  _stashedChunks: null, // chunks received while delivery is held (an array when any)
+  _url: undefined, // a client's
+  _redirects: 0,
+  _req: null
+};
+
+// One shape for every RareState: all its fields, set in the constructor.
+function RareState() {
+  for (const name in RARE_STATE) this[name] = RARE_STATE[name];
+}
+
+for (const name of Object.keys(RARE_STATE)) {
+  const initial = RARE_STATE[name];
+  Object.defineProperty(WebSocket.prototype, name, {
+    get() {
+      const rare = this._rare;
+      return rare === null ? initial : rare[name];
+    },
+    set(value) {
+      if (this._rare === null) {
+        if (value === initial) return;
+        this._rare = new RareState();
+      }
+      this._rare[name] = value;
+    }
+  });
+}
+
+// The limits from a connection's options. A server hands every connection the same options
+// object, so its connections share one limits object.
+const DEFAULT_LIMITS = Object.freeze({
+  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
+  highWaterMark: DEFAULT_HIGH_WATER_MARK,
+  maxPendingAutoPongs: DEFAULT_MAX_PENDING_AUTO_PONGS,
+  maxBufferedChunks: DEFAULT_MAX_BUFFERED_CHUNKS,
+  maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT
+});
+const limitsByOptions = new WeakMap();
+
+function limitsOf(options) {
+  let limits = limitsByOptions.get(options);
+  if (limits === undefined) {
+    limits = { ...DEFAULT_LIMITS };
+    for (const name of Object.keys(limits)) {
+      if (options[name] !== undefined) limits[name] = options[name];
+    }
+    limitsByOptions.set(options, Object.freeze(limits));
+  }
+  return limits;
+}
+
+// Read as fields by the rest of the code; a write gives the connection its own copy.
+for (const [field, name] of [
+  ['_closeTimeout', 'closeTimeout'],
+  ['_highWaterMark', 'highWaterMark'],
+  ['_maxPendingAutoPongs', 'maxPendingAutoPongs'],
+  ['_maxBufferedChunks', 'maxBufferedChunks'],
+  ['_maxBufferedAmount', 'maxBufferedAmount']
+]) {
+  Object.defineProperty(WebSocket.prototype, field, {
+    get() {
+      return this._limits[name];
+    },
+    set(value) {
+      this._limits = { ...this._limits, [name]: value };
+    }
+  });
+}
+
+// permessage-deflate was negotiated
+Object.defineProperty(WebSocket.prototype, '_deflate', {
+  get() {
+    return this._deflateWindowBits !== 0;
+  }
+});
+
+// EventEmitter's methods without its constructor (see the constructor).
+Object.setPrototypeOf(WebSocket.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(WebSocket, EventEmitter);
 
 FLAGS.forEach((name, bit) => {
   const mask = 1 << bit;

@@ -65,8 +65,17 @@ typedef struct connection_slot {
  * streams shared by every connection that takes over no context in that direction, one per
  * configuration. */
 #define SHARED_STREAMS 32
+/* A connection configuration and how many connections use it. The connections of a server
+ * (or clients made with the same options) have equal configurations, so they share one. */
+typedef struct shared_config {
+  conn_config config;
+  uint32_t users;
+  struct shared_config *next;
+} shared_config;
+
 typedef struct addon_state {
   pmd_stream *streams[SHARED_STREAMS];
+  shared_config *configs;
   size_t count;
   connection_slot *slots;
   uint32_t slot_count, slot_cap;
@@ -91,6 +100,11 @@ static void addon_state_free(napi_env env, void *data, void *hint) {
   for (uint32_t i = 0; i < state->slot_count; i++)
     if (state->slots[i].c) connection_free(state->slots[i].c);
   free(state->slots);
+  while (state->configs) {
+    shared_config *next = state->configs->next;
+    free(state->configs);
+    state->configs = next;
+  }
   free(state);
 }
 
@@ -126,8 +140,39 @@ static bool slot_take(addon_state *state, connection *c, uint32_t *handle) {
   return true;
 }
 
+/* The shared copy of config (whose padding must be zeroed: it is compared bytewise), one
+ * more user counted; NULL when memory runs out. */
+static const conn_config *config_acquire(addon_state *state, const conn_config *config) {
+  shared_config *s;
+  for (s = state->configs; s; s = s->next)
+    if (memcmp(&s->config, config, sizeof(*config)) == 0) break;
+  if (!s) {
+    if (!(s = malloc(sizeof(*s)))) return NULL;
+    s->config = *config;
+    s->users = 0;
+    s->next = state->configs;
+    state->configs = s;
+  }
+  s->users++;
+  return &s->config;
+}
+
+/* One user fewer; the last one frees it. */
+static void config_release(addon_state *state, const conn_config *config) {
+  for (shared_config **at = &state->configs; *at; at = &(*at)->next) {
+    shared_config *s = *at;
+    if (&s->config != config) continue;
+    if (--s->users == 0) {
+      *at = s->next;
+      free(s);
+    }
+    return;
+  }
+}
+
 /* Frees c and its slot; handles to it now resolve to the released placeholder. */
 static void connection_destroy(addon_state *state, connection *c) {
+  const conn_config *config = c->engine.config;
   connection_slot *slot = &state->slots[c->slot];
   slot->c = NULL;
   slot->generation = (slot->generation + 1) & HANDLE_GENERATION_MASK;
@@ -136,6 +181,7 @@ static void connection_destroy(addon_state *state, connection *c) {
   else state->slots[state->free_tail].next_free = c->slot;
   state->free_tail = c->slot;
   connection_free(c);
+  config_release(state, config);
 }
 
 /* The shared stream for this direction and configuration, made on first use. Any inflater
@@ -281,7 +327,8 @@ static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi :
 static napi_value create_connection(napi_env env, napi_callback_info info) {
   GET_ARGS(6);
   if (argc < 4) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "4 arguments expected");
-  conn_config config = {0};
+  conn_config config;
+  memset(&config, 0, sizeof(config)); /* padding too: configs are compared bytewise */
   config.is_server = get_bool(env, argv[0]);
   double max_payload = 0;
   if (napi_get_value_double(env, argv[1], &max_payload) != napi_ok || !(max_payload >= 0))
@@ -314,15 +361,21 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
                                              config.deflate_level, config.deflate_mem_level);
   }
 
-  connection *c = calloc(1, sizeof(*c));
-  if (!c) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-  c->deflate_threshold = threshold;
-  conn_init(&c->engine, &config);
-  uint32_t id;
   addon_state *state = state_of_env(env);
-  if (state == NULL || !slot_take(state, c, &id)) {
+  if (state == NULL) return throw_error(env, "WS_ERR_NATIVE", "cannot create a connection");
+  const conn_config *shared = config_acquire(state, &config);
+  connection *c = shared ? calloc(1, sizeof(*c)) : NULL;
+  if (!c) {
+    if (shared) config_release(state, shared);
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  }
+  c->deflate_threshold = threshold;
+  conn_init(&c->engine, shared);
+  uint32_t id;
+  if (!slot_take(state, c, &id)) {
     conn_release(&c->engine);
     free(c);
+    config_release(state, shared);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "cannot create a connection");
   }
   napi_value handle;
@@ -513,8 +566,8 @@ static napi_value error_info(napi_env env, napi_callback_info info) {
 /* Whether a message of len bytes goes out compressed. As in ws, the threshold applies only
  * without context takeover: with it, even a short message compresses well against history. */
 static bool should_compress(const connection *c, bool requested, bool fin, size_t len) {
-  return requested && c->engine.config.deflate && fin && !c->engine.out_fragmenting &&
-         (len >= c->deflate_threshold || !c->engine.config.deflate_reset);
+  return requested && c->engine.config->deflate && fin && !c->engine.out_fragmenting &&
+         (len >= c->deflate_threshold || !c->engine.config->deflate_reset);
 }
 
 /* send(handle, data, opcode, fin, compress) -> bytes queued. data: string or binary view.
@@ -669,7 +722,7 @@ static napi_value send_framed(napi_env env, napi_callback_info info) {
   if (!get_bytes(env, argv[1], &data, &len))
     return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "frames must be a Buffer");
   if (c->released) return make_uint(env, 0);
-  if (!c->engine.config.is_server || c->engine.out_fragmenting)
+  if (!c->engine.config->is_server || c->engine.out_fragmenting)
     return throw_error(env, "WS_ERR_NATIVE", "cannot insert whole frames here");
   if (argc >= 3 && get_bool(env, argv[2])) conn_deflater_invalidate(&c->engine);
   if (len > 0 && !conn_send_framed(&c->engine, data, len))
@@ -785,13 +838,13 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
   napi_typeof(env, argv[3], &cb_type);
   if ((opcode != OP_TEXT && opcode != OP_BINARY) || cb_type != napi_function)
     return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "opcode and callback expected");
-  if (c->released || !c->engine.config.deflate || c->engine.out_fragmenting)
+  if (c->released || !c->engine.config->deflate || c->engine.out_fragmenting)
     return throw_error(env, "WS_ERR_NATIVE", "cannot compress on this connection now");
 
   deflate_job *job = calloc(1, sizeof(*job));
   if (!job) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   job->opcode = (uint8_t)opcode;
-  job->reset = c->engine.config.deflate_reset;
+  job->reset = c->engine.config->deflate_reset;
 
   /* The input is copied: the caller may change its buffer before the job runs. */
   napi_valuetype type;
@@ -897,9 +950,9 @@ static napi_value inflate_async(napi_env env, napi_callback_info info) {
   inflate_job *job = calloc(1, sizeof(*job));
   if (!job) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   job->text = !c->engine.pending_binary;
-  job->check_utf8 = !c->engine.config.skip_utf8_validation;
-  job->reset = c->engine.config.inflate_reset;
-  job->cap = c->engine.config.max_payload;
+  job->check_utf8 = !c->engine.config->skip_utf8_validation;
+  job->reset = c->engine.config->inflate_reset;
+  job->cap = c->engine.config->max_payload;
   job->input = conn_take_inflate(&c->engine, &job->stream);
   if (job->stream == NULL) {
     /* The shared stream serves the main thread; this job gets one of its own. */
@@ -1071,6 +1124,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   addon_state *state = calloc(1, sizeof(*state));
   if (state) {
     state->free_head = state->free_tail = NO_SLOT;
+    /* The placeholder is a real (empty) connection, so code reading it finds a config. */
+    static const conn_config released_config = {.is_server = true};
+    conn_init(&state->released.engine, &released_config);
     state->released.released = true;
   }
   if (!state || napi_set_instance_data(env, state, addon_state_free, NULL) != napi_ok) {

@@ -18,11 +18,11 @@ struct native_transport;
 typedef struct connection {
   conn engine;
   struct native_transport *transport; /* the socket it owns (native transport), or NULL */
-  bool released;
   uint32_t deflate_threshold; /* messages shorter than this are sent uncompressed */
   uint32_t jobs;              /* compressions running in the thread pool */
-  bool release_pending;       /* release() came while a job used the connection */
   uint32_t slot;              /* its index in the environment's connection table */
+  bool released;
+  bool release_pending;       /* release() came while a job used the connection */
 } connection;
 
 /* Small Node-API helpers every glue file uses. The throw_* ones return NULL, so a function

@@ -61,7 +61,7 @@ char *conn_error_message(conn_error err, int detail, char *out, size_t out_size)
 
 void conn_init(conn *c, const conn_config *config) {
   memset(c, 0, sizeof(*c));
-  c->config = *config;
+  c->config = config;
   frame_parser_init(&c->parser, config->is_server, config->deflate);
 }
 
@@ -140,7 +140,7 @@ static bool next_mask_key(conn *c, uint8_t key[4]) {
 
 /* Writes a header for a frame of len bytes and returns where its payload goes. */
 static uint8_t *frame_reserve_raw(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t len) {
-  bool masked = !c->config.is_server;
+  bool masked = !c->config->is_server;
   size_t header = frame_header_size(len, masked);
   if (!out_reserve(c, header + len)) return NULL;
   uint8_t key[4];
@@ -174,7 +174,7 @@ uint8_t *conn_frame_reserve(conn *c, uint8_t opcode, bool fin, bool rsv1, size_t
 }
 
 bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len) {
-  if (!c->config.is_server || !out_reserve(c, FRAME_MAX_HEADER)) return false;
+  if (!c->config->is_server || !out_reserve(c, FRAME_MAX_HEADER)) return false;
   uint8_t op = wire_opcode(c, opcode, &rsv1); /* before rsv1 is read, as above */
   c->out_len += frame_header_encode(c->out + c->out_len, fin, rsv1, op, len, NULL);
   after_frame(c, opcode, fin);
@@ -183,14 +183,14 @@ bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len
 
 void conn_frame_commit(conn *c, uint8_t *payload, size_t len) {
   /* The key sits in the 4 bytes right before the payload (frame_header_encode put it last). */
-  if (!c->config.is_server) mask_apply(payload, len, payload - 4, 0);
+  if (!c->config->is_server) mask_apply(payload, len, payload - 4, 0);
 }
 
 bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
                      size_t len) {
   uint8_t *dst = conn_frame_reserve(c, opcode, fin, rsv1, len);
   if (!dst) return false;
-  if (!c->config.is_server) mask_copy(dst, payload, len, dst - 4, 0); /* key precedes payload */
+  if (!c->config->is_server) mask_copy(dst, payload, len, dst - 4, 0); /* key precedes payload */
   else if (len) memcpy(dst, payload, len);
   return true;
 }
@@ -203,18 +203,18 @@ bool conn_send_framed(conn *c, const uint8_t *frames, size_t len) {
 }
 
 static pmd_stream *deflater_for(conn *c) {
-  if (c->config.deflate_reset && c->config.shared_deflater) return c->config.shared_deflater;
+  if (c->config->deflate_reset && c->config->shared_deflater) return c->config->shared_deflater;
   if (c->deflater == NULL) {
     c->deflater = malloc(sizeof(*c->deflater));
     if (c->deflater)
-      pmd_deflater_init(c->deflater, c->config.deflate_window_bits, c->config.deflate_level,
-                        c->config.deflate_mem_level);
+      pmd_deflater_init(c->deflater, c->config->deflate_window_bits, c->config->deflate_level,
+                        c->config->deflate_mem_level);
   }
   return c->deflater;
 }
 
 pmd_stream *conn_own_deflater(conn *c) {
-  if (c->config.deflate_reset && c->config.shared_deflater) return NULL;
+  if (c->config->deflate_reset && c->config->shared_deflater) return NULL;
   pmd_stream *s = deflater_for(c);
   if (s && c->deflater_stale && s->started) deflateReset(&s->zs);
   c->deflater_stale = false;
@@ -222,8 +222,8 @@ pmd_stream *conn_own_deflater(conn *c) {
 }
 
 void conn_deflater_params(const conn *c, pmd_stream *fresh) {
-  pmd_deflater_init(fresh, c->config.deflate_window_bits, c->config.deflate_level,
-                    c->config.deflate_mem_level);
+  pmd_deflater_init(fresh, c->config->deflate_window_bits, c->config->deflate_level,
+                    c->config->deflate_mem_level);
 }
 
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
@@ -232,7 +232,7 @@ bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t l
   if (c->deflater_stale && s == c->deflater && s->started) deflateReset(&s->zs);
   c->deflater_stale = false;
   pmd_buffer compressed = {0};
-  bool ok = pmd_deflate_message(s, data, len, c->config.deflate_reset, &compressed) == PMD_OK &&
+  bool ok = pmd_deflate_message(s, data, len, c->config->deflate_reset, &compressed) == PMD_OK &&
             conn_send_frame(c, opcode, true, true, compressed.data, compressed.len);
   free(compressed.data);
   return ok;
@@ -347,9 +347,9 @@ static conn_error on_data_header(conn *c, const frame_info *f) {
     c->message_frames = 0;
     utf8_state_init(&c->utf8);
   }
-  if (c->config.max_fragments && ++c->message_frames > c->config.max_fragments)
+  if (c->config->max_fragments && ++c->message_frames > c->config->max_fragments)
     return CONN_ERR_TOO_MANY_FRAGMENTS;
-  uint64_t limit = c->config.max_payload ? c->config.max_payload : FRAME_MAX_SAFE_LENGTH;
+  uint64_t limit = c->config->max_payload ? c->config->max_payload : FRAME_MAX_SAFE_LENGTH;
   if (f->payload_len > limit - c->message_size) return CONN_ERR_MAX_PAYLOAD;
   c->message_size += f->payload_len;
   return CONN_OK;
@@ -381,10 +381,10 @@ static bool deliver_message(conn *c, conn_event_cb cb, void *ctx) {
 }
 
 static pmd_stream *inflater_for(conn *c) {
-  if (c->config.inflate_reset && c->config.shared_inflater) return c->config.shared_inflater;
+  if (c->config->inflate_reset && c->config->shared_inflater) return c->config->shared_inflater;
   if (c->inflater == NULL) {
     c->inflater = malloc(sizeof(*c->inflater));
-    if (c->inflater) pmd_inflater_init(c->inflater, c->config.inflate_window_bits);
+    if (c->inflater) pmd_inflater_init(c->inflater, c->config->inflate_window_bits);
   }
   return c->inflater;
 }
@@ -395,8 +395,8 @@ static conn_error inflate_message(conn *c) {
   pmd_stream *s = inflater_for(c);
   if (s == NULL) return CONN_ERR_NO_MEMORY;
   pmd_buffer out = {0};
-  pmd_result r = pmd_inflate_message(s, c->message_buf, c->message_len, c->config.max_payload,
-                                     c->config.inflate_reset, &out);
+  pmd_result r = pmd_inflate_message(s, c->message_buf, c->message_len, c->config->max_payload,
+                                     c->config->inflate_reset, &out);
   if (r != PMD_OK) {
     free(out.data);
     return r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
@@ -409,7 +409,7 @@ static conn_error inflate_message(conn *c) {
   c->message_cap = out.cap;
   /* Fragment boundaries describe compressed bytes: they mean nothing for the inflated ones. */
   c->fragment_count = 0;
-  if (!c->message_binary && !c->config.skip_utf8_validation &&
+  if (!c->message_binary && !c->config->skip_utf8_validation &&
       !utf8_is_valid(c->message_buf, c->message_len))
     return CONN_ERR_UTF8;
   return CONN_OK;
@@ -432,7 +432,7 @@ static bool fragment_record(conn *c) {
 static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
                        conn_event_cb cb, void *ctx) {
   if (opcode == OP_PING || opcode == OP_PONG) {
-    if (opcode == OP_PING && c->config.auto_pong && !c->close_sent &&
+    if (opcode == OP_PING && c->config->auto_pong && !c->close_sent &&
         !conn_send_frame(c, OP_PONG, true, false, data, len))
       return fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx);
     conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
@@ -451,7 +451,7 @@ static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
     if (!close_code_is_valid(code)) return fail_connection(c, CONN_ERR_CLOSE_CODE, code, cb, ctx);
     reason = data + 2;
     reason_len = len - 2;
-    if (!c->config.skip_utf8_validation && !utf8_is_valid(reason, reason_len))
+    if (!c->config->skip_utf8_validation && !utf8_is_valid(reason, reason_len))
       return fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx);
   }
   c->close_received = true;
@@ -483,11 +483,11 @@ static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
 pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream) {
   pmd_buffer taken = c->pending_inflate;
   c->pending_inflate = (pmd_buffer){0};
-  *stream = (c->config.inflate_reset && c->config.shared_inflater) ? NULL : inflater_for(c);
+  *stream = (c->config->inflate_reset && c->config->shared_inflater) ? NULL : inflater_for(c);
   return taken;
 }
 
-int conn_inflater_window_bits(const conn *c) { return c->config.inflate_window_bits; }
+int conn_inflater_window_bits(const conn *c) { return c->config->inflate_window_bits; }
 
 void conn_inflate_done(conn *c, conn_error err, int detail) {
   c->inflate_busy = false;
@@ -572,7 +572,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
         }
         /* Validated piece by piece, so invalid text fails where it appears (fail fast);
          * compressed text can only be checked once inflated. */
-        if (!c->message_binary && !c->message_compressed && !c->config.skip_utf8_validation &&
+        if (!c->message_binary && !c->message_compressed && !c->config->skip_utf8_validation &&
             utf8_feed(&c->utf8, text, payload_len) == UTF8_INVALID) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
         }
@@ -596,8 +596,8 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
           break;
         }
         if (!f->fin) break;
-        if (c->message_compressed && c->config.async_inflate_min &&
-            c->message_len >= c->config.async_inflate_min) {
+        if (c->message_compressed && c->config->async_inflate_min &&
+            c->message_len >= c->config->async_inflate_min) {
           /* Too big to inflate here without stalling everything else: hand it over. */
           c->pending_inflate = (pmd_buffer){c->message_buf, c->message_len, c->message_cap};
           c->pending_binary = c->message_binary;
@@ -614,7 +614,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
             if (!fail_connection(c, err, 0, cb, ctx)) return len;
             break;
           }
-        } else if (!c->message_binary && !c->config.skip_utf8_validation &&
+        } else if (!c->message_binary && !c->config->skip_utf8_validation &&
                    !utf8_state_complete(&c->utf8)) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
           break;

@@ -101,32 +101,29 @@ typedef struct conn_event {
 typedef bool (*conn_event_cb)(void *ctx, const conn_event *event);
 
 typedef struct conn {
-  conn_config config;
+  /* Not a copy: the connections of one server share their configuration, and a pointer is
+   * 64 bytes less per connection. It must outlive the connection. */
+  const conn_config *config;
   frame_parser parser;
 
+  /* Fields are grouped by size within each part (and the flags gathered at the end), so the
+   * struct has no padding: every idle connection carries it. */
+
   /* message being received */
-  bool in_message;      /* a data frame without FIN was seen; continuations expected */
-  bool message_binary;
-  bool message_direct;  /* the current frame's whole payload lies in the input: direct_* */
   uint64_t message_size; /* payload bytes of the message so far, counted from headers */
-  uint32_t message_frames; /* data frames of the message so far */
   uint8_t *message_buf;  /* assembled payload when it could not be delivered in place */
   size_t message_len;
   size_t message_cap;
-  utf8_state utf8;
   const uint8_t *direct_data;
   size_t direct_len;
-  bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
   pmd_stream *inflater;    /* this connection's own, created on first use */
   pmd_stream *deflater;
-  bool deflater_stale;     /* frames compressed elsewhere went out: restart our window */
-  bool inflate_busy;       /* a CONN_EV_INFLATE message is being inflated elsewhere */
   pmd_buffer pending_inflate; /* its compressed bytes, taken with conn_take_inflate() */
-  bool pending_binary;
-  bool track_fragments;  /* record fragment_ends (the 'fragments' binaryType wants them) */
   size_t *fragment_ends;
   size_t fragment_count;
   size_t fragment_cap;
+  uint32_t message_frames; /* data frames of the message so far */
+  utf8_state utf8;
 
   /* The payload of the control frame being received (at most 125 bytes), collected here
    * because it may be split across inputs or its handling deferred. Allocated at the frame's
@@ -136,21 +133,16 @@ typedef struct conn {
 
   /* Work that writes output (answering a ping or a close, failing the connection) waits
    * until the events before it were handled, so replies keep wire order: it is done at the
-   * start of the next conn_feed call. */
-  uint8_t deferred;        /* DEFERRED_* in conn.c */
-  uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
+   * start of the next conn_feed call (see deferred below). */
+  size_t events_this_feed;
   conn_error deferred_error;
   int deferred_detail;
-  size_t events_this_feed;
 
   /* closing handshake and failure */
-  bool close_sent;
-  bool close_received;
   conn_error error;
   int error_detail;
 
   /* outgoing */
-  bool out_fragmenting; /* a message was started with fin = false and is not finished */
   uint8_t *out;
   size_t out_len;
   size_t out_cap;
@@ -158,8 +150,24 @@ typedef struct conn {
    * frame, so server connections never carry it. */
   uint8_t *random_pool;
   size_t random_used;
+
+  /* flags and small state, of the parts above */
+  bool in_message;         /* a data frame without FIN was seen; continuations expected */
+  bool message_binary;
+  bool message_direct;     /* the current frame's whole payload lies in the input: direct_* */
+  bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
+  bool deflater_stale;     /* frames compressed elsewhere went out: restart our window */
+  bool inflate_busy;       /* a CONN_EV_INFLATE message is being inflated elsewhere */
+  bool pending_binary;
+  bool track_fragments;    /* record fragment_ends (the 'fragments' binaryType wants them) */
+  uint8_t deferred;        /* DEFERRED_* in conn.c */
+  uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
+  bool close_sent;
+  bool close_received;
+  bool out_fragmenting;    /* a message was started with fin = false and is not finished */
 } conn;
 
+/* config is kept by pointer (see conn.config): it must outlive the connection. */
 void conn_init(conn *c, const conn_config *config);
 /* Frees what the connection owns; it may be initialized again afterwards. */
 void conn_release(conn *c);

@@ -48,15 +48,15 @@ typedef struct transport_state {
   napi_ref dispatch;        /* dispatch(transport, event, argument), set by transportInit() */
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
-  native_transport *open;   /* every transport whose handle has not finished closing */
-  size_t open_count;
+  uv_loop_t *loop;
+  size_t open_count;        /* transports whose handle has not finished closing */
   bool tearing_down;        /* the environment is going away: JS is not called any more */
 } transport_state;
 
+/* Every byte here is carried by every idle connection: the environment's state is the poll
+ * handle's data, and teardown finds the open transports with uv_walk rather than a list. */
 struct native_transport {
-  uv_poll_t poll;
-  transport_state *state;
-  native_transport *prev, *next;
+  uv_poll_t poll;      /* first: a transport is its handle (its data is the transport_state) */
   connection *owner;   /* NULL once the connection was freed first (environment teardown) */
   uint32_t id;         /* JS's name for it: dispatch()'s first argument */
   int fd;
@@ -70,6 +70,8 @@ struct native_transport {
   uint8_t *pending;    /* output the kernel did not take yet: pending[pending_off, pending_len) */
   size_t pending_off, pending_len, pending_cap;
 };
+
+static transport_state *state_of_transport(const native_transport *t) { return t->poll.data; }
 
 /* ---- helpers ---- */
 
@@ -98,7 +100,7 @@ static size_t pending_size(const native_transport *t) { return t->pending_len - 
  * napi_make_callback, so the nextTick and microtask queues run after it, and with an exception
  * reported like any uncaught one. The caller holds a handle scope. */
 static void emit(native_transport *t, int event, napi_value arg) {
-  transport_state *s = t->state;
+  transport_state *s = state_of_transport(t);
   napi_env env = s->env;
   if (s->tearing_down || s->dispatch == NULL) return;
   napi_value fn, global, result;
@@ -115,7 +117,7 @@ static void emit(native_transport *t, int event, napi_value arg) {
 }
 
 static void emit_in_scope(native_transport *t, int event, double arg) {
-  napi_env env = t->state->env;
+  napi_env env = state_of_transport(t)->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   emit(t, event, make_number(env, arg));
@@ -131,13 +133,10 @@ static void finish_teardown(transport_state *s) {
 }
 
 static void on_closed(uv_handle_t *handle) {
-  native_transport *t = handle->data;
-  transport_state *s = t->state;
+  native_transport *t = (native_transport *)handle;
+  transport_state *s = state_of_transport(t);
   close(t->fd);
   t->fd = -1;
-  if (t->prev) t->prev->next = t->next;
-  else s->open = t->next;
-  if (t->next) t->next->prev = t->prev;
   s->open_count--;
   free(t->pending);
 
@@ -204,7 +203,7 @@ static bool write_pending(native_transport *t) {
 }
 
 static void read_once(native_transport *t) {
-  transport_state *s = t->state;
+  transport_state *s = state_of_transport(t);
   ssize_t n;
   do n = recv(t->fd, s->read_buffer, READ_BUFFER_SIZE, 0);
   while (n < 0 && errno == EINTR);
@@ -231,7 +230,7 @@ static void read_once(native_transport *t) {
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
-  native_transport *t = handle->data;
+  native_transport *t = (native_transport *)handle;
   if (t->closing) return;
   if (status < 0) {
     fail(t, -status);
@@ -252,6 +251,11 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 /* ---- teardown of an environment ---- */
 
+/* uv_walk callback: closes the handle if it is one of this environment's transports. */
+static void close_if_ours(uv_handle_t *handle, void *arg) {
+  if (handle->type == UV_POLL && handle->data == arg) close_transport((native_transport *)handle);
+}
+
 static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   (void)handle;
   transport_state *s = arg;
@@ -263,7 +267,7 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
     finish_teardown(s);
     return;
   }
-  for (native_transport *t = s->open; t != NULL; t = t->next) close_transport(t);
+  uv_walk(s->loop, close_if_ours, s);
 }
 
 void native_transport_detach(connection *c) {
@@ -338,7 +342,6 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     close(own);
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
-  t->state = s;
   t->fd = own;
   int rc = uv_poll_init_socket(loop, &t->poll, own);
   if (rc != 0) {
@@ -346,10 +349,8 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     free(t);
     return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
   }
-  t->poll.data = t;
-  t->next = s->open;
-  if (s->open) s->open->prev = t;
-  s->open = t;
+  t->poll.data = s;
+  s->loop = loop;
   s->open_count++;
   t->owner = c;
   t->id = id;
