@@ -48,7 +48,7 @@ typedef struct transport_state {
   napi_ref dispatch;        /* dispatch(transport, event, argument), set by transportInit() */
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
-  uv_loop_t *loop;
+  uv_loop_t *loop;          /* the environment's (Node's) event loop */
   size_t open_count;        /* transports whose handle has not finished closing */
   bool tearing_down;        /* the environment is going away: JS is not called any more */
 } transport_state;
@@ -320,9 +320,6 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     return throw_error(env, "WS_ERR_NATIVE",
                        "the connection is released or has a transport already");
   if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
-  uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL)
-    return throw_error(env, "WS_ERR_NATIVE", "no event loop");
   if (s->read_buffer == NULL && (s->read_buffer = malloc(READ_BUFFER_SIZE)) == NULL)
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
 
@@ -343,14 +340,13 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
   t->fd = own;
-  int rc = uv_poll_init_socket(loop, &t->poll, own);
+  int rc = uv_poll_init_socket(s->loop, &t->poll, own);
   if (rc != 0) {
     close(own);
     free(t);
     return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
   }
   t->poll.data = s;
-  s->loop = loop;
   s->open_count++;
   t->owner = c;
   t->id = id;
@@ -557,6 +553,11 @@ bool native_transport_register(napi_env env, napi_value exports) {
     return false;
   }
   s->env = env;
+  if (napi_get_uv_event_loop(env, &s->loop) != napi_ok || s->loop == NULL) {
+    free(s);
+    napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: no event loop");
+    return false;
+  }
   napi_value resource_name;
   napi_create_string_utf8(env, "ws-native:transport", NAPI_AUTO_LENGTH, &resource_name);
   if (napi_async_init(env, NULL, resource_name, &s->async_context) != napi_ok ||
