@@ -11,6 +11,7 @@ const net = require('net');
 
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
+const { defineFlags } = require('./flags');
 const { receive } = require('./receiver');
 
 const { READ: EV_READ, END: EV_END, DRAIN: EV_DRAIN, CLOSE: EV_CLOSE } = binding.transportEvents;
@@ -77,7 +78,7 @@ class NativeTransport {
     this._id = -1;
     this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
     this._waiting = null; // write callbacks waiting for those bytes, per flush
-    this._bits = 0; // _paused, _ended, _closed (accessors below): 16 bytes less per connection
+    this._flags = 0; // _paused, _ended, _closed (see defineFlags): 16 bytes less per connection
     this._address = null;
   }
 
@@ -250,17 +251,7 @@ function noDelaySet(socket) {
   return kSetNoDelay !== null && socket[kSetNoDelay] === true;
 }
 
-['_paused', '_ended', '_closed'].forEach((name, bit) => {
-  const mask = 1 << bit;
-  Object.defineProperty(NativeTransport.prototype, name, {
-    get() {
-      return (this._bits & mask) !== 0;
-    },
-    set(value) {
-      this._bits = value ? this._bits | mask : this._bits & ~mask;
-    }
-  });
-});
+defineFlags(NativeTransport.prototype, ['_paused', '_ended', '_closed']);
 
 function receiveHead(transport, head) {
   if (!transport._closed) receive(transport._ws, head, 0);

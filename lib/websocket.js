@@ -9,6 +9,7 @@ const { Blob } = require('buffer');
 
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
+const { defineFlags } = require('./flags');
 const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed } = require('./receiver');
@@ -919,17 +920,7 @@ Object.defineProperty(WebSocket.prototype, '_deflate', {
 Object.setPrototypeOf(WebSocket.prototype, EventEmitter.prototype);
 Object.setPrototypeOf(WebSocket, EventEmitter);
 
-FLAGS.forEach((name, bit) => {
-  const mask = 1 << bit;
-  Object.defineProperty(WebSocket.prototype, name, {
-    get() {
-      return (this._flags & mask) !== 0;
-    },
-    set(value) {
-      this._flags = value ? this._flags | mask : this._flags & ~mask;
-    }
-  });
-});
+defineFlags(WebSocket.prototype, FLAGS);
 
 for (const [index, name] of readyStates.entries()) {
   const descriptor = { enumerable: true, value: index };
