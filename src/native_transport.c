@@ -30,10 +30,6 @@
 #include "addon.h"
 #include "register.h"
 
-/* Node reads 64 KiB at a time; a larger buffer halves the calls for large messages, and one
- * buffer serves every connection of the thread, so it costs nothing per connection. */
-#define READ_BUFFER_SIZE (256 * 1024)
-
 /* sendmsg takes at most this many pieces per call (IOV_MAX is 1024 on Linux). */
 #define MAX_IOV 64
 
@@ -44,8 +40,12 @@ typedef struct native_transport native_transport;
 
 typedef struct transport_state {
   napi_env env;
-  uint8_t *read_buffer;     /* allocated with the first transport */
-  napi_ref dispatch;        /* dispatch(transport, event, argument), set by transportInit() */
+  /* Every read of the thread goes here: a Buffer JS made (transportInit()), so that a read
+   * costs no Buffer of its own; JS copies the bytes out before anything else can read. */
+  uint8_t *read_buffer;
+  size_t read_buffer_size;
+  napi_ref read_buffer_ref;
+  napi_ref dispatch;        /* dispatch(id, event, argument), set by transportInit() */
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
   uv_loop_t *loop;          /* the environment's (Node's) event loop */
@@ -128,7 +128,6 @@ static void emit_in_scope(native_transport *t, int event, double arg) {
 
 static void finish_teardown(transport_state *s) {
   napi_remove_async_cleanup_hook(s->cleanup);
-  free(s->read_buffer);
   free(s);
 }
 
@@ -205,7 +204,7 @@ static bool write_pending(native_transport *t) {
 static void read_once(native_transport *t) {
   transport_state *s = state_of_transport(t);
   ssize_t n;
-  do n = recv(t->fd, s->read_buffer, READ_BUFFER_SIZE, 0);
+  do n = recv(t->fd, s->read_buffer, s->read_buffer_size, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail(t, errno);
@@ -218,15 +217,7 @@ static void read_once(native_transport *t) {
     else emit_in_scope(t, EV_END, 0);
     return;
   }
-  napi_env env = s->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value chunk;
-  if (napi_create_buffer_copy(env, (size_t)n, s->read_buffer, NULL, &chunk) == napi_ok)
-    emit(t, EV_READ, chunk);
-  else
-    fail(t, ENOMEM);
-  napi_close_handle_scope(env, scope);
+  emit_in_scope(t, EV_READ, (double)n); /* the bytes are at the start of the read buffer */
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
@@ -262,6 +253,10 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   s->tearing_down = true;
   if (s->dispatch) napi_delete_reference(s->env, s->dispatch);
   s->dispatch = NULL;
+  /* Nothing reads any more: every transport is closing from here on. */
+  if (s->read_buffer_ref) napi_delete_reference(s->env, s->read_buffer_ref);
+  s->read_buffer_ref = NULL;
+  s->read_buffer = NULL;
   napi_async_destroy(s->env, s->async_context);
   if (s->open_count == 0) {
     finish_teardown(s);
@@ -287,16 +282,28 @@ static transport_state *state_of(napi_env env, napi_callback_info info, size_t *
 
 /* ---- functions for JS ---- */
 
-/* transportInit(dispatch): dispatch(id, event, arg) receives every event. */
+/* transportInit(dispatch, readBuffer): dispatch(id, event, arg) receives every event; every
+ * read goes into readBuffer (EV_READ's arg is the byte count), which is kept alive from here
+ * on. Called once, before the first transportOpen(). */
 static napi_value transport_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   transport_state *s = state_of(env, info, &argc, argv);
   napi_valuetype type = napi_undefined;
+  void *data = NULL;
+  size_t size = 0;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (!s || type != napi_function) return usage_error(env, "dispatch must be a function");
-  if (s->dispatch) napi_delete_reference(env, s->dispatch);
-  napi_create_reference(env, argv[0], 1, &s->dispatch);
+  if (!s || type != napi_function || argc < 2 ||
+      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size < 4096)
+    return usage_error(env, "transportInit(dispatch, readBuffer) expects a function and a "
+                            "Buffer of at least 4 KiB");
+  if (s->dispatch || s->tearing_down)
+    return throw_error(env, "WS_ERR_NATIVE", "the native transport is set up already");
+  if (napi_create_reference(env, argv[0], 1, &s->dispatch) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &s->read_buffer_ref) != napi_ok)
+    return throw_error(env, "WS_ERR_NATIVE", "cannot set up the native transport");
+  s->read_buffer = data;
+  s->read_buffer_size = size;
   return make_undefined(env);
 }
 
@@ -320,8 +327,7 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     return throw_error(env, "WS_ERR_NATIVE",
                        "the connection is released or has a transport already");
   if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
-  if (s->read_buffer == NULL && (s->read_buffer = malloc(READ_BUFFER_SIZE)) == NULL)
-    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  if (s->read_buffer == NULL) return throw_error(env, "WS_ERR_NATIVE", "transportInit() first");
 
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
@@ -382,10 +388,17 @@ static bool pending_append(native_transport *t, const uint8_t *data, size_t len)
 static void write_pieces(native_transport *t, struct iovec *iov, size_t count) {
   size_t i = 0;
   while (i < count && pending_size(t) == 0) {
-    struct msghdr msg = {0};
-    msg.msg_iov = iov + i;
-    msg.msg_iovlen = count - i < MAX_IOV ? count - i : MAX_IOV;
-    ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+    ssize_t n;
+    if (count - i == 1) {
+      /* The usual case (a reply, the engine's queue): send() spares the kernel the message
+       * header and the iovec it would copy in. */
+      n = send(t->fd, iov[i].iov_base, iov[i].iov_len, MSG_NOSIGNAL);
+    } else {
+      struct msghdr msg = {0};
+      msg.msg_iov = iov + i;
+      msg.msg_iovlen = count - i < MAX_IOV ? count - i : MAX_IOV;
+      n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
