@@ -20,7 +20,9 @@ const TRANSPORTS = ['auto', 'native', 'stream'];
 
 // WS_NATIVE_TRANSPORT=stream turns the native transport off for the whole process (to rule it
 // out when investigating a problem); any other value leaves it on.
-const disabled = process.env.WS_NATIVE_TRANSPORT === 'stream' || process.platform === 'win32';
+// (It exists on Linux only: see src/native_transport.c.)
+const disabled =
+  process.env.WS_NATIVE_TRANSPORT === 'stream' || typeof binding.transportOpen !== 'function';
 
 /** Checks the `transport` option; returns the value to use ('auto' and 'native' act alike). */
 function transportOption(value) {
@@ -74,15 +76,14 @@ function canAdopt(socket, transport) {
 const READ_BUFFER_SIZE = 256 * 1024;
 let readBuffer = null;
 
-// The open transports of this thread, by id: C names a transport by its index here (so it
-// needs no JS reference of its own), and this entry keeps the connection alive while open.
+// The open transports of this thread, by id (their connection's index in the addon's table of
+// connections): C names a transport by it (so it needs no JS reference of its own), and this
+// entry keeps the connection alive while open.
 const open = [];
-const freeIds = [];
 
 class NativeTransport {
   constructor(ws) {
     this._ws = ws;
-    this._id = -1;
     this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
     this._waiting = null; // write callbacks waiting for those bytes, per flush
     this._flags = 0; // _paused, _ended, _closed (see defineFlags): 16 bytes less per connection
@@ -100,21 +101,17 @@ class NativeTransport {
     const transport = new NativeTransport(ws);
     const handle = socket._handle;
     if (handle.readStop() !== 0) return null;
-    const id = freeIds.length > 0 ? freeIds.pop() : open.length;
     try {
       if (readBuffer === null) {
         const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
         binding.transportInit(dispatch, buffer);
         readBuffer = buffer;
       }
-      binding.transportOpen(handle.fd, ws._handle, id, !noDelaySet(socket));
+      open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket))] = transport;
     } catch {
-      freeIds.push(id);
       handle.readStart();
       return null;
     }
-    transport._id = id;
-    open[id] = transport;
     binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     socket[kWebSocket] = ws;
     socket.on('error', NOOP);
@@ -305,7 +302,6 @@ function dispatch(id, event, arg) {
     }
     case EV_CLOSE: {
       open[id] = undefined;
-      freeIds.push(id);
       transport._closed = true;
       transport._pending = 0;
       const waiting = transport._waiting;

@@ -51,7 +51,6 @@
  * behaves as released instead of to freed or foreign memory. Connections are freed by
  * release() (JS calls it when the transport closes), or when a thread-pool job still using one
  * ends, or with the environment. */
-#define HANDLE_INDEX_BITS 21 /* 2M connections per thread; the handle stays a 31-bit integer */
 #define HANDLE_GENERATION_MASK ((1u << (31 - HANDLE_INDEX_BITS)) - 1)
 #define NO_SLOT UINT32_MAX
 
@@ -135,8 +134,8 @@ static bool slot_take(addon_state *state, connection *c, uint32_t *handle) {
   }
   state->slots[index].c = c;
   state->slots[index].next_free = NO_SLOT;
-  c->slot = index;
-  *handle = index | (state->slots[index].generation << HANDLE_INDEX_BITS);
+  c->handle = index | (state->slots[index].generation << HANDLE_INDEX_BITS);
+  *handle = c->handle;
   return true;
 }
 
@@ -173,13 +172,14 @@ static void config_release(addon_state *state, const conn_config *config) {
 /* Frees c and its slot; handles to it now resolve to the released placeholder. */
 static void connection_destroy(addon_state *state, connection *c) {
   const conn_config *config = c->engine.config;
-  connection_slot *slot = &state->slots[c->slot];
+  uint32_t index = c->handle & HANDLE_INDEX_MASK;
+  connection_slot *slot = &state->slots[index];
   slot->c = NULL;
   slot->generation = (slot->generation + 1) & HANDLE_GENERATION_MASK;
   slot->next_free = NO_SLOT;
-  if (state->free_tail == NO_SLOT) state->free_head = c->slot;
-  else state->slots[state->free_tail].next_free = c->slot;
-  state->free_tail = c->slot;
+  if (state->free_tail == NO_SLOT) state->free_head = index;
+  else state->slots[state->free_tail].next_free = index;
+  state->free_tail = index;
   connection_free(c);
   config_release(state, config);
 }
@@ -215,6 +215,21 @@ static pmd_stream *shared_stream(napi_env env, bool deflating, int window_bits, 
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)         \
     return throw_error(env, "WS_ERR_NATIVE", "cannot read arguments");
 
+static connection *connection_of_handle(const addon_state *state, uint32_t handle) {
+  uint32_t index = handle & HANDLE_INDEX_MASK;
+  uint32_t generation = handle >> HANDLE_INDEX_BITS;
+  if (index >= state->slot_count || state->slots[index].c == NULL ||
+      state->slots[index].generation != generation)
+    return NULL;
+  return state->slots[index].c;
+}
+
+connection *addon_connection_of_handle(napi_env env, uint32_t handle) {
+  addon_state *state = state_of_env(env);
+  connection *c = state ? connection_of_handle(state, handle) : NULL;
+  return c && !c->released ? c : NULL;
+}
+
 connection *addon_connection(napi_env env, napi_value value) {
   double number = -1;
   addon_state *state = state_of_env(env);
@@ -223,13 +238,8 @@ connection *addon_connection(napi_env env, napi_value value) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a ws-native connection handle");
     return NULL;
   }
-  uint32_t handle = (uint32_t)number;
-  uint32_t index = handle & ((1u << HANDLE_INDEX_BITS) - 1);
-  uint32_t generation = handle >> HANDLE_INDEX_BITS;
-  if (index >= state->slot_count || state->slots[index].c == NULL ||
-      state->slots[index].generation != generation)
-    return &state->released;
-  return state->slots[index].c;
+  connection *c = connection_of_handle(state, (uint32_t)number);
+  return c ? c : &state->released;
 }
 
 static bool get_bool(napi_env env, napi_value value) {
