@@ -14,7 +14,14 @@ const { kWebSocket, NOOP } = require('./constants');
 const { defineFlags } = require('./flags');
 const { receive } = require('./receiver');
 
-const { READ: EV_READ, END: EV_END, DRAIN: EV_DRAIN, CLOSE: EV_CLOSE } = binding.transportEvents;
+const {
+  READ: EV_READ,
+  READ_MORE: EV_READ_MORE,
+  FLUSH: EV_FLUSH,
+  END: EV_END,
+  DRAIN: EV_DRAIN,
+  CLOSE: EV_CLOSE
+} = binding.transportEvents;
 
 const TRANSPORTS = ['auto', 'native', 'stream'];
 
@@ -81,13 +88,21 @@ let readBuffer = null;
 // entry keeps the connection alive while open.
 const open = [];
 
+// While C delivers one batch of reads (one turn of its epoll set), the connections whose
+// replies wait for the batch's last read, so that they leave back to back (see read_once in
+// src/native_transport.c).
+let holding = false;
+const held = [];
+
+// The addresses of the transports whose application asked for them (see _addressInfo).
+const addresses = new WeakMap();
+
 class NativeTransport {
   constructor(ws) {
     this._ws = ws;
     this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
     this._waiting = null; // write callbacks waiting for those bytes, per flush
     this._flags = 0; // _paused, _ended, _closed (see defineFlags): 16 bytes less per connection
-    this._address = null;
   }
 
   /**
@@ -129,6 +144,20 @@ class NativeTransport {
 
   get kind() {
     return 'native';
+  }
+
+  /**
+   * The receive loop's flush, held back until the end of the batch of reads being delivered.
+   *
+   * @returns {boolean} false when no batch is being delivered (the caller flushes now)
+   */
+  holdFlush(ws) {
+    if (!holding) return false;
+    if (!ws._flushScheduled) {
+      ws._flushScheduled = true;
+      held.push(ws);
+    }
+    return true;
   }
 
   get writableLength() {
@@ -227,13 +256,15 @@ class NativeTransport {
   }
 
   _addressInfo() {
-    if (this._address === null) {
-      // Read once, on demand: most applications never ask, and the strings cost memory.
-      const info = this._closed ? undefined : binding.transportAddress(this._ws._handle);
+    let info = addresses.get(this);
+    if (info === undefined) {
+      // Read once, on demand, and kept outside the transport: most applications never ask,
+      // and a field would cost every connection 8 bytes.
+      info = this._closed ? undefined : binding.transportAddress(this._ws._handle);
       if (info === undefined) return [];
-      this._address = info;
+      addresses.set(this, info);
     }
-    return this._address;
+    return info;
   }
 }
 
@@ -275,17 +306,37 @@ function failCallbacks(callbacks) {
   for (const cb of callbacks) process.nextTick(cb, err);
 }
 
+function flushHeld() {
+  holding = false;
+  for (let i = 0; i < held.length; i++) {
+    const ws = held[i];
+    if (ws._flushScheduled) ws._flush();
+  }
+  held.length = 0;
+}
+
 // Every event of every native transport of this thread comes through here.
 function dispatch(id, event, arg) {
+  if (event === EV_FLUSH) {
+    flushHeld();
+    return;
+  }
   const transport = open[id];
   const ws = transport._ws;
   switch (event) {
-    case EV_READ: {
+    case EV_READ:
+    case EV_READ_MORE: {
       const chunk = Buffer.allocUnsafe(arg);
       readBuffer.copy(chunk, 0, 0, arg);
-      receive(ws, chunk, 0);
+      holding = true;
+      try {
+        receive(ws, chunk, 0);
+      } finally {
+        if (event === EV_READ) flushHeld();
+      }
       break;
     }
+
     case EV_END:
       ws._onTransportEnd();
       break;

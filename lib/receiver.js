@@ -106,7 +106,7 @@ function tooManyChunks() {
  * @param {number} offset
  */
 function receive(ws, chunk, offset) {
-  if (ws._trackActivity) ws._lastHeard = Date.now();
+  if (ws._lastHeard !== 0) ws._lastHeard = Date.now(); // (0: no heartbeat watches it)
   if (
     ws._paused ||
     ws._inflating ||
@@ -178,7 +178,7 @@ function parse(ws, chunk, offset) {
   } finally {
     depth--;
     ws._receiving = false;
-    ws._flush();
+    if (ws._transport === null || !ws._transport.holdFlush(ws)) ws._flush();
   }
 }
 

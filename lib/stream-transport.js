@@ -31,6 +31,11 @@ class StreamTransport {
     socket.on('error', socketOnError);
   }
 
+  /** The receive loop flushes each chunk's replies at once here (see NativeTransport). */
+  holdFlush() {
+    return false;
+  }
+
   get kind() {
     return 'stream';
   }

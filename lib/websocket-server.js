@@ -453,8 +453,7 @@ class WebSocketServer extends EventEmitter {
     ws.setSocket(socket, head, this.options, deflate === null ? undefined : deflate.engine, response);
 
     if (this._heartbeat !== null) {
-      ws._trackActivity = true;
-      ws._lastHeard = Date.now();
+      ws._lastHeard = Date.now(); // from now on, the receiver notes when bytes arrive
       if (!this.clients) this._heartbeatConnections.add(ws);
     }
     // Removed by _connectionClosed() when the connection closes.

@@ -42,15 +42,17 @@ const DIRECT_WRITE_MIN = 32 * 1024;
 // event names, own keys only).
 const EVENTS_PROTO = Object.freeze(Object.create(null));
 
-// Boolean state read only around the close and on rare paths, one bit each in _flags (accessors
-// below keep the names): fields cost 8 bytes each per connection. The state the per-message path
-// reads and writes stays in plain fields, which are faster to reach than accessors.
+// Boolean state read only around the close and on rare paths (or, _isServer, fixed at
+// construction), one bit each in _flags (accessors below keep the names): fields cost 8 bytes
+// each per connection. The state the per-message path writes stays in plain fields, which are
+// faster to reach than accessors.
 const FLAGS = [
   '_closeFrameReceived',
   '_closeFrameSent',
   '_errorEmitted',
   '_autoPong',
-  '_dropOnOverflow'
+  '_dropOnOverflow',
+  '_isServer'
 ];
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -100,10 +102,9 @@ class WebSocket {
     // the window our compressed messages may use; 0 when permessage-deflate was not negotiated
     this._deflateWindowBits = 0;
     this._server = null; // the WebSocketServer that accepted this connection
-    this._trackActivity = false; // heartbeat: note when bytes arrive
-    this._lastHeard = 0;
+    this._lastHeard = 0; // heartbeat: when bytes last arrived; 0 when no heartbeat watches it
     this._pingSentAt = 0;
-    this._isServer = address === null;
+    this._isServer = address === null; // (a bit of _flags)
     if (address === null) return;
 
     // (url, protocols, options), (url, options) or (url, undefined, options); the
@@ -378,10 +379,10 @@ class WebSocket {
     this._sendingFragments = !fin;
     let queued;
     if (
-      this._isServer &&
       !compress &&
       typeof data !== 'string' &&
-      data.byteLength >= DIRECT_WRITE_MIN
+      data.byteLength >= DIRECT_WRITE_MIN &&
+      this._isServer
     ) {
       binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
       this._queueWrite(binding.takeOutput(this._handle));

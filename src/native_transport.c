@@ -50,7 +50,7 @@
 #define EVENTS_PER_TURN 128
 
 /* What JS is told (the dispatch function's second argument). */
-enum { EV_READ = 1, EV_END = 2, EV_DRAIN = 3, EV_CLOSE = 4 };
+enum { EV_READ = 1, EV_END = 2, EV_DRAIN = 3, EV_CLOSE = 4, EV_READ_MORE = 5, EV_FLUSH = 6 };
 
 /* native_transport.flags */
 enum {
@@ -126,10 +126,10 @@ static size_t pending_size(const native_transport *t) {
   return t->pending ? t->pending->len - t->pending->off : 0;
 }
 
-/* Calls dispatch(slot, event, arg) as a libuv callback should: through napi_make_callback,
- * so the nextTick and microtask queues run after it, and with an exception reported like any
+/* Calls dispatch(id, event, arg) as a libuv callback should: through napi_make_callback, so
+ * the nextTick and microtask queues run after it, and with an exception reported like any
  * uncaught one. */
-static void emit(transport_state *s, const connection *c, int event, double arg) {
+static void call_dispatch(transport_state *s, uint32_t id, int event, double arg) {
   napi_env env = s->env;
   if (s->tearing_down || s->dispatch == NULL) return;
   napi_handle_scope scope;
@@ -137,8 +137,7 @@ static void emit(transport_state *s, const connection *c, int event, double arg)
   napi_value fn, global, result;
   if (napi_get_reference_value(env, s->dispatch, &fn) == napi_ok && fn != NULL) {
     napi_get_global(env, &global);
-    napi_value argv[3] = {make_number(env, c->handle & HANDLE_INDEX_MASK), make_number(env, event),
-                          make_number(env, arg)};
+    napi_value argv[3] = {make_number(env, id), make_number(env, event), make_number(env, arg)};
     napi_status status = napi_make_callback(env, s->async_context, global, fn, 3, argv, &result);
     if (status == napi_pending_exception) {
       napi_value exception;
@@ -147,6 +146,11 @@ static void emit(transport_state *s, const connection *c, int event, double arg)
     }
   }
   napi_close_handle_scope(env, scope);
+}
+
+/* An event of a connection's transport: JS names it by its slot index. */
+static void emit(transport_state *s, const connection *c, int event, double arg) {
+  call_dispatch(s, c->handle & HANDLE_INDEX_MASK, event, arg);
 }
 
 /* ---- closing ---- */
@@ -253,40 +257,47 @@ static bool write_pending(transport_state *s, connection *c) {
   return true;
 }
 
-static void read_once(transport_state *s, connection *c) {
+/* Reads once; returns whether JS was given bytes. With more set, other sockets of this batch
+ * are still to be read: JS may hold this connection's reply back until the batch's last read
+ * (or EV_FLUSH), so the replies of a batch leave together, back to back. A peer sleeping in
+ * its poll is then woken once per batch rather than once per reply. */
+static bool read_once(transport_state *s, connection *c, bool more) {
   native_transport *t = &c->transport;
   ssize_t n;
   do n = recv(t->fd, s->read_buffer, s->read_buffer_size, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail(s, c, errno);
-    return;
+    return false;
   }
   if (n == 0) {
     t->flags |= T_EOF;
     update_poll(s, c);
     if (t->flags & T_SHUT) close_transport(s, c);
     else emit(s, c, EV_END, 0);
-    return;
+    return false;
   }
-  emit(s, c, EV_READ, (double)n); /* the bytes are at the start of the read buffer */
+  /* The bytes are at the start of the read buffer. */
+  emit(s, c, more ? EV_READ_MORE : EV_READ, (double)n);
+  return true;
 }
 
-/* One socket's events. JS may run (and close this socket) in each emit. */
-static void on_socket_events(transport_state *s, connection *c, uint32_t events) {
+/* One socket's events; returns whether JS was given bytes (see read_once for more). JS may run
+ * (and close this socket) in each emit. */
+static bool on_socket_events(transport_state *s, connection *c, uint32_t events, bool more) {
   native_transport *t = &c->transport;
   /* Errors and hang-ups are found by the read or write they make fail. */
   if (events & (EPOLLERR | EPOLLHUP)) events |= t->events;
   if ((events & EPOLLOUT) && t->pending) {
-    if (!write_pending(s, c)) return;
+    if (!write_pending(s, c)) return false;
     if (t->pending == NULL) {
       update_poll(s, c);
       if (t->flags & T_END_REQUESTED) shut_write(s, c);
       emit(s, c, EV_DRAIN, 0);
-      if (!(t->flags & T_OPEN)) return;
+      if (!(t->flags & T_OPEN)) return false;
     }
   }
-  if ((events & EPOLLIN) && !(t->flags & (T_PAUSED | T_EOF))) read_once(s, c);
+  return (events & EPOLLIN) && !(t->flags & (T_PAUSED | T_EOF)) && read_once(s, c, more);
 }
 
 static void on_epoll_readable(uv_poll_t *handle, int status, int events) {
@@ -297,11 +308,15 @@ static void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   int n;
   do n = epoll_wait(s->epoll_fd, ready, EVENTS_PER_TURN, 0);
   while (n < 0 && errno == EINTR);
+  bool held = false; /* JS was told EV_READ_MORE last: it holds replies back */
   for (int i = 0; i < n && !s->tearing_down; i++) {
     /* The connection may have been closed or released by JS since the wait. */
     connection *c = addon_connection_of_handle(s->env, ready[i].data.u32);
-    if (c && (c->transport.flags & T_OPEN)) on_socket_events(s, c, ready[i].events);
+    if (c && (c->transport.flags & T_OPEN) && on_socket_events(s, c, ready[i].events, i < n - 1))
+      held = i < n - 1;
   }
+  /* The batch's last socket gave no bytes: the replies held back go now. */
+  if (held) call_dispatch(s, 0, EV_FLUSH, 0);
 }
 
 /* ---- teardown of an environment ---- */
@@ -670,7 +685,8 @@ bool native_transport_register(napi_env env, napi_value exports) {
   }
   /* What dispatch()'s second argument means, for lib/native-transport.js. */
   static const struct { const char *name; int value; } event_names[] = {
-      {"READ", EV_READ}, {"END", EV_END}, {"DRAIN", EV_DRAIN}, {"CLOSE", EV_CLOSE}};
+      {"READ", EV_READ}, {"END", EV_END}, {"DRAIN", EV_DRAIN}, {"CLOSE", EV_CLOSE},
+      {"READ_MORE", EV_READ_MORE}, {"FLUSH", EV_FLUSH}};
   napi_value events;
   if (napi_create_object(env, &events) != napi_ok) return false;
   for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++) {

@@ -31,7 +31,8 @@ const {
 const ROOT = path.join(__dirname, '..');
 const { WebSocket, WebSocketServer } = require(ROOT);
 
-const nativeOn = process.env.WS_NATIVE_TRANSPORT !== 'stream';
+// (The native transport is Linux only: src/native_transport.c.)
+const nativeOn = process.env.WS_NATIVE_TRANSPORT !== 'stream' && process.platform === 'linux';
 const expected = nativeOn ? 'native' : 'stream';
 
 function echo(wss) {
@@ -350,6 +351,46 @@ nativeOnly.describe('native transport', function () {
     await Promise.all(clientCloses);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(openFds() <= before, `open descriptors: ${before} before, ${openFds()} after`);
+  });
+
+  it('serves more sockets ready at once than it takes per loop turn (300 echo together), in order', async function () {
+    this.timeout(20000);
+    const { wss, port } = await httpSetup();
+    const servers = [];
+    wss.on('connection', (ws) => servers.push(ws));
+    const clients = [];
+    for (let i = 0; i < 300; i++) {
+      // (Not each in cleanup: closing the server ends them all at once.)
+      const c = new WebSocket(`ws://127.0.0.1:${port}`);
+      c.on('error', () => {});
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => once(c, 'open')));
+    await withTimeout(
+      (async () => {
+        while (servers.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+      '300 connections'
+    );
+    assert.ok(servers.every((ws) => ws.transport === expected));
+    // Every client sends three messages in the same tick, so all 300 sockets are readable
+    // together; each must get its own three back, in order.
+    const replies = clients.map(
+      (c) =>
+        new Promise((resolve) => {
+          const got = [];
+          c.on('message', (data) => {
+            got.push(String(data));
+            if (got.length === 3) resolve(got);
+          });
+        })
+    );
+    clients.forEach((c, i) => {
+      for (let k = 0; k < 3; k++) c.send(`${i}:${k}`);
+    });
+    const all = await withTimeout(Promise.all(replies), 'every echo');
+    all.forEach((got, i) => assert.deepStrictEqual(got, [`${i}:0`, `${i}:1`, `${i}:2`]));
+    for (const c of clients) c.terminate();
   });
 
   it('4 worker threads each serve connections; terminating them closes every connection, no crash, no descriptor left', async function () {
