@@ -336,7 +336,6 @@ function dispatch(id, event, arg) {
       }
       break;
     }
-
     case EV_END:
       ws._onTransportEnd();
       break;
