@@ -84,7 +84,9 @@ typedef struct transport_state {
   int epoll_fd;     /* every open socket of the environment; -1 before transportInit() */
   uv_poll_t poll;   /* Node's loop watching epoll_fd, active while sockets are open */
   uv_idle_t report; /* active while closes wait to be told to JS */
-  uint32_t *closed; /* handles of connections whose close JS was not told yet */
+  /* Handles of connections whose close JS was not told yet. transportOpen() makes room for
+   * its socket's close here, so that closing never allocates (and cannot fail to tell JS). */
+  uint32_t *closed;
   size_t closed_len, closed_cap;
   size_t open_count;   /* sockets open */
   int handles_closing; /* at teardown: libuv handles whose close callback is to come */
@@ -169,15 +171,7 @@ static void close_transport(transport_state *s, connection *c) {
   t->flags = (uint8_t)((t->flags & ~T_OPEN) | T_CLOSED);
   if (--s->open_count == 0) uv_poll_stop(&s->poll);
 
-  if (s->closed_len == s->closed_cap) {
-    size_t cap = s->closed_cap ? s->closed_cap * 2 : 64;
-    uint32_t *grown = realloc(s->closed, cap * sizeof(*grown));
-    /* Out of memory: JS is not told; its close timer or the peer ends the connection. */
-    if (!grown) return;
-    s->closed = grown;
-    s->closed_cap = cap;
-  }
-  s->closed[s->closed_len++] = c->handle;
+  s->closed[s->closed_len++] = c->handle; /* (room made by transport_open) */
   uv_idle_start(&s->report, report_closes);
 }
 
@@ -411,6 +405,14 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
                        "the connection is released or has had a transport already");
   if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
   if (s->epoll_fd < 0) return throw_error(env, "WS_ERR_NATIVE", "transportInit() first");
+  /* Room for this socket's close report, besides every open socket's and those not told yet. */
+  if (s->open_count + s->closed_len + 1 > s->closed_cap) {
+    size_t cap = s->closed_cap ? s->closed_cap * 2 : 64;
+    uint32_t *grown = realloc(s->closed, cap * sizeof(*grown));
+    if (!grown) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    s->closed = grown;
+    s->closed_cap = cap;
+  }
 
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
