@@ -57,6 +57,26 @@ nativeOnly.describe('native transport', function () {
     return { server, wss, port };
   }
 
+  /** Opens count clients (not in cleanup: closing the server ends them); both ends of each. */
+  async function openConnections(wss, port, count) {
+    const servers = [];
+    wss.on('connection', (ws) => servers.push(ws));
+    const clients = [];
+    for (let i = 0; i < count; i++) {
+      const c = new WebSocket(`ws://127.0.0.1:${port}`);
+      c.on('error', () => {});
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => once(c, 'open')));
+    await withTimeout(
+      (async () => {
+        while (servers.length < count) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+      `${count} connections`
+    );
+    return { servers, clients };
+  }
+
   it(`takes over an http.Server connection (transport '${expected}'); Node's socket is released`, async function () {
     const { server, wss, port } = await httpSetup();
     const connected = once(wss, 'connection');
@@ -327,21 +347,7 @@ nativeOnly.describe('native transport', function () {
   it('terminate() and a peer reset end the connection with 1006; no descriptor is left open', async function () {
     const { wss, port } = await httpSetup();
     const before = openFds();
-    const servers = [];
-    wss.on('connection', (ws) => servers.push(ws));
-    const clients = [];
-    for (let i = 0; i < 10; i++) {
-      const c = new WebSocket(`ws://127.0.0.1:${port}`);
-      c.on('error', () => {});
-      clients.push(c);
-      await once(c, 'open');
-    }
-    await withTimeout(
-      (async () => {
-        while (servers.length < 10) await new Promise((resolve) => setTimeout(resolve, 5));
-      })(),
-      'ten connections'
-    );
+    const { servers, clients } = await openConnections(wss, port, 10);
     const serverCloses = servers.map((ws) => once(ws, 'close'));
     const clientCloses = clients.map((c) => once(c, 'close'));
     for (let i = 0; i < 5; i++) servers[i].terminate();
@@ -356,22 +362,7 @@ nativeOnly.describe('native transport', function () {
   it('serves more sockets ready at once than it takes per loop turn (300 echo together), in order', async function () {
     this.timeout(20000);
     const { wss, port } = await httpSetup();
-    const servers = [];
-    wss.on('connection', (ws) => servers.push(ws));
-    const clients = [];
-    for (let i = 0; i < 300; i++) {
-      // (Not each in cleanup: closing the server ends them all at once.)
-      const c = new WebSocket(`ws://127.0.0.1:${port}`);
-      c.on('error', () => {});
-      clients.push(c);
-    }
-    await Promise.all(clients.map((c) => once(c, 'open')));
-    await withTimeout(
-      (async () => {
-        while (servers.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
-      })(),
-      '300 connections'
-    );
+    const { servers, clients } = await openConnections(wss, port, 300);
     assert.ok(servers.every((ws) => ws.transport === expected));
     // Every client sends three messages in the same tick, so all 300 sockets are readable
     // together; each must get its own three back, in order.
