@@ -4,6 +4,11 @@
 // of events (payloads unmasked in place, given as offsets into the chunk), then this loop
 // emits them. Whatever cannot be delivered now (the connection was paused, or a listener threw)
 // is kept, in order, and delivered later: accepted data is never dropped.
+//
+// A chunk may be lent (receiveLent): the native transport's shared read buffer, which its next
+// read overwrites. Then whatever outlives the delivery (a payload handed to a listener, bytes
+// kept for later) is copied out first, and the bytes the engine assembles into messages of its
+// own (every large message) are never copied in JS at all.
 
 const binding = require('./binding');
 const { EMPTY_BUFFER, kStatusCode } = require('./constants');
@@ -31,12 +36,23 @@ const tables = [];
 const objectLists = [];
 let depth = 0;
 
+// The chunk being lent, if any (see above).
+let lent = null;
+
+function copyOf(chunk, start, end) {
+  const copy = Buffer.allocUnsafe(end - start);
+  chunk.copy(copy, 0, start, end);
+  return copy;
+}
+
 function payloadOf(table, base, objects, chunk) {
   if (table[base] & EV_FLAG_OBJECT) return objects[table[base + 1]];
   const length = table[base + 2];
   if (length === 0) return EMPTY_BUFFER;
   const start = table[base + 1];
-  return chunk.subarray(start, start + length);
+  return chunk === lent
+    ? copyOf(chunk, start, start + length)
+    : chunk.subarray(start, start + length);
 }
 
 /** The frame boundaries of a message, when the engine reported them. */
@@ -86,6 +102,10 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   }
   // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
   if (offset < chunk.length || callAgain) {
+    if (chunk === lent) {
+      chunk = copyOf(chunk, offset, chunk.length);
+      offset = 0;
+    }
     if (ws._stashedChunks === null) ws._stashedChunks = [{ chunk, offset }];
     else ws._stashedChunks.unshift({ chunk, offset });
   }
@@ -113,6 +133,10 @@ function receive(ws, chunk, offset) {
     ws._queuedEvents !== null ||
     ws._stashedChunks !== null
   ) {
+    if (chunk === lent) {
+      chunk = copyOf(chunk, offset, chunk.length);
+      offset = 0;
+    }
     if (ws._stashedChunks === null) {
       ws._stashedChunks = [{ chunk, offset }];
       return;
@@ -125,6 +149,18 @@ function receive(ws, chunk, offset) {
     return;
   }
   parse(ws, chunk, offset);
+}
+
+/**
+ * receive(ws, chunk, 0) for a chunk whose bytes are only valid until this call returns.
+ */
+function receiveLent(ws, chunk) {
+  lent = chunk;
+  try {
+    receive(ws, chunk, 0);
+  } finally {
+    lent = null;
+  }
 }
 
 /**
@@ -221,4 +257,4 @@ function deliverStashed(ws) {
   }
 }
 
-module.exports = { receive, deliverStashed };
+module.exports = { receive, receiveLent, deliverStashed };

@@ -384,6 +384,54 @@ nativeOnly.describe('native transport', function () {
     for (const c of clients) c.terminate();
   });
 
+  it('payloads of a large read stay intact after later reads, also when paused midway', async function () {
+    this.timeout(20000);
+    // Large reads are parsed in the transport's shared read buffer; a message delivered from
+    // one, or kept while paused, must not be overwritten by the next read of any socket.
+    const server = cleanup.add(http.createServer());
+    const wss = cleanup.add(new WebSocketServer({ server }));
+    const port = await listen(server);
+    const { servers, clients } = await openConnections(wss, port, 2);
+    // 100 B messages: a read holds more than the 1,024 events the engine reports per call, so
+    // pausing also keeps part of a read unparsed.
+    const COUNT = 3000;
+    const text = (who, i) => `${who}:${i}:`.padEnd(100, String.fromCharCode(97 + (i % 26)));
+    const kept = [[], []];
+    const done = servers.map(
+      (ws, k) =>
+        new Promise((resolve) => {
+          ws.pause();
+          ws.on('message', (data) => {
+            kept[k].push(data);
+            if (kept[k].length % 500 === 0) {
+              ws.pause();
+              setTimeout(() => ws.resume(), 5);
+            }
+            if (kept[k].length === COUNT) resolve();
+          });
+        })
+    );
+    // Sent while the server reads nothing, so the kernel gathers far more than 64 KiB.
+    clients.forEach((c, k) => {
+      for (let i = 0; i < COUNT; i++) c.send(text(k, i));
+    });
+    await withTimeout(
+      (async () => {
+        while (clients.some((c) => c.bufferedAmount > 0)) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })(),
+      'the clients handing their messages to the kernel'
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const ws of servers) ws.resume();
+    await withTimeout(Promise.all(done), `${COUNT} messages on each connection`);
+    kept.forEach((list, k) => {
+      list.forEach((data, i) => assert.strictEqual(data.toString(), text(k, i), `${k}:${i}`));
+    });
+    for (const c of clients) c.terminate();
+  });
+
   it('4 worker threads each serve connections; terminating them closes every connection, no crash, no descriptor left', async function () {
     this.timeout(30000);
     const before = openFds();
