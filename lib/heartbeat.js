@@ -25,18 +25,13 @@ class Heartbeat {
     const now = Date.now();
     for (const ws of this._connections) {
       if (ws._readyState !== 1 /* OPEN */) continue;
-      if (ws._pingSentAt !== 0) {
-        if (ws._lastHeard >= ws._pingSentAt) {
-          ws._pingSentAt = 0; // it answered (a pong or any data)
-        } else if (now - ws._pingSentAt >= this._timeout) {
-          ws.terminate();
-          continue;
-        } else {
-          continue;
-        }
-      }
-      if (now - ws._lastHeard >= this._interval) {
-        ws._pingSentAt = now;
+      // _lastHeard is minus the time of our ping while it is unanswered: the receiver sets it
+      // to the time bytes arrive (a pong or any data), so one field serves both.
+      const lastHeard = ws._lastHeard;
+      if (lastHeard < 0) {
+        if (now + lastHeard >= this._timeout) ws.terminate();
+      } else if (now - lastHeard >= this._interval) {
+        ws._lastHeard = -now;
         ws.ping();
       }
     }

@@ -150,6 +150,11 @@ class NativeTransport {
     return 'native';
   }
 
+  /** What ws._socket is: this transport, which answers what applications read from it. */
+  get socket() {
+    return this;
+  }
+
   /**
    * The receive loop's flush, held back until the end of the batch of reads being delivered.
    * Not when it carries a large payload (one written without a copy, see _queueWrite): then

@@ -40,6 +40,11 @@ class StreamTransport {
     return 'stream';
   }
 
+  /** What ws._socket is: the stream itself. */
+  get socket() {
+    return this._socket;
+  }
+
   /**
    * Writes queue's buffers, then the engine's output, as one corked write.
    *

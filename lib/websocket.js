@@ -52,7 +52,8 @@ const FLAGS = [
   '_errorEmitted',
   '_autoPong',
   '_dropOnOverflow',
-  '_isServer'
+  '_isServer',
+  '_needDrain' // (written only when a send goes over the high-water mark)
 ];
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -85,25 +86,22 @@ class WebSocket {
     this._autoPong = true;
     this._rare = null;
     this._limits = DEFAULT_LIMITS;
-    this._binaryType = BINARY_TYPES[0];
     this._extensions = '';
     this._flushScheduled = false;
     this._handle = null;
-    this._needDrain = false;
     this._paused = false;
     this._protocol = '';
     this._readyState = CONNECTING;
     this._receiving = false;
     this._sendCallbacks = null;
-    this._socket = null;
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
-    this._writeQueueBytes = 0;
     // the window our compressed messages may use; 0 when permessage-deflate was not negotiated
     this._deflateWindowBits = 0;
     this._server = null; // the WebSocketServer that accepted this connection
-    this._lastHeard = 0; // heartbeat: when bytes last arrived; 0 when no heartbeat watches it
-    this._pingSentAt = 0;
+    // Heartbeat: when bytes last arrived; 0 when no heartbeat watches the connection, and
+    // minus the time of its ping while that ping is unanswered (see lib/heartbeat.js).
+    this._lastHeard = 0;
     this._isServer = address === null; // (a bit of _flags)
     if (address === null) return;
 
@@ -125,6 +123,15 @@ class WebSocket {
     initAsClient(this, address, protocols, options);
   }
 
+  /**
+   * The socket, as ws has it: Node's (stream transport), or the native transport, which
+   * answers what applications read from it (remoteAddress...). Kept after the close.
+   */
+  get _socket() {
+    const transport = this._transport;
+    return transport !== null ? transport.socket : this._closedSocket;
+  }
+
   /** @type {'nodebuffer'|'arraybuffer'|'fragments'|'blob'} */
   get binaryType() {
     return this._binaryType;
@@ -142,7 +149,7 @@ class WebSocket {
     return (
       this._bufferedAmount +
       this._compressingBytes +
-      this._writeQueueBytes +
+      bytesOf(this._writeQueue) +
       binding.pendingOutput(this._handle) +
       this._transport.writableLength
     );
@@ -237,10 +244,6 @@ class WebSocket {
     if (this._transport === null) {
       if (response !== undefined) socket.write(response);
       this._transport = new StreamTransport(this, socket, head);
-      this._socket = socket;
-    } else {
-      // What code written for ws reads from ws._socket (remoteAddress...) is on the transport.
-      this._socket = this._transport;
     }
     this._readyState = OPEN;
     if (!this._isServer) this.emit('open');
@@ -387,9 +390,9 @@ class WebSocket {
       binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
       this._queueWrite(binding.takeOutput(this._handle));
       this._queueWrite(toBuffer(data));
-      queued = this._writeQueueBytes;
+      queued = bytesOf(this._writeQueue);
     } else {
-      queued = binding.send(this._handle, data, opcode, fin, compress) + this._writeQueueBytes;
+      queued = binding.send(this._handle, data, opcode, fin, compress) + bytesOf(this._writeQueue);
     }
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();
@@ -559,7 +562,6 @@ class WebSocket {
   _queueWrite(buffer) {
     if (this._writeQueue === null) this._writeQueue = [buffer];
     else this._writeQueue.push(buffer);
-    this._writeQueueBytes += buffer.length;
   }
 
   _topicRegistry() {
@@ -615,7 +617,6 @@ class WebSocket {
     const queue = this._writeQueue;
     if (queue !== null) {
       this._writeQueue = null;
-      this._writeQueueBytes = 0;
     }
     const callbacks = this._sendCallbacks;
     this._sendCallbacks = null;
@@ -741,6 +742,7 @@ class WebSocket {
       for (const cb of callbacks) process.nextTick(cb, err);
     }
     binding.release(this._handle);
+    this._closedSocket = this._transport.socket;
     this._transport = null;
     this._emitClose();
   }
@@ -754,6 +756,14 @@ class WebSocket {
 
 function flushTick(ws) {
   ws._flush();
+}
+
+/** The bytes of a write queue (null when empty). */
+function bytesOf(queue) {
+  if (queue === null) return 0;
+  let bytes = 0;
+  for (const buffer of queue) bytes += buffer.length;
+  return bytes;
 }
 
 function isArrayBuffer(value) {
@@ -827,6 +837,7 @@ function sendAfterClose(ws, data, cb) {
 // until then the accessors below answer the initial value.
 const RARE_STATE = {
   _bufferedAmount: 0, // bytes of send() calls made after the connection closed
+  _binaryType: BINARY_TYPES[0], // (most connections keep it)
   _closeCode: 1006,
   _closeMessage: EMPTY_BUFFER,
   _closeTimer: null,
@@ -842,6 +853,7 @@ const RARE_STATE = {
   _pendingAutoPongs: 0, // pongs queued while the peer is not reading what we write
   _queuedEvents: null,
   _stashedChunks: null, // chunks received while delivery is held (an array when any)
+  _closedSocket: null, // what _socket was while open
   _url: undefined, // a client's
   _redirects: 0,
   _req: null
