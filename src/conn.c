@@ -552,7 +552,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
       case FRAME_PAYLOAD: {
         if (control) {
           memcpy(c->control + c->control_len, payload, payload_len);
-          c->control_len += payload_len;
+          c->control_len = (uint8_t)(c->control_len + payload_len); /* (<= 125: the parser checks) */
           break;
         }
         const uint8_t *text = payload;

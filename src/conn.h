@@ -128,8 +128,7 @@ typedef struct conn {
   /* The payload of the control frame being received (at most 125 bytes), collected here
    * because it may be split across inputs or its handling deferred. Allocated at the frame's
    * header and freed once it is handled, so an idle connection carries no buffer for it. */
-  uint8_t *control;
-  size_t control_len;
+  uint8_t *control; /* (its length, control_len, is with the small state below) */
 
   /* Work that writes output (answering a ping or a close, failing the connection) waits
    * until the events before it were handled, so replies keep wire order: it is done at the
@@ -162,6 +161,7 @@ typedef struct conn {
   bool track_fragments;    /* record fragment_ends (the 'fragments' binaryType wants them) */
   uint8_t deferred;        /* DEFERRED_* in conn.c */
   uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
+  uint8_t control_len;     /* bytes in control[] (at most 125) */
   bool close_sent;
   bool close_received;
   bool out_fragmenting;    /* a message was started with fin = false and is not finished */

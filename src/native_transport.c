@@ -176,7 +176,7 @@ static void close_transport(transport_state *s, connection *c) {
 }
 
 static void fail(transport_state *s, connection *c, int err) {
-  if (c->transport.error == 0) c->transport.error = err;
+  if (c->transport.error == 0) c->transport.error = (uint16_t)err; /* (errno values are small) */
   close_transport(s, c);
 }
 
