@@ -51,6 +51,10 @@ const SCENARIOS = [
   { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
   { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
   { name: 'RSS per idle conn', mode: 'idle', conns: 10000 },
+  // The same, once RSS has settled (the lowest over up to 45 s idle): by then V8's memory
+  // reducer has given back the young generation that the handshakes grew, so what is left
+  // is what the connections keep.
+  { name: 'RSS per idle conn, settled', mode: 'idle', conns: 10000, settle: 45 },
   // What each further connection costs: the RSS that 10,000 more take on a server that has
   // done 3 s of handshakes (V8 has grown its young generation to its working size, a fixed
   // cost of tens of MB that the cold row spreads over the connections) and already holds
@@ -67,6 +71,13 @@ const SCENARIOS = [
   },
   { name: 'deflate: RSS per idle conn', mode: 'idle', conns: 10000, deflate: true },
   {
+    name: 'deflate: RSS per idle conn, settled',
+    mode: 'idle',
+    conns: 10000,
+    deflate: true,
+    settle: 45
+  },
+  {
     name: 'deflate: RSS per idle conn, marginal',
     mode: 'idle',
     conns: 10000,
@@ -82,9 +93,10 @@ const SCENARIOS = [
 function scenarioName(sc, opts) {
   if (sc.mode !== 'idle') return sc.name;
   const count = (n) => n.toLocaleString('en-US');
-  const held = sc.marginal
+  let held = sc.marginal
     ? `${count(opts.idleConns)} more held on ${count(opts.idleConns / 2)}, after 3 s of handshakes`
     : `${count(opts.idleConns)} held`;
+  if (sc.settle) held += `, lowest RSS within ${sc.settle} s idle`;
   return sc.deflate ? `${sc.name} (${held}, extension negotiated)` : `${sc.name}, ${held}`;
 }
 
@@ -181,6 +193,26 @@ function freePort() {
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
+}
+
+/**
+ * The server's RSS once it has settled: sampled each second for up to `seconds`, the lowest
+ * seen. V8's memory reducer gives the young generation back in one step some 20 s after
+ * allocation goes quiet (when is up to V8); once RSS has dropped and holds, sampling stops.
+ */
+async function settledRssKiB(pid, seconds) {
+  await sleep(1000);
+  const first = rssKiB(pid);
+  let low = first;
+  let steady = 0;
+  for (let t = 1; t < seconds; t++) {
+    await sleep(1000);
+    const rss = rssKiB(pid);
+    steady = rss >= low * 0.99 ? steady + 1 : 0;
+    low = Math.min(low, rss);
+    if (low < first * 0.9 && steady >= 2) break;
+  }
+  return low;
 }
 
 /** Starts a server; resolves { child, port, banner } once it prints its listening line. */
@@ -355,8 +387,12 @@ async function measure(sc, server, opts) {
       try {
         before = rssKiB(srv.child.pid);
         report = await runLoadgen(loadgenArgs(sc, srv.port, opts), timeoutMs, async () => {
-          await sleep(1000); // let the server finish its last handshakes' bookkeeping
-          after = rssKiB(srv.child.pid);
+          if (sc.settle) {
+            after = await settledRssKiB(srv.child.pid, sc.settle);
+          } else {
+            await sleep(1000); // let the server finish its last handshakes' bookkeeping
+            after = rssKiB(srv.child.pid);
+          }
         });
       } finally {
         releaseBase();
@@ -493,10 +529,12 @@ const CODEC_S = 55;
 function estimateSeconds(opts, servers) {
   let perRound = 0;
   for (const sc of SCENARIOS) {
+    if (opts.quick && sc.settle) continue;
     perRound +=
       sc.mode === 'idle'
         ? 1 + (opts.idleConns / 1000) * IDLE_S_PER_1000 * (sc.marginal ? 1.5 : 1) +
-          (sc.marginal ? 5 : 0)
+          (sc.marginal ? 5 : 0) +
+          (sc.settle || 0)
         : opts.duration + opts.warmup + OVERHEAD_S;
   }
   return perRound * servers.length * opts.repeat + (opts.codec ? CODEC_S : 0);
@@ -556,6 +594,7 @@ async function main() {
   for (const sc of SCENARIOS) {
     const name = scenarioName(sc, opts);
     if (opts.filter && !name.toLowerCase().includes(opts.filter)) continue;
+    if (opts.quick && sc.settle) continue; // (--quick is for seconds, not half minutes)
     const entry = { scenario: name, ...sc, results: {} };
     if (sc.mode === 'idle') entry.conns = opts.idleConns;
     const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
