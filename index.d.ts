@@ -410,6 +410,12 @@ declare namespace WebSocket {
     clientMaxWindowBits?: boolean | number | undefined;
     /** Messages shorter than this (bytes) are sent uncompressed (default 1024). */
     threshold?: number | undefined;
+    /**
+     * ms after which a connection's own zlib streams, unused, are freed (default 10000); an
+     * inflater keeps its window (up to 32 KiB) so the peer's context takeover still holds.
+     * false or 0: keep them for the connection's life, as ws does.
+     */
+    zlibIdleTimeout?: number | false | undefined;
     /** zlib deflate settings: level (-1..9) and memLevel (1..9). */
     zlibDeflateOptions?: { level?: number | undefined; memLevel?: number | undefined } | undefined;
     /** Accepted for ws compatibility. */

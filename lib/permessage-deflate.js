@@ -4,7 +4,17 @@
 // the server's choice among the client's offers, the client's offer and its check of the
 // answer. The result is the set of parameters the native engine compresses with.
 
+const binding = require('./binding');
+
 const EXTENSION_NAME = 'permessage-deflate';
+
+// A connection's own zlib streams (context takeover) hold about 300 KB with the default
+// options, and ws keeps them for the connection's life. Streams that stay unused for
+// zlibIdleTimeout ms are parked instead (src/codec/deflate.c: zlib state freed, an inflater's
+// window kept), by one timer per thread while such connections are open. It runs every half
+// timeout (at least every 1 s, at most every 10 ms), so a stream is parked 1 to 1.5 timeouts
+// after its last message (at least 10 ms after).
+const DEFAULT_ZLIB_IDLE_TIMEOUT = 10000;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
@@ -109,6 +119,7 @@ function deflateOptions(value, { isServer }) {
     serverMaxWindowBits: undefined,
     clientMaxWindowBits: undefined,
     threshold: 1024,
+    zlibIdleTimeout: DEFAULT_ZLIB_IDLE_TIMEOUT,
     zlibDeflateOptions: {},
     zlibInflateOptions: {},
     ...(value === true ? {} : value)
@@ -120,6 +131,16 @@ function deflateOptions(value, { isServer }) {
       err.code = 'ERR_OUT_OF_RANGE';
       throw err;
     }
+  }
+  const idle = options.zlibIdleTimeout;
+  if (idle === false) {
+    options.zlibIdleTimeout = 0;
+  } else if (typeof idle !== 'number' || !(idle >= 0) || idle > 2 ** 31 - 1) {
+    const err = new RangeError(
+      `perMessageDeflate.zlibIdleTimeout must be false or 0..2147483647 ms; got ${idle}`
+    );
+    err.code = 'ERR_OUT_OF_RANGE';
+    throw err;
   }
   return options;
 }
@@ -136,7 +157,8 @@ function engineParams(agreed, options, isServer) {
     inflateReset: !!agreed[`${theirs}_no_context_takeover`],
     level: zlib.level === undefined ? -1 : zlib.level,
     memLevel: zlib.memLevel === undefined ? 8 : zlib.memLevel,
-    threshold: options.threshold
+    threshold: options.threshold,
+    idleTimeout: Math.ceil(options.zlibIdleTimeout)
   };
 }
 
@@ -266,4 +288,37 @@ function acceptAnswer(header, options) {
   return { extensions: header.trim(), engine: engineParams(answer, options, false) };
 }
 
-module.exports = { acceptOffer, acceptAnswer, deflateOptions, offer, parseExtensions };
+// The timer that parks idle streams (see DEFAULT_ZLIB_IDLE_TIMEOUT), and the connections
+// it serves.
+let watched = 0;
+let sweepPeriod = Infinity;
+let sweepTimer = null;
+
+/** A connection whose streams may be parked opened. */
+function watchIdleStreams(timeout) {
+  watched++;
+  const period = Math.max(10, Math.min(1000, Math.floor(timeout / 2)));
+  if (period >= sweepPeriod) return;
+  if (sweepTimer !== null) clearInterval(sweepTimer);
+  sweepPeriod = period;
+  sweepTimer = setInterval(binding.parkIdleStreams, period, period);
+  sweepTimer.unref(); // open connections keep the process alive, not this
+}
+
+/** ...and closed. */
+function unwatchIdleStreams() {
+  if (--watched > 0) return;
+  clearInterval(sweepTimer);
+  sweepTimer = null;
+  sweepPeriod = Infinity;
+}
+
+module.exports = {
+  acceptOffer,
+  acceptAnswer,
+  deflateOptions,
+  offer,
+  parseExtensions,
+  watchIdleStreams,
+  unwatchIdleStreams
+};

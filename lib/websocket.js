@@ -14,6 +14,7 @@ const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
+const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
 const {
   BINARY_TYPES,
   DEFAULT_CLOSE_TIMEOUT,
@@ -53,6 +54,7 @@ const FLAGS = [
   '_autoPong',
   '_dropOnOverflow',
   '_isServer',
+  '_parksStreams', // counted by permessage-deflate's idle stream timer
   '_needDrain' // (written only when a send goes over the high-water mark)
 ];
 
@@ -235,6 +237,10 @@ class WebSocket {
       deflate
     );
     this._deflateWindowBits = deflate === undefined ? 0 : deflate.deflateWindowBits;
+    if (deflate !== undefined && deflate.idleTimeout > 0) {
+      watchIdleStreams(deflate.idleTimeout);
+      this._parksStreams = true;
+    }
     this._limits = limitsOf(options);
     this._dropOnOverflow = options.onBufferOverflow === 'drop';
     if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
@@ -742,6 +748,7 @@ class WebSocket {
       for (const cb of callbacks) process.nextTick(cb, err);
     }
     binding.release(this._handle);
+    if (this._parksStreams) unwatchIdleStreams();
     this._closedSocket = this._transport.socket;
     this._transport = null;
     this._emitClose();

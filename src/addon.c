@@ -364,6 +364,7 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
     config.deflate_level = clamp_int(get_int_property(env, d, "level", Z_DEFAULT_COMPRESSION), -1, 9);
     config.deflate_mem_level = clamp_int(get_int_property(env, d, "memLevel", 8), 1, 9);
     threshold = (uint32_t)clamp_int(get_int_property(env, d, "threshold", 1024), 0, INT32_MAX);
+    config.zlib_idle_ms = (uint32_t)clamp_int(get_int_property(env, d, "idleTimeout", 0), 0, INT32_MAX);
     if (config.inflate_reset) config.shared_inflater = shared_stream(env, false, 15, 0, 0);
     config.async_inflate_min = ASYNC_INFLATE_MIN;
     if (config.deflate_reset)
@@ -1067,6 +1068,37 @@ static napi_value track_fragments(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* parkIdleStreams(periodMs): called every periodMs while connections with an idle timeout
+ * for their zlib streams are open; parks the streams idle for at least that timeout. */
+static napi_value park_idle_streams(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  double period = 0;
+  napi_get_value_double(env, argv[0], &period);
+  addon_state *state = state_of_env(env);
+  if (state == NULL || !(period >= 1 && period <= UINT32_MAX)) return make_undefined(env);
+  uint64_t period_ms = (uint64_t)period;
+  for (uint32_t i = 0; i < state->slot_count; i++) {
+    connection *c = state->slots[i].c;
+    /* (Skipped while a thread-pool job may be using one of its streams.) */
+    if (c == NULL || c->released || c->jobs > 0 || c->engine.config->zlib_idle_ms == 0) continue;
+    uint64_t periods = (c->engine.config->zlib_idle_ms + period_ms - 1) / period_ms;
+    conn_park_idle_streams(&c->engine, periods > UINT16_MAX ? UINT16_MAX : (unsigned)periods);
+  }
+  return make_undefined(env);
+}
+
+/* zlibState(handle) -> which of its own zlib streams hold state, for tests: 1 the inflater's
+ * zlib state, 2 a parked inflater's window, 4 the deflater's zlib state. */
+static napi_value zlib_state(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  connection *c = addon_connection(env, argv[0]);
+  if (!c) return NULL;
+  const pmd_stream *in = c->engine.inflater, *out = c->engine.deflater;
+  unsigned bits = (in && in->started ? 1 : 0) | (in && in->window ? 2 : 0) |
+                  (out && out->started ? 4 : 0);
+  return make_uint(env, bits);
+}
+
 /* pendingOutput(handle) -> bytes queued and not yet taken. */
 static napi_value pending_output(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
@@ -1159,6 +1191,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
       {"trackFragments", NULL, track_fragments, NULL, NULL, NULL, napi_default, NULL},
       {"pendingOutput", NULL, pending_output, NULL, NULL, NULL, napi_default, NULL},
+      {"parkIdleStreams", NULL, park_idle_streams, NULL, NULL, NULL, napi_default, NULL},
+      {"zlibState", NULL, zlib_state, NULL, NULL, NULL, napi_default, NULL},
       {"acceptKey", NULL, accept_key, NULL, NULL, NULL, napi_default, NULL},
       {"isValidCloseCode", NULL, is_valid_close_code, NULL, NULL, NULL, napi_default, NULL},
       {"constants", NULL, NULL, NULL, NULL, make_constants(env), napi_enumerable, NULL},

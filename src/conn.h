@@ -66,6 +66,7 @@ typedef struct conn_config {
   pmd_stream *shared_inflater;
   pmd_stream *shared_deflater;
   size_t async_inflate_min; /* compressed messages this big are left to the caller; 0: never */
+  uint32_t zlib_idle_ms; /* own zlib streams unused this long are parked (by the caller); 0: never */
 } conn_config;
 
 typedef enum conn_event_kind {
@@ -230,6 +231,11 @@ void conn_inflate_done(conn *c, conn_error err, int detail);
  * then compresses with a stream of its own made by conn_deflater_params. */
 pmd_stream *conn_own_deflater(conn *c);
 void conn_deflater_params(const conn *c, pmd_stream *fresh);
+
+/* Called periodically: parks (pmd_stream_park) this connection's own zlib streams that have
+ * done no work for `periods` calls, so an idle connection keeps its inflater's window and no
+ * zlib state. Not while a thread-pool job uses one of its streams (the caller knows). */
+void conn_park_idle_streams(conn *c, unsigned periods);
 
 /* Frames compressed without this connection's deflater (a topic's shared frame) were queued:
  * the deflater must not refer back past them. */

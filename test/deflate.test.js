@@ -13,7 +13,8 @@ const crypto = require('crypto');
 const zlib = require('zlib');
 
 const WsPackage = require('ws');
-const { WebSocket, nativeOnly } = require('./support/impl');
+const { WebSocket, WebSocketServer, nativeOnly } = require('./support/impl');
+const binding = require('../lib/binding');
 const { OP, frame, connect, serve, cleanup } = require('./support/raw');
 const { once, withTimeout } = require('./support/net-helpers');
 
@@ -537,6 +538,72 @@ describe('permessage-deflate', function () {
         if (size >= 100 * KiB) assert.ok(res.socket.bytesRead - read < size / 4, 'the server sent it compressed');
       });
     }
+
+    nativeOnly.describe('idle connections give back their zlib state (zlibIdleTimeout)', function () {
+      /** Resolves once the server side's streams are in `state` (binding.zlibState bits). */
+      async function zlibStateBecomes(ws, state, what) {
+        await withTimeout(
+          (async () => {
+            while (binding.zlibState(ws._handle) !== state) {
+              await new Promise((resolve) => setTimeout(resolve, 10));
+            }
+          })(),
+          what
+        );
+      }
+
+      it('parks both streams when idle, then resolves back-references into earlier messages', async function () {
+        const server = await echoServer({ perMessageDeflate: { zlibIdleTimeout: 40 } });
+        const accepted = once(server.wss, 'connection');
+        const { ws, res } = await wsClient(server, true);
+        const [serverWs] = await accepted;
+        const text = jsonText(4000);
+        const [first] = await echo(ws, text, false);
+        assert.strictEqual(first.toString(), text);
+        assert.strictEqual(binding.zlibState(serverWs._handle), 1 | 4, 'inflater and deflater started');
+        await zlibStateBecomes(serverWs, 2, "zlib state freed, the inflater's window kept");
+        // The ws client takes over its context: the same text again goes out as a few bytes
+        // of back-references into the first message, which only the kept window resolves.
+        const written = res.socket.bytesWritten;
+        const [second] = await echo(ws, text, false);
+        assert.ok(res.socket.bytesWritten - written < 100, 'the client sent back-references');
+        assert.strictEqual(second.toString(), text);
+        assert.strictEqual(binding.zlibState(serverWs._handle), 1 | 4, 'both restarted');
+        const [third] = await echo(ws, jsonText(3000), false);
+        assert.strictEqual(third.toString(), jsonText(3000));
+      });
+
+      it('keeps them with zlibIdleTimeout: false; rejects a bad value with a RangeError', async function () {
+        const server = await echoServer({ perMessageDeflate: { zlibIdleTimeout: false } });
+        const accepted = once(server.wss, 'connection');
+        const { ws } = await wsClient(server, true);
+        const [serverWs] = await accepted;
+        await echo(ws, jsonText(4000), false);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.strictEqual(binding.zlibState(serverWs._handle), 1 | 4);
+        for (const zlibIdleTimeout of [-1, '10', NaN, 2 ** 31]) {
+          assert.throws(
+            () => new WebSocketServer({ noServer: true, perMessageDeflate: { zlibIdleTimeout } }),
+            (err) => err instanceof RangeError && err.code === 'ERR_OUT_OF_RANGE'
+          );
+        }
+      });
+
+      it("the implementation's client parks its streams too", async function () {
+        const server = await echoServer({ perMessageDeflate: { zlibIdleTimeout: false } });
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, {
+          perMessageDeflate: { zlibIdleTimeout: 40 }
+        });
+        opened.push(ws);
+        await once(ws, 'open');
+        const text = jsonText(4000);
+        const [first] = await echo(ws, text, false);
+        assert.strictEqual(first.toString(), text);
+        await zlibStateBecomes(ws, 2, "the client's zlib state freed, its inflater's window kept");
+        const [second] = await echo(ws, text, false);
+        assert.strictEqual(second.toString(), text);
+      });
+    });
 
     it('random (incompressible) binary, 100 KiB, then text on the same context', async function () {
       const server = await echoServer({ perMessageDeflate: true });

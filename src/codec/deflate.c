@@ -22,21 +22,63 @@ void pmd_deflater_init(pmd_stream *s, int window_bits, int level, int mem_level)
   s->mem_level = mem_level;
 }
 
-void pmd_stream_end(pmd_stream *s) {
-  if (!s->started) return;
+static void zlib_end(pmd_stream *s) {
   if (s->deflating) deflateEnd(&s->zs);
   else inflateEnd(&s->zs);
   s->started = false;
 }
 
+void pmd_stream_end(pmd_stream *s) {
+  free(s->window);
+  s->window = NULL;
+  s->window_len = 0;
+  if (s->started) zlib_end(s);
+}
+
+bool pmd_stream_park(pmd_stream *s) {
+  if (!s->started) return true;
+  if (!s->deflating) {
+    uInt len = 0;
+    if (inflateGetDictionary(&s->zs, NULL, &len) != Z_OK) return false;
+    if (len > 0) {
+      uint8_t *window = malloc(len);
+      if (!window) return false;
+      inflateGetDictionary(&s->zs, window, &len);
+      s->window = window;
+      s->window_len = len;
+    }
+  }
+  zlib_end(s);
+  return true;
+}
+
+bool pmd_stream_idle(pmd_stream *s, unsigned periods) {
+  if (!s->started) return false;
+  if (s->idle_sweeps < UINT16_MAX) s->idle_sweeps++;
+  return s->idle_sweeps >= periods;
+}
+
 static bool stream_start(pmd_stream *s) {
+  s->idle_sweeps = 0; /* (called by every message: the stream is in use) */
   if (s->started) return true;
   memset(&s->zs, 0, sizeof(s->zs));
   int rc = s->deflating ? deflateInit2(&s->zs, s->level, Z_DEFLATED, -s->window_bits,
                                        s->mem_level, Z_DEFAULT_STRATEGY)
                         : inflateInit2(&s->zs, -s->window_bits);
-  s->started = rc == Z_OK;
-  return s->started;
+  if (rc != Z_OK) return false;
+  s->started = true;
+  if (s->window != NULL) {
+    /* A raw inflater takes a dictionary right after init: the parked window comes back. */
+    rc = inflateSetDictionary(&s->zs, s->window, s->window_len);
+    free(s->window);
+    s->window = NULL;
+    s->window_len = 0;
+    if (rc != Z_OK) {
+      zlib_end(s);
+      return false;
+    }
+  }
+  return true;
 }
 
 /* Makes room for at least `want` more bytes (capped at cap + 1 total when cap != 0, so that

@@ -1,5 +1,6 @@
 /* permessage-deflate codec: round trips in both context modes and every window size, the
- * stripped 00 00 ff ff tail, the output cap (zip bombs), corrupt input and BFINAL endings. */
+ * stripped 00 00 ff ff tail, the output cap (zip bombs), corrupt input and BFINAL endings,
+ * and streams parked between messages. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -147,11 +148,76 @@ static void test_bfinal(void) {
   pmd_stream_end(&i);
 }
 
+/* Context takeover across parking: each message repeats much of the one before, so it is
+ * mostly back-references that a restarted inflater resolves only with its parked window. */
+static void park_round_trip(int bits, size_t len) {
+  pmd_stream d, i;
+  pmd_deflater_init(&d, bits, Z_DEFAULT_COMPRESSION, 8);
+  pmd_inflater_init(&i, bits);
+  uint8_t *text = malloc(len + 1);
+  size_t received = 0;
+  for (unsigned msg = 0; msg < 6; msg++) {
+    make_text(text, len, msg % 2); /* (seeds 0 and 1 overlap almost entirely) */
+    pmd_buffer wire = {0}, back = {0};
+    CHECK(pmd_deflate_message(&d, text, len, false, &wire) == PMD_OK);
+    /* (The deflater is parked after odd messages, so even ones start from nothing.) */
+    if (msg % 2 == 1 && len <= (1u << bits) / 2) {
+      CHECKF(wire.len < len / 4, "bits %d msg %u: %zu bytes for %zu, not back-references",
+             bits, msg, wire.len, len);
+    }
+    CHECK(pmd_inflate_message(&i, wire.data, wire.len, 0, false, &back) == PMD_OK);
+    CHECKF(back.len == len, "bits %d len %zu msg %u: got %zu", bits, len, msg, back.len);
+    if (back.len == len) CHECK_MEM(back.data, text, len);
+    received += len;
+    free(wire.data);
+    free(back.data);
+
+    CHECK(pmd_stream_park(&i));
+    CHECK(!i.started);
+    size_t window = received < (1u << bits) ? received : (1u << bits);
+    CHECKF(i.window_len == window, "bits %d: window %u, expected %zu", bits, i.window_len, window);
+    if (msg % 2) {
+      /* A parked deflater restarts from an empty window: still a valid stream to continue. */
+      CHECK(pmd_stream_park(&d));
+      CHECK(!d.started && d.window == NULL);
+    }
+  }
+  free(text);
+  pmd_stream_end(&d);
+  pmd_stream_end(&i);
+  CHECK(i.window == NULL);
+}
+
+static void test_park(void) {
+  for (int bits = 9; bits <= 15; bits += 3) {
+    park_round_trip(bits, 100);
+    park_round_trip(bits, 3000);
+  }
+  park_round_trip(15, 100000); /* more than the window: the last 32 KiB are kept */
+
+  /* Idle counting: started streams only, reset by any message. */
+  pmd_stream i;
+  pmd_inflater_init(&i, 15);
+  CHECK(!pmd_stream_idle(&i, 1)); /* never started */
+  pmd_buffer back = {0};
+  static const uint8_t empty_message[1] = {0x00};
+  CHECK(pmd_inflate_message(&i, empty_message, 1, 0, false, &back) == PMD_OK);
+  CHECK(!pmd_stream_idle(&i, 2));
+  CHECK(pmd_stream_idle(&i, 2));
+  CHECK(pmd_inflate_message(&i, empty_message, 1, 0, false, &back) == PMD_OK);
+  CHECK(!pmd_stream_idle(&i, 2));
+  CHECK(pmd_stream_park(&i));
+  CHECK(!pmd_stream_idle(&i, 1)); /* parked: nothing to count */
+  pmd_stream_end(&i);
+  free(back.data);
+}
+
 int main(void) {
   RUN(test_round_trips);
   RUN(test_context_takeover);
   RUN(test_cap);
   RUN(test_corrupt);
   RUN(test_bfinal);
+  RUN(test_park);
   return CHECK_DONE();
 }
