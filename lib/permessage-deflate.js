@@ -301,8 +301,13 @@ function watchIdleStreams(timeout) {
   if (period >= sweepPeriod) return;
   if (sweepTimer !== null) clearInterval(sweepTimer);
   sweepPeriod = period;
-  sweepTimer = setInterval(binding.parkIdleStreams, period, period);
+  sweepTimer = setInterval(sweepIdleStreams, period, period, false);
   sweepTimer.unref(); // open connections keep the process alive, not this
+}
+
+function sweepIdleStreams(period, resume) {
+  // (It stops early when it has parked many; the rest of the round follows after I/O.)
+  if (binding.parkIdleStreams(period, resume)) setImmediate(sweepIdleStreams, period, true);
 }
 
 /** ...and closed. */

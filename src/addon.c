@@ -2,6 +2,9 @@
  * engine's events into a table that JavaScript reads after one native call per socket chunk. */
 #include <node_api.h>
 #include <stdint.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +83,11 @@ typedef struct addon_state {
   uint32_t slot_count, slot_cap;
   uint32_t free_head, free_tail; /* freed slots, reused oldest first */
   connection released;           /* what a stale handle resolves to */
+  uint32_t park_cursor;          /* the slot parkIdleStreams visits next */
+  uint32_t park_left;            /* slots left to visit in its round */
 } addon_state;
+
+#define PARK_BUDGET 256 /* streams parked per call: a few ms */
 
 static void connection_free(connection *c) {
   native_transport_detach(c); /* (only ever open here at an environment's teardown) */
@@ -1068,23 +1075,41 @@ static napi_value track_fragments(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-/* parkIdleStreams(periodMs): called every periodMs while connections with an idle timeout
- * for their zlib streams are open; parks the streams idle for at least that timeout. */
+/* parkIdleStreams(periodMs, resume) -> whether it stopped early. Called every periodMs while
+ * connections with an idle timeout for their zlib streams are open: counts one more idle
+ * period for each connection's streams and parks those idle for at least their timeout.
+ * Parking thousands at once (a burst of connections going quiet together) would stall the
+ * loop for tens of ms, mostly the kernel taking back their pages, so a call parks at most
+ * PARK_BUDGET streams and returns true; the caller then resumes the round soon after
+ * (resume = true), letting I/O run in between. */
 static napi_value park_idle_streams(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+  GET_ARGS(2);
   double period = 0;
   napi_get_value_double(env, argv[0], &period);
   addon_state *state = state_of_env(env);
   if (state == NULL || !(period >= 1 && period <= UINT32_MAX)) return make_undefined(env);
   uint64_t period_ms = (uint64_t)period;
-  for (uint32_t i = 0; i < state->slot_count; i++) {
-    connection *c = state->slots[i].c;
+  if (!get_bool(env, argv[1])) state->park_left = state->slot_count; /* a new round */
+  uint32_t i = state->park_cursor;
+  unsigned parked = 0;
+  for (; state->park_left > 0 && parked < PARK_BUDGET; state->park_left--) {
+    if (i >= state->slot_count) i = 0;
+    connection *c = state->slots[i++].c;
     /* (Skipped while a thread-pool job may be using one of its streams.) */
     if (c == NULL || c->released || c->jobs > 0 || c->engine.config->zlib_idle_ms == 0) continue;
     uint64_t periods = (c->engine.config->zlib_idle_ms + period_ms - 1) / period_ms;
-    conn_park_idle_streams(&c->engine, periods > UINT16_MAX ? UINT16_MAX : (unsigned)periods);
+    parked += conn_park_idle_streams(&c->engine,
+                                     periods > UINT16_MAX ? UINT16_MAX : (unsigned)periods);
   }
-  return make_undefined(env);
+  state->park_cursor = i;
+#ifdef __GLIBC__
+  /* zlib's state is blocks of 5 to 64 KiB from the heap: freed between live blocks, they stay
+   * in the process (resident) until reused. This gives their pages back to the system. */
+  if (parked > 0) malloc_trim(0);
+#endif
+  napi_value more;
+  napi_get_boolean(env, state->park_left > 0, &more);
+  return more;
 }
 
 /* zlibState(handle) -> which of its own zlib streams hold state, for tests: 1 the inflater's

@@ -489,14 +489,16 @@ pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream) {
 
 int conn_inflater_window_bits(const conn *c) { return c->config->inflate_window_bits; }
 
-void conn_park_idle_streams(conn *c, unsigned periods) {
+unsigned conn_park_idle_streams(conn *c, unsigned periods) {
   /* (A parked inflater holds no message: each message is inflated whole, in one call. A
    * deflater in the middle of a fragmented message could be parked too, since a fresh stream
    * never refers back, but there is no need to.) */
+  unsigned parked = 0;
   if (c->inflater && !c->inflate_busy && pmd_stream_idle(c->inflater, periods))
-    pmd_stream_park(c->inflater);
+    parked += pmd_stream_park(c->inflater);
   if (c->deflater && !c->out_fragmenting && pmd_stream_idle(c->deflater, periods))
-    pmd_stream_park(c->deflater);
+    parked += pmd_stream_park(c->deflater);
+  return parked;
 }
 
 void conn_inflate_done(conn *c, conn_error err, int detail) {

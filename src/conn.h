@@ -234,8 +234,9 @@ void conn_deflater_params(const conn *c, pmd_stream *fresh);
 
 /* Called periodically: parks (pmd_stream_park) this connection's own zlib streams that have
  * done no work for `periods` calls, so an idle connection keeps its inflater's window and no
- * zlib state. Not while a thread-pool job uses one of its streams (the caller knows). */
-void conn_park_idle_streams(conn *c, unsigned periods);
+ * zlib state. Not while a thread-pool job uses one of its streams (the caller knows).
+ * Returns how many it parked. */
+unsigned conn_park_idle_streams(conn *c, unsigned periods);
 
 /* Frames compressed without this connection's deflater (a topic's shared frame) were queued:
  * the deflater must not refer back past them. */
