@@ -77,6 +77,7 @@ struct options {
   enum payload_kind payload;
   int level;             /* zlib compression level for what loadgen sends */
   bool private_deflate;  /* every connection compresses its own, distinct, messages */
+  bool touch;            /* idle mode: each connection first exchanges one echoed message */
 };
 
 struct outbuf {
@@ -167,7 +168,7 @@ struct loadgen {
   int sigfd;
   struct conn *conns;
   unsigned to_start; /* connections not yet started in the opening phase */
-  unsigned pending;  /* connections connecting or upgrading */
+  unsigned pending;  /* connections connecting or upgrading (idle --touch: or awaiting the echo) */
   unsigned open;
   uint64_t errors;
   uint64_t close_timeouts;
@@ -709,8 +710,14 @@ static void conn_set_events(struct loadgen *lg, struct conn *c, uint32_t events)
   c->events = events;
 }
 
+static bool touch_awaited(const struct loadgen *lg, const struct conn *c) {
+  return lg->opt.mode == MODE_IDLE && lg->opt.touch && c->state == CS_OPEN &&
+         c->recv_seq < c->sent_seq;
+}
+
 static void conn_release(struct loadgen *lg, struct conn *c) {
-  if (c->state == CS_CONNECTING || c->state == CS_UPGRADING) lg->pending--;
+  if (c->state == CS_CONNECTING || c->state == CS_UPGRADING || touch_awaited(lg, c))
+    lg->pending--;
   if (c->state == CS_OPEN) lg->open--;
   if (c->fd >= 0) close(c->fd); /* close also drops it from the epoll set */
   c->fd = -1;
@@ -809,10 +816,15 @@ static void echo_fill(struct loadgen *lg, struct conn *c) {
 }
 
 static void conn_on_open(struct loadgen *lg, struct conn *c) {
-  lg->pending--;
   lg->open++;
   c->state = CS_OPEN;
   c->deadline = 0;
+  if (lg->opt.mode == MODE_IDLE && lg->opt.touch) {
+    /* still pending until the echo is back (on_message_end), so "ready" counts it used */
+    message_append(lg, c, c->sent_seq++);
+    return;
+  }
+  lg->pending--;
   if (lg->opt.mode == MODE_ECHO) {
     echo_fill(lg, c);
   } else if (lg->opt.mode == MODE_HANDSHAKE) {
@@ -1092,9 +1104,23 @@ static enum feed_result on_message_end(struct loadgen *lg, struct conn *c) {
       return FEED_ERROR;
     }
   }
+  bool touched = touch_awaited(lg, c);
   c->recv_seq++;
   lg->total.messages++;
   lg->total.bytes += rx->msg_off;
+  if (touched) {
+    if (rx->msg_off != lg->opt.size) {
+      conn_fail(lg, c, "echo has %" PRIu64 " bytes, sent %zu", rx->msg_off, lg->opt.size);
+      return FEED_ERROR;
+    }
+    lg->pending--;
+    /* Held idle from here: its zlib streams would only make loadgen big. */
+    if (c->zd) {
+      deflateEnd(c->zd);
+      free(c->zd);
+      c->zd = NULL;
+    }
+  }
   return FEED_OK;
 }
 
@@ -1545,7 +1571,9 @@ static void usage(FILE *f) {
              "               [--conns N] [--inflight K] [--size S] [--binary]\n"
              "               [--duration SEC] [--warmup SEC] [--json]\n"
              "               [--payload random|json]\n"
-             "               [--deflate [--level 0-9] [--private-deflate]]\n");
+             "               [--deflate [--level 0-9] [--private-deflate]] [--touch]\n"
+             "--touch (idle mode): each connection sends one --size message and gets its echo\n"
+             "before it counts as ready (with --deflate: compressed, so zlib state was made).\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -1567,6 +1595,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
       {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, '?'},
       {"deflate", no_argument, 0, 'z'},        {"payload", required_argument, 0, 'y'},
       {"level", required_argument, 0, 'l'},    {"private-deflate", no_argument, 0, 'Z'},
+      {"touch", no_argument, 0, 't'},
       {0, 0, 0, 0}};
   *o = (struct options){.host = "127.0.0.1", .port = NULL, .path = "/", .mode = MODE_ECHO,
                         .conns = 50, .inflight = 32, .size = 16, .duration = 5, .warmup = 1,
@@ -1607,6 +1636,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
     case 'j': o->json = true; break;
     case 'z': o->deflate = true; break;
     case 'Z': o->private_deflate = true; break;
+    case 't': o->touch = true; break;
     case 'y':
       if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
       else if (strcmp(optarg, "json") == 0) o->payload = PAYLOAD_JSON;
