@@ -45,6 +45,13 @@ function copyOf(chunk, start, end) {
   return copy;
 }
 
+/** What _stashedChunks keeps of chunk[offset..]: a copy, if the chunk is only lent. */
+function stashEntry(chunk, offset) {
+  return chunk === lent
+    ? { chunk: copyOf(chunk, offset, chunk.length), offset: 0 }
+    : { chunk, offset };
+}
+
 function payloadOf(table, base, objects, chunk) {
   if (table[base] & EV_FLAG_OBJECT) return objects[table[base + 1]];
   const length = table[base + 2];
@@ -102,12 +109,9 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   }
   // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
   if (offset < chunk.length || callAgain) {
-    if (chunk === lent) {
-      chunk = copyOf(chunk, offset, chunk.length);
-      offset = 0;
-    }
-    if (ws._stashedChunks === null) ws._stashedChunks = [{ chunk, offset }];
-    else ws._stashedChunks.unshift({ chunk, offset });
+    const entry = stashEntry(chunk, offset);
+    if (ws._stashedChunks === null) ws._stashedChunks = [entry];
+    else ws._stashedChunks.unshift(entry);
   }
 }
 
@@ -133,19 +137,15 @@ function receive(ws, chunk, offset) {
     ws._queuedEvents !== null ||
     ws._stashedChunks !== null
   ) {
-    if (chunk === lent) {
-      chunk = copyOf(chunk, offset, chunk.length);
-      offset = 0;
-    }
     if (ws._stashedChunks === null) {
-      ws._stashedChunks = [{ chunk, offset }];
+      ws._stashedChunks = [stashEntry(chunk, offset)];
       return;
     }
     if (ws._stashedChunks.length >= ws._maxBufferedChunks && ws._maxBufferedChunks > 0) {
       ws._failConnection(tooManyChunks());
       return;
     }
-    ws._stashedChunks.push({ chunk, offset });
+    ws._stashedChunks.push(stashEntry(chunk, offset));
     return;
   }
   parse(ws, chunk, offset);
