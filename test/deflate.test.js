@@ -589,6 +589,23 @@ describe('permessage-deflate', function () {
         }
       });
 
+      it('parks more streams than one sweep takes (150 connections, 300 streams), every one', async function () {
+        this.timeout(LONG);
+        const server = await echoServer({ perMessageDeflate: { zlibIdleTimeout: 40 } });
+        const accepted = [];
+        server.wss.on('connection', (ws) => accepted.push(ws));
+        const clients = await Promise.all(
+          Array.from({ length: 150 }, async () => (await wsClient(server, true)).ws)
+        );
+        const text = jsonText(2000);
+        const echoes = await Promise.all(clients.map((ws) => echo(ws, text, false)));
+        for (const [data] of echoes) assert.strictEqual(data.toString(), text);
+        assert.strictEqual(accepted.length, 150);
+        for (const ws of accepted) await zlibStateBecomes(ws, 2, 'every connection parked');
+        const again = await Promise.all(clients.map((ws) => echo(ws, text, false)));
+        for (const [data] of again) assert.strictEqual(data.toString(), text);
+      });
+
       it("the implementation's client parks its streams too", async function () {
         const server = await echoServer({ perMessageDeflate: { zlibIdleTimeout: false } });
         const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, {
