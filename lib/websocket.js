@@ -621,9 +621,7 @@ class WebSocket {
     this._flushScheduled = false;
     if (this._transport === null) return;
     const queue = this._writeQueue;
-    if (queue !== null) {
-      this._writeQueue = null;
-    }
+    this._writeQueue = null;
     const callbacks = this._sendCallbacks;
     this._sendCallbacks = null;
     // Payloads written without a copy go out first, then the engine's output, in one write.

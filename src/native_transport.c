@@ -4,7 +4,7 @@
  * Polling: the sockets of an environment (the main thread or a worker) are registered with one
  * epoll instance of its own, and Node's libuv loop polls that epoll fd with a single uv_poll_t.
  * A libuv handle per socket would cost every idle connection ~220 bytes; this way a socket
- * costs the 24-byte native_transport inside its connection (and the kernel's epoll entry).
+ * costs the 16-byte native_transport inside its connection (and the kernel's epoll entry).
  * Linux only: elsewhere nothing is registered and JS keeps every socket on the stream
  * transport.
  *
@@ -74,7 +74,8 @@ typedef struct transport_state {
   napi_env env;
   uv_loop_t *loop; /* the environment's (Node's) event loop */
   /* Every read of the thread goes here: a Buffer JS made (transportInit()), so that a read
-   * costs no Buffer of its own; JS copies the bytes out before anything else can read. */
+   * costs no Buffer of its own; JS copies the bytes out, or parses them in place, before its
+   * dispatch returns and the next read can land. */
   uint8_t *read_buffer;
   size_t read_buffer_size;
   napi_ref read_buffer_ref;
@@ -520,8 +521,8 @@ static void write_pieces(transport_state *s, connection *c, struct iovec *iov, s
 }
 
 /* transportFlush(connection, buffers?) -> bytes still pending, or -1 when the socket no longer
- * takes output. Writes buffers (in order), then the connection's queued output, in one
- * sendmsg, and empties that queue. */
+ * takes output. Writes buffers (in order), then the connection's queued output, in one send
+ * or sendmsg (see write_pieces), and empties that queue. */
 static napi_value transport_flush(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   transport_state *s;
