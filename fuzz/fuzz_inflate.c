@@ -1,6 +1,7 @@
 /* libFuzzer target for the permessage-deflate codec: arbitrary bytes inflated as messages
  * (output never past the cap, results agree with a plain zlib inflate of the same bytes), and
- * arbitrary plaintext deflated then inflated back, in both context-takeover modes. */
+ * arbitrary plaintext deflated then inflated back, in both context-takeover modes, with the
+ * streams parked (pmd_stream_park) between the messages or not. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   int window_bits = 8 + (data[0] & 7);
   bool reset = data[0] & 8;
+  bool park_inflater = data[0] & 16, park_deflater = data[0] & 32;
   size_t cap = 1 + (size_t)data[1] * 257; /* 1 .. 65536 */
   data += 2;
   size -= 2;
@@ -80,6 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (plain.len != size || (size && memcmp(plain.data, data, size) != 0)) __builtin_trap();
     free(wire.data);
     free(plain.data);
+    /* Unless the deflater restarts, the second message refers back into the first: a parked
+     * inflater resolves that only with its kept window. */
+    if (park_inflater && !pmd_stream_park(&back)) __builtin_trap();
+    if (park_deflater && !pmd_stream_park(&deflater)) __builtin_trap();
   }
   pmd_stream_end(&deflater);
   pmd_stream_end(&back);
