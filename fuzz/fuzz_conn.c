@@ -182,18 +182,10 @@ out:
 
 /* ---- expected output ---- */
 
-typedef struct out_frame {
-  uint8_t opcode;
-  bool fin, rsv1;
-  size_t off, len; /* payload, into out_model.bytes */
-} out_frame;
-
 /* The frames the output must hold, in order, and a parser that checks the output against
  * them as it is taken from the engine. */
 typedef struct out_model {
-  out_frame *q;
-  size_t n, cap, head;
-  byte_buf bytes;
+  want_frames want;
   bool close_sent;  /* our idea of conn.close_sent */
   bool fragmenting; /* our idea of conn.out_fragmenting */
   frame_parser parser;
@@ -203,13 +195,7 @@ typedef struct out_model {
 
 static void out_push(out_model *m, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
                      size_t len) {
-  if (m->n == m->cap) {
-    m->cap = m->cap ? m->cap * 2 : 16;
-    m->q = realloc(m->q, m->cap * sizeof(*m->q));
-    if (!m->q) abort();
-  }
-  m->q[m->n++] = (out_frame){opcode, fin, rsv1, m->bytes.len, len};
-  buf_put(&m->bytes, payload, len);
+  want_frame_push(&m->want, opcode, fin, rsv1, payload, len);
 }
 
 static void out_push_close(out_model *m, int code, const uint8_t *reason, size_t reason_len) {
@@ -239,8 +225,8 @@ static void out_take(out_model *m, uint8_t *bytes, size_t len) {
     pos += used;
     if (fe == FRAME_NEED_MORE) break;
     FUZZ_CHECK(fe != FRAME_ERROR);
-    FUZZ_CHECK(m->head < m->n);
-    const out_frame *want = &m->q[m->head];
+    FUZZ_CHECK(m->want.head < m->want.n);
+    const want_frame *want = &m->want.q[m->want.head];
     const frame_info *f = &m->parser.frame;
     if (fe == FRAME_HEADER) {
       FUZZ_CHECK(!m->in_frame);
@@ -249,12 +235,12 @@ static void out_take(out_model *m, uint8_t *bytes, size_t len) {
       m->in_frame = true;
       m->got = 0;
     } else if (fe == FRAME_PAYLOAD) {
-      FUZZ_CHECK(memcmp(pl, m->bytes.p + want->off + m->got, pl_len) == 0);
+      FUZZ_CHECK(memcmp(pl, want_frame_payload(&m->want, want) + m->got, pl_len) == 0);
       m->got += pl_len;
     } else { /* FRAME_END */
       FUZZ_CHECK(m->in_frame && m->got == want->len);
       m->in_frame = false;
-      m->head++;
+      m->want.head++;
     }
   }
 }
@@ -558,10 +544,9 @@ static void run(const conn_config *cfg, bool track, size_t shift, split_plan pla
   } while (pos < len);
 
   drain(h, true);
-  FUZZ_CHECK(h->out.head == h->out.n && out_at_boundary(&h->out));
+  FUZZ_CHECK(h->out.want.head == h->out.want.n && out_at_boundary(&h->out));
   conn_release(&h->c);
-  free(h->out.q);
-  buf_free(&h->out.bytes);
+  want_frames_free(&h->out.want);
   *log = h->log;
   free(h);
 }

@@ -1,5 +1,6 @@
 /* Shared by the fuzz targets: the input layout (how leading bytes choose splits), growable
- * byte buffers, a failure macro and an independent reference UTF-8 decoder (RFC 3629). */
+ * byte buffers, a failure macro, the queue of frames a target expects in the engine's output,
+ * and an independent reference UTF-8 decoder (RFC 3629). */
 #ifndef WSN_FUZZ_UTIL_H
 #define WSN_FUZZ_UTIL_H
 
@@ -90,6 +91,42 @@ static inline void buf_free(byte_buf *b) {
   free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
+}
+
+/* ---- expected output frames ----
+ * The frames a target expects the engine to write, in order, with their payloads; a target's
+ * checker takes them one by one as it parses the output. */
+typedef struct want_frame {
+  uint8_t opcode;
+  bool fin, rsv1;
+  size_t off, len; /* payload, into want_frames.bytes */
+} want_frame;
+
+typedef struct want_frames {
+  want_frame *q;
+  size_t n, cap, head;
+  byte_buf bytes;
+} want_frames;
+
+static inline void want_frame_push(want_frames *w, uint8_t opcode, bool fin, bool rsv1,
+                                   const uint8_t *payload, size_t len) {
+  if (w->n == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 16;
+    w->q = realloc(w->q, w->cap * sizeof(*w->q));
+    if (!w->q) abort();
+  }
+  w->q[w->n++] = (want_frame){opcode, fin, rsv1, w->bytes.len, len};
+  buf_put(&w->bytes, payload, len);
+}
+
+static inline const uint8_t *want_frame_payload(const want_frames *w, const want_frame *f) {
+  return w->bytes.p + f->off;
+}
+
+static inline void want_frames_free(want_frames *w) {
+  free(w->q);
+  buf_free(&w->bytes);
+  memset(w, 0, sizeof(*w));
 }
 
 /* ---- reference UTF-8 decoder ----

@@ -293,6 +293,65 @@ function httpSeed(name, maxHeaders, sizeByte, splits, data) {
   httpSeed('headers-none-allowed', 0, 255, [], 'GET / HTTP/1.1\r\n\r\n');
 }
 
+// ---- fuzz_conn_deflate seeds ----
+// [flags][windows][levels][max][async][n][m][splits][actions][script]: the script is the peer's
+// messages, [kind][len][bytes], which the target compresses itself (see fuzz_conn_deflate.c).
+function deflateSeed(name, header, splits, actions, messages) {
+  write(
+    'fuzz_conn_deflate',
+    name,
+    Buffer.concat([
+      Buffer.from([...header, splits.length, actions.length, ...splits, ...actions]),
+      ...messages.map(([kind, bytes]) => Buffer.concat([Buffer.from([kind, bytes.length]), Buffer.from(bytes)])),
+    ]),
+  );
+}
+{
+  const SERVER = 1, PEER_RESET = 2, OUR_RESET = 4, SHARED = 8, ASYNC = 16, TRACK = 32, MAX = 128;
+  const BINARY = 1, COMPRESSED = 2, FRAMES = (n) => (n - 1) << 2, PINGS = 16, REPEAT = 32, LAST = 64;
+  const chat = '{"type":"chat","room":"lobby","user":"ada","text":"hello, hello again"}';
+  const talk = [
+    [COMPRESSED, chat],
+    [COMPRESSED, chat],
+    [COMPRESSED | BINARY, chat.slice(10)],
+    [COMPRESSED | FRAMES(3) | PINGS, chat + chat],
+    [0, 'plain text between compressed ones'],
+    [COMPRESSED | REPEAT, chat.slice(0, 40)],
+    [FRAMES(2) | PINGS, 'two plain frames'],
+  ];
+  // Actions: 0x01 compressed send, 0x11 the same, 0x00 park after 0 sweeps, 0x08 after 1,
+  // 0x03 a shared (topic) frame, 0x02 plain frame without FIN, 0x12 with FIN, 0x05 drain,
+  // 0x07 park + drain, 0x04 ping, 0x0e park after 1 sweep.
+  const A = [0x01, 0x00, 0x11, 0x03, 0x02, 0x12, 0x05, 0x07, 0x01, 0x0e, 0x04, 0x09];
+  const S = [1, 7, 0xc1, 3];
+  const modes = {
+    takeover: 0,
+    'peer-reset': PEER_RESET,
+    'our-reset': OUR_RESET,
+    'both-reset-shared': PEER_RESET | OUR_RESET | SHARED,
+    async: ASYNC,
+    'async-shared': ASYNC | PEER_RESET | SHARED,
+    track: TRACK,
+    max: MAX,
+  };
+  for (const [name, mode] of Object.entries(modes)) {
+    for (const [side, flags] of [['server', SERVER], ['client', 0]]) {
+      // windows: peer 15 (7) and ours 15 (6 << 3); max 64 * 2 + 1 = 129 bytes; async from 17.
+      deflateSeed(`${side}-${name}`, [flags | mode, 7 | (6 << 3), 1 << 2, 2, 2], S, A, talk);
+    }
+  }
+  deflateSeed('server-windows-8-9', [SERVER, 0, 0, 0, 0], S, A, talk);
+  deflateSeed('server-stored-blocks', [SERVER, 7 | (6 << 3), 3 | (3 << 2), 0, 0], [], A, talk);
+  deflateSeed('server-garbage-last', [SERVER, 7, 0, 0, 0], [], [0x05], [
+    [COMPRESSED, chat],
+    [COMPRESSED | LAST, [0x4b, 0x4c, 0x04, 0x00]],
+  ]);
+  deflateSeed('server-close-last', [SERVER, 7, 0, 0, 0], [2], [0x01, 0x05], [
+    [COMPRESSED, chat],
+    [LAST, 'bye'],
+  ]);
+}
+
 for (const t of fs.readdirSync(CORPUS)) {
   console.log(`${t}: ${fs.readdirSync(path.join(CORPUS, t)).length} seeds`);
 }
