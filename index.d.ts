@@ -726,6 +726,12 @@ declare namespace WebSocket {
     checkServerIdentity?: ConnectionOptions['checkServerIdentity'] | undefined;
     /** Creates the socket of the handshake request (default net.connect / tls.connect). */
     createConnection?: ClientRequestArgs['createConnection'] | undefined;
+    /**
+     * ws-native: as in ServerOptions. 'auto' (default) and 'native': after the handshake the
+     * addon takes a plain TCP or Unix-domain socket over; wss: and other streams use the stream
+     * transport. 'stream': always through Node's socket.
+     */
+    transport?: 'auto' | 'native' | 'stream' | undefined;
     finishRequest?: FinishRequestCallback | undefined;
     /** As in ServerOptions. */
     maxPayload?: number | undefined;

@@ -16,6 +16,7 @@ const binding = require('./binding');
 const subprotocol = require('./subprotocol');
 const permessageDeflate = require('./permessage-deflate');
 const { DEFAULT_MAX_PAYLOAD } = require('./constants');
+const { transportOption } = require('./native-transport');
 
 const kAborted = Symbol('kAborted');
 const SUPPORTED_VERSIONS = [8, 13];
@@ -50,6 +51,7 @@ function initAsClient(websocket, address, protocols, options) {
     port: undefined
   };
   websocket._clientOptions = opts;
+  opts.transport = transportOption(opts.transport);
 
   if (!SUPPORTED_VERSIONS.includes(opts.protocolVersion)) {
     throw new RangeError(

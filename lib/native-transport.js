@@ -131,7 +131,7 @@ class NativeTransport {
       handle.readStart();
       return null;
     }
-    binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
+    if (response !== undefined) binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     socket[kWebSocket] = ws;
     socket.on('error', NOOP);
     socket.destroy();
@@ -212,7 +212,13 @@ class NativeTransport {
   }
 
   destroy() {
-    if (!this._closed) binding.transportDestroy(this._ws._handle);
+    if (!this._closed) binding.transportDestroy(this._ws._handle, false);
+    return this;
+  }
+
+  /** Closes with a TCP reset (RST) instead of FIN, as net.Socket's resetAndDestroy() does. */
+  resetAndDestroy() {
+    if (!this._closed) binding.transportDestroy(this._ws._handle, true);
     return this;
   }
 

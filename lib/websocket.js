@@ -244,7 +244,7 @@ class WebSocket {
     this._limits = limitsOf(options);
     this._dropOnOverflow = options.onBufferOverflow === 'drop';
     if (this._binaryType === 'fragments') binding.trackFragments(this._handle, true);
-    if (response !== undefined && canAdopt(socket, options.transport)) {
+    if (canAdopt(socket, options.transport)) {
       this._transport = NativeTransport.adopt(this, socket, head, response);
     }
     if (this._transport === null) {

@@ -583,14 +583,22 @@ static napi_value transport_end(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-/* transportDestroy(connection): closes the socket now; EV_CLOSE follows from the loop. */
+/* transportDestroy(connection, reset): closes the socket now (with reset, by RST); EV_CLOSE
+ * follows from the loop. */
 static napi_value transport_destroy(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[2];
   transport_state *s;
   connection *c;
   native_transport *t;
-  if (!transport_args(env, info, 1, argv, "transportDestroy(connection)", &s, &c, &t))
+  if (!transport_args(env, info, 2, argv, "transportDestroy(connection, reset)", &s, &c, &t))
     return NULL;
+  bool reset = false;
+  napi_get_value_bool(env, argv[1], &reset);
+  if (t && reset) {
+    /* net.Socket's resetAndDestroy(): a zero linger time makes close() send RST, not FIN. */
+    struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+  }
   if (t) close_transport(s, c);
   return make_undefined(env);
 }

@@ -77,20 +77,25 @@ nativeOnly.describe('native transport', function () {
     return { servers, clients };
   }
 
-  it(`takes over an http.Server connection (transport '${expected}'); Node's socket is released`, async function () {
+  it(`takes over an http.Server connection and the client's (transport '${expected}'); Node's sockets are released`, async function () {
     const { server, wss, port } = await httpSetup();
     const connected = once(wss, 'connection');
     const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`));
     await once(client, 'open');
     const [ws, req] = await connected;
     assert.strictEqual(ws.transport, expected);
-    assert.strictEqual(client.transport, 'stream'); // client connections keep their socket
+    assert.strictEqual(client.transport, expected);
 
     // What applications read from ws._socket.
     assert.strictEqual(ws._socket.remoteAddress, client._socket.localAddress);
     assert.strictEqual(ws._socket.remotePort, client._socket.localPort);
     assert.strictEqual(ws._socket.localPort, port);
     assert.strictEqual(ws._socket.remoteFamily, 'IPv4');
+
+    // The client's side answers the same questions.
+    assert.strictEqual(client._socket.remoteAddress, '127.0.0.1');
+    assert.strictEqual(client._socket.remotePort, port);
+    assert.strictEqual(client._socket.remoteFamily, 'IPv4');
 
     // req.socket still answers what ws users read from it in 'connection'.
     assert.strictEqual(req.socket.remoteAddress, client._socket.localAddress);
@@ -124,6 +129,8 @@ nativeOnly.describe('native transport', function () {
     assert.strictEqual(reason.toString(), 'bye');
     // After the close, the address is gone as it is from a destroyed socket, without throwing.
     assert.strictEqual(ws._socket.destroyed, true);
+    if (client.readyState !== WebSocket.CLOSED) await once(client, 'close');
+    assert.strictEqual(client._socket.destroyed, true);
   });
 
   it('delivers the bytes that came with the upgrade request (head) first, in order', async function () {
@@ -162,6 +169,42 @@ nativeOnly.describe('native transport', function () {
     assert.deepStrictEqual(texts, ['first', 'second']);
   });
 
+  it("a client delivers the frames that came right behind the server's 101 first, after 'open'", async function () {
+    const { acceptKey } = require('./support/net-helpers');
+    // A server written by hand: the 101 and two frames leave in one write, so the client's
+    // HTTP parser hands the frames over as the upgrade's head.
+    const server = cleanup.add(
+      net.createServer((socket) => {
+        let request = '';
+        socket.on('data', (chunk) => {
+          request += chunk.toString('latin1');
+          if (!request.includes('\r\n\r\n')) return;
+          const key = /sec-websocket-key: *(\S+)/i.exec(request)[1];
+          socket.write(
+            Buffer.concat([
+              Buffer.from(
+                'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n' +
+                  `Connection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`
+              ),
+              Buffer.from([0x81, 5]), Buffer.from('first'),
+              Buffer.from([0x81, 6]), Buffer.from('second')
+            ])
+          );
+        });
+      })
+    );
+    const port = await listen(server);
+    const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false }));
+    const seen = [];
+    client.on('open', () => seen.push(`open ${client.transport}`));
+    client.on('message', (data) => seen.push(data.toString()));
+    await withTimeout(
+      new Promise((resolve) => client.on('message', () => seen.length === 3 && resolve())),
+      'two messages'
+    );
+    assert.deepStrictEqual(seen, [`open ${expected}`, 'first', 'second']);
+  });
+
   describe('falls back to the stream transport', function () {
     it("with transport: 'stream'", async function () {
       const { wss, port } = await httpSetup({ transport: 'stream' });
@@ -171,6 +214,23 @@ nativeOnly.describe('native transport', function () {
       assert.strictEqual(ws.transport, 'stream');
       assert.strictEqual(ws._socket, req.socket);
       if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+      assert.strictEqual(client.transport, expected); // the client chooses its own
+      client.send('x');
+      const [data] = await once(client, 'message');
+      assert.strictEqual(data.toString(), 'x');
+    });
+
+    it("with transport: 'stream' on the client", async function () {
+      const { wss, port } = await httpSetup();
+      const connected = once(wss, 'connection');
+      const client = cleanup.add(new WebSocket(`ws://127.0.0.1:${port}`, { transport: 'stream' }));
+      let upgraded;
+      client.on('upgrade', (res) => (upgraded = res.socket));
+      await once(client, 'open');
+      const [ws] = await connected;
+      assert.strictEqual(client.transport, 'stream');
+      assert.strictEqual(client._socket, upgraded);
+      assert.strictEqual(ws.transport, expected);
       client.send('x');
       const [data] = await once(client, 'message');
       assert.strictEqual(data.toString(), 'x');
@@ -192,6 +252,16 @@ nativeOnly.describe('native transport', function () {
       client.send('over tls');
       const [data] = await once(client, 'message');
       assert.strictEqual(data.toString(), 'over tls');
+
+      // Our own client over TLS stays on the stream transport too.
+      const own = cleanup.add(
+        new WebSocket(`wss://127.0.0.1:${port}`, { rejectUnauthorized: false, transport: 'native' })
+      );
+      await once(own, 'open');
+      assert.strictEqual(own.transport, 'stream');
+      own.send('ours over tls');
+      const [echoed] = await once(own, 'message');
+      assert.strictEqual(echoed.toString(), 'ours over tls');
     });
 
     it('for a Duplex that is not a socket (handleUpgrade with any stream)', async function () {
@@ -326,6 +396,10 @@ nativeOnly.describe('native transport', function () {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_VALUE'
     });
+    assert.throws(() => new WebSocket('ws://127.0.0.1:1', { transport: 'udp' }), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE'
+    });
   });
 
   it('serves an http.Server listening on a Unix-domain socket', async function () {
@@ -339,6 +413,7 @@ nativeOnly.describe('native transport', function () {
     const [ws] = await connected;
     assert.strictEqual(ws.transport, expected);
     if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
+    assert.strictEqual(client.transport, expected);
     client.send('over a unix socket');
     const [data] = await once(client, 'message');
     assert.strictEqual(data.toString(), 'over a unix socket');

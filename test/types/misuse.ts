@@ -37,6 +37,8 @@ new WebSocketServer({ noServer: true, maxPayLoad: 10 });
 new WebSocketServer({ noServer: true, perMessageDeflate: { serverMaxWindowBits: '15' } });
 // @ts-expect-error the transport is 'auto', 'native' or 'stream'
 new WebSocketServer({ noServer: true, transport: 'udp' });
+// @ts-expect-error the client's transport too
+new WebSocket('ws://127.0.0.1:1', { transport: 'udp' });
 // @ts-expect-error heartbeat's object form has interval and timeout
 new WebSocketServer({ noServer: true, heartbeat: { every: 1000 } });
 // @ts-expect-error topics are strings

@@ -126,7 +126,8 @@ server.listen(0, () => {
     highWaterMark: 1 << 20,
     closeTimeout: 1000,
     maxFragments: 0,
-    onBufferOverflow: 'close'
+    onBufferOverflow: 'close',
+    transport: 'native'
   });
   client.on('upgrade', (res) => expect<http.IncomingMessage>()(res));
   client.on('redirect', (url, req) => {
