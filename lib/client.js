@@ -50,7 +50,6 @@ function initAsClient(websocket, address, protocols, options) {
     path: undefined,
     port: undefined
   };
-  websocket._clientOptions = opts;
   opts.transport = transportOption(opts.transport);
 
   if (!SUPPORTED_VERSIONS.includes(opts.protocolVersion)) {

@@ -110,8 +110,9 @@ class NativeTransport {
   }
 
   /**
-   * Takes the socket over: stops Node reading it, duplicates its descriptor, writes the 101
-   * response from C, then destroys Node's socket (never end(): that would send FIN).
+   * Takes the socket over: stops Node reading it, duplicates its descriptor, writes a server's
+   * 101 response from C (a client has none to write), then destroys Node's socket (never
+   * end(): that would send FIN).
    *
    * @returns {NativeTransport|null} null if the addon could not take it (the caller falls
    *   back to the stream transport)
@@ -131,7 +132,9 @@ class NativeTransport {
       handle.readStart();
       return null;
     }
-    if (response !== undefined) binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
+    if (response !== undefined) {
+      binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
+    }
     socket[kWebSocket] = ws;
     socket.on('error', NOOP);
     socket.destroy();
