@@ -256,8 +256,7 @@ typedef struct harness {
   bool track;
   ev_log log;
   out_model out;
-  const uint8_t *actions;
-  size_t nactions, next_action;
+  byte_cycle actions;
   const uint8_t *cur; /* the input of the conn_feed call in progress */
   size_t cur_len;
   size_t events_in_call;
@@ -268,11 +267,7 @@ typedef struct harness {
 static const size_t len_table[16] = {0,   1,   3,   4,   7,    8,     16,    31,
                                      64,  125, 126, 127, 200, 4096, 65535, 65536};
 
-static uint8_t next_byte(harness *h) {
-  uint8_t b = h->actions[h->next_action];
-  h->next_action = (h->next_action + 1) % h->nactions;
-  return b;
-}
+static uint8_t next_byte(harness *h) { return byte_cycle_next(&h->actions); }
 
 /* A payload length for a send. Past a budget per run the big ones shrink: the action list
  * cycles, and 64 KiB on every turn made an execution a hundred times slower. */
@@ -334,7 +329,7 @@ static void send_data_reserve(harness *h, uint8_t opcode, bool fin, bool rsv1,
 
 /* One action chosen by the next action byte (and following ones for its arguments). */
 static void do_action(harness *h) {
-  if (h->nactions == 0) return;
+  if (h->actions.count == 0) return;
   uint8_t a = next_byte(h);
   conn *c = &h->c;
   out_model *m = &h->out;
@@ -529,8 +524,7 @@ static void run(const conn_config *cfg, bool track, size_t shift, split_plan pla
   conn_init(&h->c, cfg);
   h->c.track_fragments = track;
   h->track = track;
-  h->actions = actions;
-  h->nactions = nactions;
+  h->actions = (byte_cycle){.bytes = actions, .count = nactions};
   frame_parser_init(&h->out.parser, !cfg->is_server, true);
 
   size_t pos = 0;

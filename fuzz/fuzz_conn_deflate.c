@@ -396,8 +396,7 @@ typedef struct harness {
   const conn_config *cfg;
   want_list *want;
   out_model out;
-  const uint8_t *actions;
-  size_t nactions, next_action;
+  byte_cycle actions;
   size_t events_in_call;
   bool done;
   bool inflate_handed_out; /* a CONN_EV_INFLATE came; finish_inflate() completes it */
@@ -405,11 +404,7 @@ typedef struct harness {
   size_t sent;
 } harness;
 
-static uint8_t next_byte(harness *h) {
-  uint8_t b = h->actions[h->next_action];
-  h->next_action = (h->next_action + 1) % h->nactions;
-  return b;
-}
+static uint8_t next_byte(harness *h) { return byte_cycle_next(&h->actions); }
 
 /* Lengths for our sends, smaller past a budget per run (the action list cycles). */
 static size_t pick_len(harness *h) {
@@ -483,7 +478,7 @@ static void publish(harness *h, uint8_t opcode, const uint8_t *plain, size_t len
 }
 
 static void do_action(harness *h) {
-  if (h->nactions == 0) return;
+  if (h->actions.count == 0) return;
   uint8_t a = next_byte(h);
   conn *c = &h->c;
   out_model *m = &h->out;
@@ -674,8 +669,7 @@ static void run(const conn_config *cfg, bool track, split_plan plan, const uint8
   h->c.track_fragments = track;
   h->cfg = cfg;
   h->want = want;
-  h->actions = actions;
-  h->nactions = nactions;
+  h->actions = (byte_cycle){.bytes = actions, .count = nactions};
   frame_parser_init(&h->out.parser, !cfg->is_server, true);
   if (inflateInit2(&h->out.inflater, -cfg->deflate_window_bits) != Z_OK) abort();
   h->out.reset_each = cfg->deflate_reset;

@@ -44,6 +44,22 @@ static inline size_t split_next(split_plan *s, size_t left) {
   return n < left ? n : left;
 }
 
+/* ---- action bytes ----
+ * The bytes that choose what a target does between pieces (a send, a detach, a sweep...),
+ * used in turn and cycling, like the split sizes. */
+typedef struct byte_cycle {
+  const uint8_t *bytes;
+  size_t count; /* 0: no actions */
+  size_t next;
+} byte_cycle;
+
+/* The next byte; only when count > 0. */
+static inline uint8_t byte_cycle_next(byte_cycle *c) {
+  uint8_t b = c->bytes[c->next];
+  c->next = (c->next + 1) % c->count;
+  return b;
+}
+
 /* A copy of a piece in its own allocation that ends exactly where the piece ends, so
  * AddressSanitizer catches any read past it; `shift` moves its start off alignment. */
 typedef struct piece {
