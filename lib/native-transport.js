@@ -12,7 +12,7 @@ const net = require('net');
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
 const { defineFlags } = require('./flags');
-const { receive, receiveLent } = require('./receiver');
+const { receive, receiveLent, copyOf } = require('./receiver');
 
 const {
   READ: EV_READ,
@@ -350,13 +350,8 @@ function dispatch(id, event, arg) {
     case EV_READ_MORE: {
       holding = true;
       try {
-        if (arg >= LEND_MIN) {
-          receiveLent(ws, readBuffer.subarray(0, arg));
-        } else {
-          const chunk = Buffer.allocUnsafe(arg);
-          readBuffer.copy(chunk, 0, 0, arg);
-          receive(ws, chunk, 0);
-        }
+        if (arg >= LEND_MIN) receiveLent(ws, readBuffer.subarray(0, arg));
+        else receive(ws, copyOf(readBuffer, 0, arg), 0);
       } finally {
         if (event === EV_READ) flushHeld();
       }

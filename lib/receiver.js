@@ -39,6 +39,7 @@ let depth = 0;
 // The chunk being lent, if any (see above).
 let lent = null;
 
+/** chunk[start..end] in a Buffer of its own (pooled when small, as Buffer.allocUnsafe is). */
 function copyOf(chunk, start, end) {
   const copy = Buffer.allocUnsafe(end - start);
   chunk.copy(copy, 0, start, end);
@@ -257,4 +258,4 @@ function deliverStashed(ws) {
   }
 }
 
-module.exports = { receive, receiveLent, deliverStashed };
+module.exports = { receive, receiveLent, deliverStashed, copyOf };
