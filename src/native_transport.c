@@ -594,12 +594,14 @@ static napi_value transport_destroy(napi_env env, napi_callback_info info) {
     return NULL;
   bool reset = false;
   napi_get_value_bool(env, argv[1], &reset);
-  if (t && reset) {
-    /* net.Socket's resetAndDestroy(): a zero linger time makes close() send RST, not FIN. */
-    struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+  if (t) {
+    if (reset) {
+      /* net.Socket's resetAndDestroy(): a zero linger time makes close() send RST, not FIN. */
+      struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    }
+    close_transport(s, c);
   }
-  if (t) close_transport(s, c);
   return make_undefined(env);
 }
 
