@@ -17,6 +17,8 @@
 const { spawn } = require('child_process');
 const path = require('path');
 
+const { canPin, pinned, median } = require('./common');
+
 const ROOT = path.join(__dirname, '..');
 const CLIENTS = ['ws-native', 'ws-native/stream', 'ws'];
 
@@ -105,10 +107,9 @@ async function runClient(name, row, port) {
 
 // ---- the parent ----
 
-function start(args, cpu, onMessage) {
-  const child = spawn('taskset', ['-c', String(cpu), process.execPath, __filename, ...args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  });
+function start(args, core, onMessage) {
+  const [cmd, cmdArgs] = pinned(core, process.execPath, [__filename, ...args]);
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.on('message', onMessage);
   return child;
 }
@@ -120,13 +121,8 @@ function measure(name, row, port) {
   });
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
 async function main() {
+  canPin('clients.js');
   let server;
   const port = await new Promise((resolve) => {
     server = start(['--child', 'server'], 0, resolve);

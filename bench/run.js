@@ -15,6 +15,7 @@ const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
+const { canPin, pinned, median } = require('./common');
 
 const ROOT = path.join(__dirname, '..');
 const LOADGEN = path.join(__dirname, 'build', 'loadgen');
@@ -186,10 +187,6 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-let pinning = true;
-function pinned(core, file, args) {
-  return pinning ? ['taskset', ['-c', String(core), file, ...args]] : [file, args];
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -432,13 +429,6 @@ async function measure(sc, server, opts) {
   }
 }
 
-function median(values) {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
 /** One server's runs of one scenario: medians of the runs that worked, their errors summed. */
 function summarise(runs) {
   const ok = runs.filter((r) => !r.error);
@@ -571,12 +561,7 @@ function runCodecCompare() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   execFileSync('make', ['-s', '-C', __dirname, 'loadgen'], { stdio: 'inherit' });
-  try {
-    execFileSync('taskset', ['-c', '0,1', 'true'], { stdio: 'ignore' });
-  } catch {
-    pinning = false;
-    console.error('run.js: taskset or two cores unavailable; running unpinned');
-  }
+  const pinning = canPin('run.js');
   const servers = SERVERS.filter(
     (s) => (opts.only ? s.name === opts.only : !s.optional || opts.withStream)
   );

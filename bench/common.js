@@ -1,0 +1,40 @@
+'use strict';
+
+// What the benchmark scripts (run.js, clients.js) share: pinning processes to cores, and
+// medians.
+
+const { execFileSync } = require('child_process');
+
+let pinning;
+
+/**
+ * Whether processes can be pinned to cores 0 and 1 (taskset present, two cores); checked
+ * once, with a warning from `who` when they cannot, in which case everything runs unpinned.
+ */
+function canPin(who) {
+  if (pinning === undefined) {
+    try {
+      execFileSync('taskset', ['-c', '0,1', 'true'], { stdio: 'ignore' });
+      pinning = true;
+    } catch {
+      pinning = false;
+      console.error(`${who}: taskset or two cores unavailable; running unpinned`);
+    }
+  }
+  return pinning;
+}
+
+/** [command, args] that run `file args` on `core` (unpinned where canPin() said no). */
+function pinned(core, file, args) {
+  return pinning ? ['taskset', ['-c', String(core), file, ...args]] : [file, args];
+}
+
+/** The median of the finite values; NaN when there is none. */
+function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+module.exports = { canPin, pinned, median };
