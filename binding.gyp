@@ -3,11 +3,11 @@
     {
       "target_name": "ws_native",
       "sources": [
-        "src/addon.c",
-        "src/addon_upgrade.c",
-        "src/native_transport.c",
-        "src/conn.c",
-        "src/random.c",
+        "src/napi/addon.c",
+        "src/napi/upgrade.c",
+        "src/napi/native_transport.c",
+        "src/engine/conn.c",
+        "src/engine/random.c",
         "src/codec/accept.c",
         "src/codec/base64.c",
         "src/codec/close_code.c",

@@ -2,10 +2,10 @@
  * machine, with memcpy as the yardstick for "as fast as memory allows". */
 #define _POSIX_C_SOURCE 199309L
 
-#include "conn.h"
-#include "frame.h"
-#include "mask.h"
-#include "utf8.h"
+#include "engine/conn.h"
+#include "codec/frame.h"
+#include "codec/mask.h"
+#include "codec/utf8.h"
 
 #include <stdint.h>
 #include <stdio.h>

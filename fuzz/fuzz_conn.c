@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "conn.h"
-#include "frame.h"
+#include "engine/conn.h"
+#include "codec/frame.h"
 #include "fuzz_util.h"
-#include "mask.h"
+#include "codec/mask.h"
 
 /* ---- recorded events ---- */
 

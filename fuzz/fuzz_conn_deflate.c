@@ -29,10 +29,10 @@
 #include <stdio.h>
 #include <zlib.h>
 
-#include "conn.h"
-#include "frame.h"
+#include "engine/conn.h"
+#include "codec/frame.h"
 #include "fuzz_util.h"
-#include "mask.h"
+#include "codec/mask.h"
 
 #define TAIL "\x00\x00\xff\xff"
 #define NO_CAP_ROOM (1u << 20) /* what a garbage stream may inflate to when no cap is set */

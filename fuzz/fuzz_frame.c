@@ -7,9 +7,9 @@
  * assembles a message), bits 3-5 misalignment of each piece. */
 #include <stdint.h>
 
-#include "frame.h"
+#include "codec/frame.h"
 #include "fuzz_util.h"
-#include "mask.h"
+#include "codec/mask.h"
 
 typedef struct frame_rec {
   frame_info info;

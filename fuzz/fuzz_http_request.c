@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "fuzz_util.h"
-#include "http_request.h"
+#include "codec/http_request.h"
 
 /* Incremental parses per input; the rest of the input then arrives in one piece, so a long
  * input split in tiny pieces costs a bounded number of quadratic re-parses. */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "fuzz_util.h"
-#include "utf8.h"
+#include "codec/utf8.h"
 
 /* utf8.c's test hook (not in utf8.h). Weak, so this target still links against a utf8.c
  * without one; then only the level the CPU picks is fuzzed. */

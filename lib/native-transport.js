@@ -3,7 +3,7 @@
 // The native transport: the addon takes over an upgraded plain TCP socket. It duplicates the
 // file descriptor, polls it on Node's own event loop, reads into one buffer shared by the
 // thread and writes each connection's output with one system call per flush
-// (src/native_transport.c); Node's net.Socket (about 10 KB per connection) is destroyed.
+// (src/napi/native_transport.c); Node's net.Socket (about 10 KB per connection) is destroyed.
 // Sockets it cannot take (TLS, any other Duplex, Windows, data already queued in Node) stay on
 // the stream transport.
 
@@ -27,7 +27,7 @@ const TRANSPORTS = ['auto', 'native', 'stream'];
 
 // WS_NATIVE_TRANSPORT=stream turns the native transport off for the whole process (to rule it
 // out when investigating a problem); any other value leaves it on.
-// (It exists on Linux only: see src/native_transport.c.)
+// (It exists on Linux only: see src/napi/native_transport.c.)
 const disabled =
   process.env.WS_NATIVE_TRANSPORT === 'stream' || typeof binding.transportOpen !== 'function';
 
@@ -94,7 +94,7 @@ const open = [];
 
 // While C delivers one batch of reads (one turn of its epoll set), the connections whose
 // replies wait for the batch's last read, so that they leave back to back (see read_once in
-// src/native_transport.c).
+// src/napi/native_transport.c).
 let holding = false;
 const held = [];
 

@@ -31,7 +31,7 @@ const {
 const ROOT = path.join(__dirname, '..');
 const { WebSocket, WebSocketServer } = require(ROOT);
 
-// (The native transport is Linux only: src/native_transport.c.)
+// (The native transport is Linux only: src/napi/native_transport.c.)
 const nativeOn = process.env.WS_NATIVE_TRANSPORT !== 'stream' && process.platform === 'linux';
 const expected = nativeOn ? 'native' : 'stream';
 

@@ -178,7 +178,7 @@ describe('the packed package', function () {
       'wrapper.mjs',
       'binding.gyp',
       'lib/binding.js',
-      'src/addon.c'
+      'src/napi/addon.c'
     ]) {
       assert(files.includes(file), `${file} is missing from the tarball`);
     }

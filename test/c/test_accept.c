@@ -1,7 +1,7 @@
 /* Unit tests for accept.c and base64.c: the handshake's accept value and key-shape check.
  * Vectors are from RFC 6455 section 1.3, RFC 4648 section 10, and a widely quoted example. */
-#include "accept.h"
-#include "base64.h"
+#include "codec/accept.h"
+#include "codec/base64.h"
 #include "check.h"
 
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Unit tests for close_code.c: every integer from -1 to 6000 against the RFC 6455 / IANA
  * list, written out independently here, plus the extremes of int. */
 #include "check.h"
-#include "close_code.h"
+#include "codec/close_code.h"
 
 #include <limits.h>
 

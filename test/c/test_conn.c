@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "conn.h"
-#include "mask.h"
+#include "engine/conn.h"
+#include "codec/mask.h"
 
 /* ---- building input ---- */
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "frame.h"
-#include "mask.h"
+#include "codec/frame.h"
+#include "codec/mask.h"
 
 static uint32_t next_random(uint32_t *x) {
   *x ^= *x << 13;

@@ -3,7 +3,7 @@
  * a valid head against the parser's prefix promise. Every parse reads from a heap copy of
  * exactly the bytes given, so AddressSanitizer and valgrind catch any read past them. */
 #include "check.h"
-#include "http_request.h"
+#include "codec/http_request.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Unit tests for mask.c: the word-wide XOR against a byte-at-a-time reference, for every
  * length up to 300, every key phase and every misalignment, plus guard bytes around the buffer. */
 #include "check.h"
-#include "mask.h"
+#include "codec/mask.h"
 
 #define MAX_LEN 300
 #define GUARD 32

@@ -1,7 +1,7 @@
 /* Unit tests for sha1.c: FIPS 180 vectors, padding boundaries and streaming splits.
  * Digests of runs of 'a' were produced with coreutils sha1sum, an independent implementation. */
 #include "check.h"
-#include "sha1.h"
+#include "codec/sha1.h"
 
 #include <stdlib.h>
 

@@ -2,7 +2,7 @@
  * brute force against a simple reference decoder, every split of the input, and fail-fast;
  * then the SIMD paths against the DFA on random text, whole and in random pieces. */
 #include "check.h"
-#include "utf8.h"
+#include "codec/utf8.h"
 
 #include <stdlib.h>
 

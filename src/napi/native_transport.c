@@ -30,8 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addon.h"
-#include "register.h"
+#include "napi/addon.h"
+#include "napi/register.h"
 
 #ifdef __linux__
 #include <fcntl.h>

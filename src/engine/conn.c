@@ -1,6 +1,6 @@
 /* The per-connection protocol engine: turns frames into messages and control events, applies
  * the message-level rules of RFC 6455, answers pings and close frames, and queues output. */
-#include "conn.h"
+#include "engine/conn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 #include "codec/close_code.h"
 #include "codec/mask.h"
-#include "random.h"
+#include "engine/random.h"
 
 enum { DEFERRED_NONE = 0, DEFERRED_CONTROL, DEFERRED_FAILURE };
 

@@ -11,9 +11,9 @@
 #include "codec/accept.h"
 #include "codec/close_code.h"
 #include "codec/utf8.h"
-#include "conn.h"
-#include "register.h"
-#include "addon.h"
+#include "engine/conn.h"
+#include "napi/register.h"
+#include "napi/addon.h"
 
 /* Event table layout (a Uint32Array owned by JS):
  *   [0] events written, [1] input offset reached, [2] state flags, [3] queued output bytes

@@ -3,7 +3,7 @@
 #if defined(__linux__)
 #define _GNU_SOURCE
 #endif
-#include "random.h"
+#include "engine/random.h"
 
 #include <errno.h>
 #include <stdint.h>

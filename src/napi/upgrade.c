@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addon.h"
+#include "napi/addon.h"
 #include "codec/http_request.h"
-#include "register.h"
+#include "napi/register.h"
 
 /* How repeated header fields are combined into `headers`, as Node's http.IncomingMessage does
  * it, so that a request reads the same as from an http.Server. */

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conn.h"
-#include "native_transport.h"
+#include "engine/conn.h"
+#include "napi/native_transport.h"
 
 /* Output at or above this size is handed to JS without a copy; smaller output is copied so
  * the connection keeps (and reuses) its small buffer. A transport that writes the output
