@@ -21,7 +21,7 @@ const {
   END: EV_END,
   DRAIN: EV_DRAIN,
   CLOSE: EV_CLOSE
-} = binding.transportEvents;
+} = binding.transportEvents || {}; // (absent where the addon has no native transport)
 
 const TRANSPORTS = ['auto', 'native', 'stream'];
 
