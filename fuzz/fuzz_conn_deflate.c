@@ -489,11 +489,21 @@ static void do_action(harness *h) {
     case 0:
       park(h, (a >> 3) & 3);
       break;
-    case 1: /* a compressed message of ours */
+    case 1: /* a compressed message of ours, here or (a & 16) as the thread pool does it */
       if (whole_message_ok) {
         size_t len = pick_len(h);
         const uint8_t *payload = payload_of(next_byte(h));
-        FUZZ_CHECK(conn_send_compressed(c, opcode, payload, len));
+        if (a & 16) {
+          uint8_t *input = malloc(len ? len : 1);
+          FUZZ_CHECK(input != NULL);
+          if (len) memcpy(input, payload, len);
+          conn_deflate_task task;
+          conn_deflate_begin(c, &task, opcode, input, len);
+          conn_deflate_run(&task);
+          FUZZ_CHECK(conn_deflate_finish(c, &task, false) == CONN_SENT);
+        } else {
+          FUZZ_CHECK(conn_send_compressed(c, opcode, payload, len));
+        }
         out_push_data(m, opcode, true, true, payload, len);
       }
       break;
@@ -534,7 +544,7 @@ static void do_action(harness *h) {
       drain(h);
       break;
   }
-  FUZZ_CHECK(m->close_sent == c->close_sent && m->fragmenting == c->out_fragmenting);
+  FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0) && m->fragmenting == c->out_fragmenting);
 }
 
 /* Checks an event (or the result of an inflation handed out) against the next expected one. */
@@ -597,45 +607,33 @@ static bool on_event(void *ctx, const conn_event *ev) {
     default:
       FUZZ_CHECK(0);
   }
-  FUZZ_CHECK(m->close_sent == c->close_sent);
+  FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0));
   do_action(h);
   return true;
 }
 
-/* Inflates the message the engine handed out, as the addon's thread-pool job does, with the
- * engine's own stream or (when it shares one) a fresh 15-bit one. */
+/* Inflates the message the engine handed out, as the addon's thread-pool job does: the
+ * engine's task, begun, run and finished. */
 static void finish_inflate(harness *h) {
   conn *c = &h->c;
-  pmd_stream *s, fresh;
-  pmd_buffer in = conn_take_inflate(c, &s);
-  if (s == NULL) {
-    pmd_inflater_init(&fresh, 15);
-    s = &fresh;
-  }
-  pmd_buffer out = {0};
-  pmd_result r = pmd_inflate_message(s, in.data, in.len, h->cfg->max_payload,
-                                     h->cfg->inflate_reset, &out);
-  conn_error err = r == PMD_OK        ? CONN_OK
-                   : r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
-                   : r == PMD_CORRUPT ? CONN_ERR_INFLATE
-                                      : CONN_ERR_NO_MEMORY;
-  FUZZ_CHECK(err != CONN_ERR_NO_MEMORY);
-  if (err == CONN_OK && !h->inflate_binary && !h->cfg->skip_utf8_validation &&
-      !utf8_is_valid(out.data, out.len))
-    err = CONN_ERR_UTF8;
-  if (s == &fresh) pmd_stream_end(&fresh);
+  conn_inflate_task task;
+  conn_inflate_begin(c, &task);
+  FUZZ_CHECK(task.binary == h->inflate_binary);
+  conn_inflate_run(&task);
+  FUZZ_CHECK(task.error != CONN_ERR_NO_MEMORY);
+  conn_error err = conn_inflate_finish(c, &task, false);
+  pmd_buffer out = task.output;
   h->inflate_handed_out = false;
-  conn_inflate_done(c, err, 0);
   FUZZ_CHECK(!c->inflate_busy);
   if (err == CONN_OK) {
     expect_event(h, CONN_EV_MESSAGE, h->inflate_binary, 0, out.data, out.len, NULL, 0);
   } else {
+    FUZZ_CHECK(out.data == NULL);
     int status = conn_error_info(err)->status;
     out_push_close(&h->out, status);
     expect_event(h, CONN_EV_ERROR, false, status, NULL, 0, NULL, 0);
   }
-  FUZZ_CHECK(h->out.close_sent == c->close_sent);
-  free(in.data);
+  FUZZ_CHECK(h->out.close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0));
   free(out.data);
 }
 

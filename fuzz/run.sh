@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-fuzz_frame fuzz_conn fuzz_conn_deflate fuzz_utf8 fuzz_inflate fuzz_http_request}
+targets=${FUZZ_TARGETS:-fuzz_frame fuzz_conn fuzz_conn_deflate fuzz_utf8 fuzz_inflate fuzz_http_request fuzz_socket}
 build=fuzz/build
 artifacts=$build/artifacts
 

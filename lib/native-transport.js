@@ -31,6 +31,19 @@ const TRANSPORTS = ['auto', 'native', 'stream'];
 const disabled =
   process.env.WS_NATIVE_TRANSPORT === 'stream' || typeof binding.transportOpen !== 'function';
 
+// What tells the addon a socket is ready: on Linux one epoll set per thread ('epoll', the
+// default there), elsewhere a libuv poll handle per socket on Node's own loop ('uv': kqueue on
+// macOS). WS_NATIVE_POLLER=uv forces the portable one where both exist.
+const POLLERS = binding.transportPollers || [];
+const poller = process.env.WS_NATIVE_POLLER || POLLERS[0];
+if (!disabled && !POLLERS.includes(poller)) {
+  const err = new Error(
+    `WS_NATIVE_POLLER must be one of ${POLLERS.join(', ')} here; got ${process.env.WS_NATIVE_POLLER}`
+  );
+  err.code = 'ERR_INVALID_ARG_VALUE';
+  throw err;
+}
+
 /** Checks the `transport` option; returns the value to use ('auto' and 'native' act alike). */
 function transportOption(value) {
   if (value === undefined || value === null) return 'auto';
@@ -124,7 +137,7 @@ class NativeTransport {
     try {
       if (readBuffer === null) {
         const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-        binding.transportInit(dispatch, buffer);
+        binding.transportInit(dispatch, buffer, poller);
         readBuffer = buffer;
       }
       open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket))] = transport;

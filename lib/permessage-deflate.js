@@ -132,6 +132,17 @@ function deflateOptions(value, { isServer }) {
       throw err;
     }
   }
+  // Checked here, at construction, so that a bad value never reaches the engine mid-handshake.
+  const zlib = options.zlibDeflateOptions || {};
+  checkInteger(zlib, 'level', -1, 9, 'perMessageDeflate.zlibDeflateOptions.level');
+  checkInteger(zlib, 'memLevel', 1, 9, 'perMessageDeflate.zlibDeflateOptions.memLevel');
+  if (typeof options.threshold !== 'number' || !(options.threshold >= 0)) {
+    const err = new RangeError(
+      `perMessageDeflate.threshold must be a number >= 0; got ${options.threshold}`
+    );
+    err.code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
   const idle = options.zlibIdleTimeout;
   if (idle === false) {
     options.zlibIdleTimeout = 0;
@@ -145,7 +156,16 @@ function deflateOptions(value, { isServer }) {
   return options;
 }
 
-/** The engine's parameters for one side of an agreed configuration. */
+function checkInteger(object, name, min, max, label) {
+  const value = object[name];
+  if (value === undefined || (Number.isInteger(value) && value >= min && value <= max)) return;
+  const err = new RangeError(`${label} must be an integer from ${min} to ${max}; got ${value}`);
+  err.code = 'ERR_OUT_OF_RANGE';
+  throw err;
+}
+
+/** The engine's parameters for one side of an agreed configuration (every one: the engine
+ * has no defaults of its own). */
 function engineParams(agreed, options, isServer) {
   const ours = isServer ? 'server' : 'client';
   const theirs = isServer ? 'client' : 'server';
@@ -157,7 +177,7 @@ function engineParams(agreed, options, isServer) {
     inflateReset: !!agreed[`${theirs}_no_context_takeover`],
     level: zlib.level === undefined ? -1 : zlib.level,
     memLevel: zlib.memLevel === undefined ? 8 : zlib.memLevel,
-    threshold: options.threshold,
+    threshold: Math.min(Math.ceil(options.threshold), 2 ** 31 - 1),
     idleTimeout: Math.ceil(options.zlibIdleTimeout)
   };
 }

@@ -178,7 +178,7 @@ describe('the packed package', function () {
       'wrapper.mjs',
       'binding.gyp',
       'lib/binding.js',
-      'src/napi/addon.c'
+      'src/napi/module.c'
     ]) {
       assert(files.includes(file), `${file} is missing from the tarball`);
     }

@@ -213,7 +213,10 @@ static pmd_stream *deflater_for(conn *c) {
   return c->deflater;
 }
 
-pmd_stream *conn_own_deflater(conn *c) {
+/* The stream this connection compresses its next message with, if it owns one (context
+ * takeover), after restarting it when frames compressed elsewhere went out. NULL when it uses
+ * the shared stream (no context takeover) or memory runs out. */
+static pmd_stream *own_deflater(conn *c) {
   if (c->config->deflate_reset && c->config->shared_deflater) return NULL;
   pmd_stream *s = deflater_for(c);
   if (s && c->deflater_stale && s->started) deflateReset(&s->zs);
@@ -221,9 +224,57 @@ pmd_stream *conn_own_deflater(conn *c) {
   return s;
 }
 
-void conn_deflater_params(const conn *c, pmd_stream *fresh) {
-  pmd_deflater_init(fresh, c->config->deflate_window_bits, c->config->deflate_level,
-                    c->config->deflate_mem_level);
+void conn_deflate_begin(conn *c, conn_deflate_task *task, uint8_t opcode, uint8_t *input,
+                        size_t len) {
+  memset(task, 0, sizeof(*task));
+  task->input = input;
+  task->input_len = len;
+  task->opcode = opcode;
+  task->reset = c->config->deflate_reset;
+  /* Without an own stream the task gets one: the shared one serves this thread meanwhile. */
+  task->stream = own_deflater(c);
+  if (task->stream == NULL) {
+    pmd_deflater_init(&task->fresh, c->config->deflate_window_bits, c->config->deflate_level,
+                      c->config->deflate_mem_level);
+    task->stream = &task->fresh;
+  }
+}
+
+void conn_deflate_run(conn_deflate_task *task) {
+  task->result = pmd_deflate_message(task->stream, task->input, task->input_len, task->reset,
+                                     &task->output);
+}
+
+conn_send_result conn_deflate_finish(conn *c, conn_deflate_task *task, bool released) {
+  conn_send_result result = CONN_SENT;
+  if (released || (c->close_state & CONN_CLOSE_SENT)) {
+    /* A close frame went out meanwhile (perhaps an answer to the peer's): nothing may follow
+     * it. */
+    result = CONN_SEND_AFTER_CLOSE;
+  } else if (task->result != PMD_OK) {
+    result = task->result == PMD_NO_MEMORY ? CONN_SEND_NO_MEMORY : CONN_SEND_FAILED;
+  } else if (!conn_send_frame(c, task->opcode, true, true, task->output.data,
+                              task->output.len)) {
+    result = CONN_SEND_NO_MEMORY;
+  }
+  if (task->stream == &task->fresh) pmd_stream_end(&task->fresh);
+  free(task->input);
+  free(task->output.data);
+  task->input = NULL;
+  task->output = (pmd_buffer){0};
+  return result;
+}
+
+unsigned conn_zlib_state(const conn *c) {
+  const pmd_stream *in = c->inflater, *out = c->deflater;
+  return (in && in->started ? CONN_ZLIB_INFLATER : 0) |
+         (in && in->window ? CONN_ZLIB_INFLATER_WINDOW : 0) |
+         (out && out->started ? CONN_ZLIB_DEFLATER : 0);
+}
+
+bool conn_should_compress(const conn *c, bool requested, bool fin, size_t len) {
+  return requested && c->config->deflate && fin && !c->out_fragmenting &&
+         (len >= c->config->deflate_threshold || !c->config->deflate_reset);
 }
 
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
@@ -239,7 +290,7 @@ bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t l
 }
 
 bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len) {
-  if (c->close_sent) return false;
+  if (c->close_state & CONN_CLOSE_SENT) return false;
   uint8_t body[FRAME_MAX_CONTROL];
   size_t len = 0;
   if (code != 0) {
@@ -250,11 +301,20 @@ bool conn_send_close(conn *c, int code, const uint8_t *reason, size_t reason_len
     len = 2 + reason_len;
   }
   if (!conn_send_frame(c, OP_CLOSE, true, false, body, len)) return false;
-  c->close_sent = true;
+  c->close_state |= CONN_CLOSE_SENT;
   return true;
 }
 
 void conn_output_clear(conn *c) { c->out_len = 0; }
+
+void conn_output_taken(conn *c) {
+  if (c->out_cap > CONN_OUTPUT_HANDOFF_MIN) {
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+  }
+  c->out_len = 0;
+}
 
 uint8_t *conn_output_detach(conn *c, size_t *len) {
   uint8_t *out = c->out;
@@ -298,6 +358,7 @@ static bool fail_connection(conn *c, conn_error err, int detail, conn_event_cb c
   }
   c->error = err;
   c->error_detail = detail;
+  c->close_state |= CONN_CLOSE_FAILED;
   int status = conn_error_info(err)->status;
   conn_send_close(c, status, NULL, 0);
   message_reset(c);
@@ -389,29 +450,45 @@ static pmd_stream *inflater_for(conn *c) {
   return c->inflater;
 }
 
+/* Inflates one whole message into *out (at most cap bytes, 0: no cap) and, when check_utf8,
+ * validates it as text: the one place where inflate results become connection errors, for
+ * messages inflated here and for those inflated by a task. On failure *out holds nothing. */
+static conn_error inflate_into(pmd_stream *s, const uint8_t *in, size_t len, uint64_t cap,
+                               bool reset, bool check_utf8, pmd_buffer *out) {
+  pmd_result r = pmd_inflate_message(s, in, len, cap, reset, out);
+  conn_error err = r == PMD_OK        ? CONN_OK
+                   : r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
+                   : r == PMD_CORRUPT ? CONN_ERR_INFLATE
+                                      : CONN_ERR_NO_MEMORY;
+  if (err == CONN_OK && check_utf8 && !utf8_is_valid(out->data, out->len)) err = CONN_ERR_UTF8;
+  if (err != CONN_OK) {
+    free(out->data);
+    *out = (pmd_buffer){0};
+  }
+  return err;
+}
+
+/* Whether a message's bytes are to be validated as UTF-8 (text, unless told not to). */
+static bool validates_utf8(const conn *c, bool binary) {
+  return !binary && !c->config->skip_utf8_validation;
+}
+
 /* Replaces the assembled compressed message by its inflated bytes (at most maxPayload of
- * them), then checks UTF-8 for text. */
+ * them), checked as UTF-8 when it is text. */
 static conn_error inflate_message(conn *c) {
   pmd_stream *s = inflater_for(c);
   if (s == NULL) return CONN_ERR_NO_MEMORY;
   pmd_buffer out = {0};
-  pmd_result r = pmd_inflate_message(s, c->message_buf, c->message_len, c->config->max_payload,
-                                     c->config->inflate_reset, &out);
-  if (r != PMD_OK) {
-    free(out.data);
-    return r == PMD_TOO_BIG ? CONN_ERR_MAX_PAYLOAD
-           : r == PMD_CORRUPT ? CONN_ERR_INFLATE
-                              : CONN_ERR_NO_MEMORY;
-  }
+  conn_error err = inflate_into(s, c->message_buf, c->message_len, c->config->max_payload,
+                                c->config->inflate_reset, validates_utf8(c, c->message_binary),
+                                &out);
+  if (err != CONN_OK) return err;
   free(c->message_buf);
   c->message_buf = out.data;
   c->message_len = out.len;
   c->message_cap = out.cap;
   /* Fragment boundaries describe compressed bytes: they mean nothing for the inflated ones. */
   c->fragment_count = 0;
-  if (!c->message_binary && !c->config->skip_utf8_validation &&
-      !utf8_is_valid(c->message_buf, c->message_len))
-    return CONN_ERR_UTF8;
   return CONN_OK;
 }
 
@@ -432,7 +509,7 @@ static bool fragment_record(conn *c) {
 static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
                        conn_event_cb cb, void *ctx) {
   if (opcode == OP_PING || opcode == OP_PONG) {
-    if (opcode == OP_PING && c->config->auto_pong && !c->close_sent &&
+    if (opcode == OP_PING && c->config->auto_pong && !(c->close_state & CONN_CLOSE_SENT) &&
         !conn_send_frame(c, OP_PONG, true, false, data, len))
       return fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx);
     conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
@@ -451,10 +528,10 @@ static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
     if (!close_code_is_valid(code)) return fail_connection(c, CONN_ERR_CLOSE_CODE, code, cb, ctx);
     reason = data + 2;
     reason_len = len - 2;
-    if (!c->config->skip_utf8_validation && !utf8_is_valid(reason, reason_len))
+    if (validates_utf8(c, false) && !utf8_is_valid(reason, reason_len))
       return fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx);
   }
-  c->close_received = true;
+  c->close_state |= CONN_CLOSE_RECEIVED;
   message_reset(c);
   /* Echo the peer's close (RFC 6455 5.5.1) unless we already sent ours. */
   conn_send_close(c, code == 1005 ? 0 : code, reason, reason_len);
@@ -480,14 +557,50 @@ static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
   return fail_connection(c, c->deferred_error, c->deferred_detail, cb, ctx);
 }
 
-pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream) {
-  pmd_buffer taken = c->pending_inflate;
-  c->pending_inflate = (pmd_buffer){0};
-  *stream = (c->config->inflate_reset && c->config->shared_inflater) ? NULL : inflater_for(c);
-  return taken;
+void conn_fail(conn *c, conn_error err) {
+  if (err == CONN_OK || conn_input_done(c)) return;
+  c->error = err;
+  c->error_detail = 0;
+  c->close_state |= CONN_CLOSE_FAILED;
+  conn_send_close(c, conn_error_info(err)->status, NULL, 0);
 }
 
-int conn_inflater_window_bits(const conn *c) { return c->config->inflate_window_bits; }
+void conn_inflate_begin(conn *c, conn_inflate_task *task) {
+  memset(task, 0, sizeof(*task));
+  task->input = c->pending_inflate;
+  c->pending_inflate = (pmd_buffer){0};
+  task->cap = c->config->max_payload;
+  task->reset = c->config->inflate_reset;
+  task->binary = c->pending_binary;
+  task->check_utf8 = validates_utf8(c, c->pending_binary);
+  /* The shared stream serves this thread's other connections meanwhile: the task gets one of
+   * its own, of the negotiated window. So does a connection short of memory for its own. */
+  task->stream = (c->config->inflate_reset && c->config->shared_inflater) ? NULL : inflater_for(c);
+  if (task->stream == NULL) {
+    pmd_inflater_init(&task->fresh, c->config->inflate_window_bits);
+    task->stream = &task->fresh;
+  }
+}
+
+void conn_inflate_run(conn_inflate_task *task) {
+  task->error = inflate_into(task->stream, task->input.data, task->input.len, task->cap,
+                             task->reset, task->check_utf8, &task->output);
+}
+
+conn_error conn_inflate_finish(conn *c, conn_inflate_task *task, bool released) {
+  if (task->stream == &task->fresh) pmd_stream_end(&task->fresh);
+  free(task->input.data);
+  task->input = (pmd_buffer){0};
+  conn_error err = task->error;
+  if (released || err != CONN_OK) {
+    free(task->output.data);
+    task->output = (pmd_buffer){0};
+  }
+  if (released) return err;
+  c->inflate_busy = false;
+  conn_fail(c, err);
+  return err;
+}
 
 unsigned conn_park_idle_streams(conn *c, unsigned periods) {
   /* (A parked inflater holds no message: each message is inflated whole, in one call. A
@@ -501,13 +614,6 @@ unsigned conn_park_idle_streams(conn *c, unsigned periods) {
   return parked;
 }
 
-void conn_inflate_done(conn *c, conn_error err, int detail) {
-  c->inflate_busy = false;
-  if (err == CONN_OK) return;
-  c->error = err;
-  c->error_detail = detail;
-  conn_send_close(c, conn_error_info(err)->status, NULL, 0);
-}
 
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
   size_t pos = 0;
@@ -584,7 +690,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
         }
         /* Validated piece by piece, so invalid text fails where it appears (fail fast);
          * compressed text can only be checked once inflated. */
-        if (!c->message_binary && !c->message_compressed && !c->config->skip_utf8_validation &&
+        if (validates_utf8(c, c->message_binary) && !c->message_compressed &&
             utf8_feed(&c->utf8, text, payload_len) == UTF8_INVALID) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
         }
@@ -626,8 +732,7 @@ size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx)
             if (!fail_connection(c, err, 0, cb, ctx)) return len;
             break;
           }
-        } else if (!c->message_binary && !c->config->skip_utf8_validation &&
-                   !utf8_state_complete(&c->utf8)) {
+        } else if (validates_utf8(c, c->message_binary) && !utf8_state_complete(&c->utf8)) {
           if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
           break;
         }

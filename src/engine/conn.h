@@ -60,6 +60,7 @@ typedef struct conn_config {
   bool deflate_reset;       /* we take over no context */
   int deflate_level;
   int deflate_mem_level;
+  uint32_t deflate_threshold; /* shorter messages go uncompressed (without context takeover) */
   /* When a *_reset flag is set, these streams (shared by connections, owned by the caller)
    * are used instead of one per connection: without context takeover nothing of a message
    * outlives it. NULL: each connection makes its own when it first needs one. */
@@ -69,6 +70,25 @@ typedef struct conn_config {
   uint32_t zlib_idle_ms; /* own zlib streams unused this long are parked (by the caller); 0: never */
 } conn_config;
 
+/* The closing handshake (RFC 6455 7.1), as bits that accumulate: our close frame was queued,
+ * the peer's arrived, we failed the connection (ours then carries the failure's status). Once
+ * ours is queued and the peer's arrived (or we failed), the handshake is over and the TCP
+ * connection may be ended as soon as the output is written (conn_close_complete). The JS
+ * side reads these bits; it keeps no copy of its own. */
+enum {
+  CONN_CLOSE_SENT = 1,
+  CONN_CLOSE_RECEIVED = 2,
+  CONN_CLOSE_FAILED = 4,
+};
+
+/* Outcome of queueing a message, for the caller to report (conn_deflate_finish). */
+typedef enum conn_send_result {
+  CONN_SENT = 0,
+  CONN_SEND_AFTER_CLOSE, /* a close frame went out first: nothing may follow it */
+  CONN_SEND_FAILED,      /* compression failed */
+  CONN_SEND_NO_MEMORY,
+} conn_send_result;
+
 typedef enum conn_event_kind {
   CONN_EV_MESSAGE = 1,
   CONN_EV_PING = 2,
@@ -77,7 +97,7 @@ typedef enum conn_event_kind {
   CONN_EV_ERROR = 5, /* the connection failed; close_code is the status sent to the peer */
   /* A compressed message of at least config.async_inflate_min bytes is complete: its
    * compressed bytes wait in pending_inflate for the caller to inflate elsewhere (off the
-   * main thread); conn_feed parses nothing more until conn_inflate_done(). */
+   * main thread, conn_inflate_begin); conn_feed parses nothing more until conn_inflate_finish(). */
   CONN_EV_INFLATE = 6
 } conn_event_kind;
 
@@ -119,7 +139,7 @@ typedef struct conn {
   size_t direct_len;
   pmd_stream *inflater;    /* this connection's own, created on first use */
   pmd_stream *deflater;
-  pmd_buffer pending_inflate; /* its compressed bytes, taken with conn_take_inflate() */
+  pmd_buffer pending_inflate; /* its compressed bytes, taken by conn_inflate_begin() */
   size_t *fragment_ends;
   size_t fragment_count;
   size_t fragment_cap;
@@ -163,8 +183,7 @@ typedef struct conn {
   uint8_t deferred;        /* DEFERRED_* in conn.c */
   uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
   uint8_t control_len;     /* bytes in control[] (at most 125) */
-  bool close_sent;
-  bool close_received;
+  uint8_t close_state;      /* CONN_CLOSE_* bits */
   bool out_fragmenting;    /* a message was started with fin = false and is not finished */
 } conn;
 
@@ -188,8 +207,35 @@ static inline bool conn_has_deferred(const conn *c) { return c->deferred != 0; }
 
 /* True once no more input will be parsed (close frame received, or failure). */
 static inline bool conn_input_done(const conn *c) {
-  return c->close_received || c->error != CONN_OK;
+  return (c->close_state & (CONN_CLOSE_RECEIVED | CONN_CLOSE_FAILED)) != 0;
 }
+
+/* CONN_CLOSE_* bits. */
+static inline unsigned conn_close_state(const conn *c) { return c->close_state; }
+
+/* The closing handshake is over (ours queued, and the peer's received or the connection
+ * failed): once the output is written, the TCP connection ends. */
+static inline bool conn_close_complete(const conn *c) {
+  return (c->close_state & CONN_CLOSE_SENT) && conn_input_done(c);
+}
+
+/* Read-only views of the state callers act on. */
+static inline bool conn_is_server(const conn *c) { return c->config->is_server; }
+static inline bool conn_deflate_negotiated(const conn *c) { return c->config->deflate; }
+static inline bool conn_sending_fragments(const conn *c) { return c->out_fragmenting; }
+static inline bool conn_inflating(const conn *c) { return c->inflate_busy; }
+static inline uint32_t conn_zlib_idle_ms(const conn *c) { return c->config->zlib_idle_ms; }
+static inline conn_error conn_failure(const conn *c, int *detail) {
+  *detail = c->error_detail;
+  return c->error;
+}
+
+/* Whether messages report their frame boundaries (the 'fragments' binaryType wants them). */
+static inline void conn_track_fragments(conn *c, bool on) { c->track_fragments = on; }
+
+/* Which of the connection's own zlib streams hold state, for tests: CONN_ZLIB_* bits. */
+enum { CONN_ZLIB_INFLATER = 1, CONN_ZLIB_INFLATER_WINDOW = 2, CONN_ZLIB_DEFLATER = 4 };
+unsigned conn_zlib_state(const conn *c);
 
 /* Queues one data frame. opcode is OP_TEXT or OP_BINARY; while a message started with
  * fin = false is open, the frame goes out as a continuation. Returns a pointer where the
@@ -211,26 +257,67 @@ bool conn_send_header(conn *c, uint8_t opcode, bool fin, bool rsv1, uint64_t len
  * connection is sending in fragments. Returns false when memory runs out. */
 bool conn_send_framed(conn *c, const uint8_t *frames, size_t len);
 
+/* Whether a message of len bytes goes out compressed when the sender asks for it: only a
+ * whole message outside a fragmented send, on a connection that negotiated the extension.
+ * As in ws, the size threshold applies only without context takeover: with it, even a short
+ * message compresses well against the history. */
+bool conn_should_compress(const conn *c, bool requested, bool fin, size_t len);
+
 /* Queues one whole data message compressed (RSV1 set) with the connection's deflater (or
  * the shared one). Only for a negotiated extension and outside a fragmented send; returns
  * false when memory runs out. */
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len);
 
-/* For inflating off the main thread (after CONN_EV_INFLATE): takes the compressed bytes
- * (the caller frees them) and gives the stream to inflate with, or NULL when the connection
- * shares one (the caller then uses a fresh stream with conn_inflater_window_bits()). */
-pmd_buffer conn_take_inflate(conn *c, pmd_stream **stream);
-int conn_inflater_window_bits(const conn *c);
-/* The inflation ended; err is CONN_OK or why the connection fails (it then queues the close
- * frame with the status, as a failure found by conn_feed does). Parsing may resume. */
-void conn_inflate_done(conn *c, conn_error err, int detail);
+/* Inflating a message off the connection's thread (after CONN_EV_INFLATE), in three steps:
+ * conn_inflate_begin moves the compressed message and everything the work needs into a task,
+ * conn_inflate_run (on any thread) does the work touching only the task, and
+ * conn_inflate_finish (back on the connection's thread) frees what the task held and records
+ * its outcome: on failure the close frame with the status is queued, as for a failure found
+ * by conn_feed. The inflated message stays in task->output for the caller to take (none on
+ * failure). Parsing resumes after it. Until then the connection's own inflater, if the task
+ * uses it, belongs to the task. */
+typedef struct conn_inflate_task {
+  pmd_buffer input;   /* the compressed message */
+  pmd_stream *stream; /* the connection's own inflater, or &fresh */
+  pmd_stream fresh;   /* when the connection shares its inflater with others */
+  uint64_t cap;       /* maxPayload */
+  bool reset;         /* the peer takes over no context */
+  bool check_utf8;    /* a text message whose UTF-8 is to be validated */
+  bool binary;
+  pmd_buffer output;
+  conn_error error;
+} conn_inflate_task;
 
-/* For compressing off the main thread: the stream this connection compresses its next
- * message with, if it owns one (context takeover), after restarting it when required.
- * NULL when it uses the shared stream (no context takeover) or memory runs out: the caller
- * then compresses with a stream of its own made by conn_deflater_params. */
-pmd_stream *conn_own_deflater(conn *c);
-void conn_deflater_params(const conn *c, pmd_stream *fresh);
+void conn_inflate_begin(conn *c, conn_inflate_task *task);
+void conn_inflate_run(conn_inflate_task *task);
+/* released: the connection went away meanwhile (c is not touched; no output is kept). */
+conn_error conn_inflate_finish(conn *c, conn_inflate_task *task, bool released);
+
+/* Fails the connection for a reason found outside conn_feed (memory ran out in the caller):
+ * err is recorded and the close frame with its status queued, as conn_feed would. */
+void conn_fail(conn *c, conn_error err);
+
+/* Compressing one whole message off the connection's thread, in the same three steps. The
+ * caller sends nothing else on the connection meanwhile, so messages keep their order and
+ * the connection's own deflater is used by one thread at a time. begin takes ownership of
+ * input (malloc'd). */
+typedef struct conn_deflate_task {
+  uint8_t *input;
+  size_t input_len;
+  uint8_t opcode;
+  pmd_stream *stream; /* the connection's own deflater, or &fresh */
+  pmd_stream fresh;
+  bool reset;
+  pmd_buffer output;
+  pmd_result result;
+} conn_deflate_task;
+
+void conn_deflate_begin(conn *c, conn_deflate_task *task, uint8_t opcode, uint8_t *input,
+                        size_t len);
+void conn_deflate_run(conn_deflate_task *task);
+/* Queues the compressed frame unless the task failed or a close frame went out meanwhile.
+ * released: as for conn_inflate_finish. */
+conn_send_result conn_deflate_finish(conn *c, conn_deflate_task *task, bool released);
 
 /* Called periodically: parks (pmd_stream_park) this connection's own zlib streams that have
  * done no work for `periods` calls, so an idle connection keeps its inflater's window and no
@@ -256,5 +343,14 @@ static inline size_t conn_output_size(const conn *c) { return c->out_len; }
 static inline const uint8_t *conn_output_data(const conn *c) { return c->out; }
 void conn_output_clear(conn *c);
 uint8_t *conn_output_detach(conn *c, size_t *len);
+
+/* Output at least this big is better handed over than copied (conn_output_detach); a buffer
+ * grown past it is given back once its output was taken (conn_output_taken), so that idle
+ * connections stay small. Below it the connection keeps (and reuses) its buffer. */
+#define CONN_OUTPUT_HANDOFF_MIN 65536
+
+/* The queued output was written or copied elsewhere: empties the queue, keeping a small
+ * buffer for the next turn and freeing a large one. */
+void conn_output_taken(conn *c);
 
 #endif

@@ -1,48 +1,47 @@
-/* The native transport: after the upgrade the addon owns the TCP socket (a close-on-exec dup of
- * the fd Node's socket had; Node's socket is then destroyed).
+/* The native transport's glue: after the upgrade the addon owns the connection's socket (a
+ * close-on-exec dup of the fd Node's socket had; Node's socket is then destroyed). The socket
+ * itself is src/transport/socket.c; this file polls it on Node's loop, reads into the buffer
+ * JS shares, writes the connection's output and tells JS what happened.
  *
- * Polling: the sockets of an environment (the main thread or a worker) are registered with one
- * epoll instance of its own, and Node's libuv loop polls that epoll fd with a single uv_poll_t.
- * A libuv handle per socket would cost every idle connection ~220 bytes; this way a socket
- * costs the 16-byte native_transport inside its connection (and the kernel's epoll entry).
- * Linux only: elsewhere nothing is registered and JS keeps every socket on the stream
- * transport.
+ * Polling goes through a poller (src/transport/poller.h): on Linux by default one epoll set
+ * per environment, which Node's loop watches as a single uv_poll_t (an idle socket then costs
+ * no libuv handle); elsewhere, or when asked, a uv_poll_t per socket on Node's own loop
+ * (poller_uv.c: kqueue on macOS and the BSDs). Windows has no native transport: Node does not
+ * hand out its sockets there, and JS keeps every socket on the stream transport.
  *
  * Reads go into one buffer shared by every connection of the thread (made by JS, see
  * transportInit) and each read reaches JavaScript in one call; a connection's output (the
  * engine's queue plus any payloads written without a copy) leaves in one send/sendmsg per
- * flush, and whatever the kernel does not take is kept here until the socket is writable.
+ * flush, and whatever the kernel does not take is kept by the socket until it is writable.
  *
  * JS names a transport by its connection's slot index (dispatch()'s first argument) and passes
- * the connection's handle to every function here. The kernel's epoll entry carries the handle,
- * so an event for a connection released meanwhile (its slot freed or reused) is recognised as
- * stale and dropped.
+ * the connection's handle to every function here. The poller reports the handle with each
+ * event, so an event for a connection released meanwhile (its slot freed or reused) is
+ * recognised as stale and dropped.
  *
- * Lifetimes: closing a socket is synchronous (epoll entry removed, fd closed, pending output
+ * Lifetimes: closing a socket is synchronous (poller entry removed, fd closed, pending output
  * freed), but JS is told from the loop, by an idle handle, never from inside the call that
- * closed it; JS releases the connection after that. A connection freed first (only at an
- * environment's teardown) just closes its fd. An async cleanup hook closes the libuv handles
- * and the epoll fd when the environment goes away; JS is not called then. */
-/* uv.h needs POSIX types (pthread_rwlock_t) that -std=c11 hides; F_DUPFD_CLOEXEC too. */
-#define _GNU_SOURCE
+ * closed it; JS releases the connection after that. An async cleanup hook closes the libuv
+ * handles and the poller when the environment goes away; JS is not called then, and the
+ * sockets still open are closed with their connections. */
+#if !defined(_WIN32)
+#define _GNU_SOURCE /* uv.h needs POSIX types (pthread_rwlock_t) that -std=c11 hides */
+#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "napi/addon.h"
+#include "napi/poller_uv.h"
 #include "napi/register.h"
+#include "transport/poller.h"
 
-#ifdef __linux__
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
+#if WSN_HAVE_SOCKET_TRANSPORT
+
+#include <unistd.h>
 #include <uv.h>
 
-/* sendmsg takes at most this many pieces per call (IOV_MAX is 1024 on Linux). */
+/* sendmsg takes at most this many pieces per call; more wait in the socket's pending output. */
 #define MAX_IOV 64
 
 /* Events taken from the epoll set per turn of Node's loop; more wait for the next turn (the
@@ -51,23 +50,6 @@
 
 /* What JS is told (the dispatch function's second argument). */
 enum { EV_READ = 1, EV_END = 2, EV_DRAIN = 3, EV_CLOSE = 4, EV_READ_MORE = 5, EV_FLUSH = 6 };
-
-/* native_transport.flags */
-enum {
-  T_OPEN = 1,          /* the fd is ours and open */
-  T_PAUSED = 2,        /* JS asked not to read */
-  T_EOF = 4,           /* the peer sent FIN */
-  T_END_REQUESTED = 8, /* send FIN once the pending output is written */
-  T_SHUT = 16,         /* FIN sent */
-  T_CLOSED = 32,       /* closed; JS is told (or was) */
-};
-
-/* Output the kernel did not take yet: data[off, len). Allocated on the first short write and
- * freed once written, so an idle connection keeps none. */
-typedef struct pending_output {
-  size_t off, len, cap;
-  uint8_t data[];
-} pending_output;
 
 /* Per environment. */
 typedef struct transport_state {
@@ -82,14 +64,16 @@ typedef struct transport_state {
   napi_ref dispatch; /* dispatch(id, event, argument), set by transportInit() */
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
-  int epoll_fd;     /* every open socket of the environment; -1 before transportInit() */
-  uv_poll_t poll;   /* Node's loop watching epoll_fd, active while sockets are open */
-  uv_idle_t report; /* active while closes wait to be told to JS */
+  poller *poller;       /* NULL before transportInit() */
+  bool epoll;           /* the poller is the epoll backend, watched through epoll_watch */
+  uv_poll_t epoll_watch; /* Node's loop watching the epoll fd, active while sockets are open */
+  uv_idle_t report;     /* active while closes wait to be told to JS */
   /* Handles of connections whose close JS was not told yet. transportOpen() makes room for
    * its socket's close here, so that closing never allocates (and cannot fail to tell JS). */
   uint32_t *closed;
   size_t closed_len, closed_cap;
   size_t open_count;   /* sockets open */
+  bool batch_held;     /* JS was told EV_READ_MORE last: it holds replies back */
   int handles_closing; /* at teardown: libuv handles whose close callback is to come */
   bool tearing_down;   /* the environment is going away: JS is not called any more */
 } transport_state;
@@ -109,11 +93,10 @@ static transport_state *state_of(napi_env env, napi_callback_info info, size_t *
 }
 
 /* Reads the arguments of a function taking (connection, ...): argc of them into argv, and
- * the connection's transport, NULL unless its socket is open. False with an exception
- * pending. */
+ * the connection's socket, NULL unless it is open. False with an exception pending. */
 static bool transport_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv,
                            const char *usage, transport_state **s, connection **c,
-                           native_transport **t) {
+                           transport_socket **t) {
   size_t given = argc;
   *s = state_of(env, info, &given, argv);
   if (*s == NULL || given < argc) {
@@ -121,12 +104,8 @@ static bool transport_args(napi_env env, napi_callback_info info, size_t argc, n
     return false;
   }
   if ((*c = addon_connection(env, argv[0])) == NULL) return false;
-  *t = (*c)->transport.flags & T_OPEN && !(*s)->tearing_down ? &(*c)->transport : NULL;
+  *t = (*c)->socket.flags & SOCKET_OPEN && !(*s)->tearing_down ? &(*c)->socket : NULL;
   return true;
-}
-
-static size_t pending_size(const native_transport *t) {
-  return t->pending ? t->pending->len - t->pending->off : 0;
 }
 
 /* Calls dispatch(id, event, arg) as a libuv callback should: through napi_make_callback, so
@@ -160,25 +139,14 @@ static void emit(transport_state *s, const connection *c, int event, double arg)
 
 static void report_closes(uv_idle_t *idle);
 
-/* Closes the socket now; JS hears of it from the loop (report_closes). */
-static void close_transport(transport_state *s, connection *c) {
-  native_transport *t = &c->transport;
-  if (!(t->flags & T_OPEN)) return;
-  if (t->events) epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, t->fd, NULL);
-  close(t->fd);
-  free(t->pending);
-  t->pending = NULL;
-  t->events = 0;
-  t->flags = (uint8_t)((t->flags & ~T_OPEN) | T_CLOSED);
-  if (--s->open_count == 0) uv_poll_stop(&s->poll);
-
+/* Closes the socket now (with reset: by RST); JS hears of it from the loop (report_closes). */
+static void close_transport(transport_state *s, connection *c, bool reset) {
+  transport_socket *t = &c->socket;
+  if (!(t->flags & SOCKET_OPEN)) return;
+  poller_close_socket(s->poller, t, reset);
+  if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
   s->closed[s->closed_len++] = c->handle; /* (room made by transport_open) */
   uv_idle_start(&s->report, report_closes);
-}
-
-static void fail(transport_state *s, connection *c, int err) {
-  if (c->transport.error == 0) c->transport.error = (uint16_t)err; /* (errno values are small) */
-  close_transport(s, c);
 }
 
 /* Tells JS of the closes since the last turn, in the order they happened. */
@@ -188,130 +156,94 @@ static void report_closes(uv_idle_t *idle) {
   /* JS may close more meanwhile: those are appended and told in this same loop. */
   for (size_t i = 0; i < s->closed_len; i++) {
     connection *c = addon_connection_of_handle(s->env, s->closed[i]);
-    if (c) emit(s, c, EV_CLOSE, c->transport.error);
+    if (c) emit(s, c, EV_CLOSE, c->socket.error);
   }
   s->closed_len = 0;
 }
 
-void native_transport_detach(connection *c) {
-  native_transport *t = &c->transport;
-  /* (The environment's epoll fd is closed already: it took its entries with it.) */
-  if (t->flags & T_OPEN) close(t->fd);
-  free(t->pending);
-  t->pending = NULL;
-  t->flags = T_CLOSED;
-}
-
-/* ---- polling ---- */
-
-/* Reads while JS wants data and the peer has not ended; waits for writability while output
- * is pending. The epoll entry is changed only when the mask changes; with nothing to wait
- * for it is removed (an entry always reports errors and hang-ups, even with an empty mask). */
+/* Makes the poller wait for what the socket wants now; a poller that fails ends the socket. */
 static void update_poll(transport_state *s, connection *c) {
-  native_transport *t = &c->transport;
-  if (!(t->flags & T_OPEN)) return;
-  uint8_t want = 0;
-  if (!(t->flags & (T_PAUSED | T_EOF))) want |= EPOLLIN;
-  if (pending_size(t) > 0) want |= EPOLLOUT;
-  if (want == t->events) return;
-  struct epoll_event ev = {.events = want, .data.u32 = c->handle};
-  int op = want == 0 ? EPOLL_CTL_DEL : t->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-  if (epoll_ctl(s->epoll_fd, op, t->fd, &ev) != 0) {
-    fail(s, c, errno);
-    return;
+  int err = poller_update(s->poller, &c->socket, c->handle);
+  if (err != 0) {
+    socket_set_error(&c->socket, err);
+    close_transport(s, c, false);
   }
-  t->events = want;
 }
 
 static void shut_write(transport_state *s, connection *c) {
-  native_transport *t = &c->transport;
-  if (!(t->flags & T_OPEN) || (t->flags & T_SHUT)) return;
-  t->flags |= T_SHUT;
-  shutdown(t->fd, SHUT_WR);
   /* Both directions are done: nothing more can happen on this socket. */
-  if (t->flags & T_EOF) close_transport(s, c);
+  if (socket_shutdown_write(&c->socket)) close_transport(s, c, false);
 }
 
-/* Writes pending output; returns false when the connection failed. */
-static bool write_pending(transport_state *s, connection *c) {
-  native_transport *t = &c->transport;
-  pending_output *p = t->pending;
-  while (p->off < p->len) {
-    ssize_t n = send(t->fd, p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      fail(s, c, errno);
-      return false;
-    }
-    p->off += (size_t)n;
-  }
-  /* All written: free the buffer, an idle connection keeps nothing. */
-  free(p);
-  t->pending = NULL;
-  return true;
-}
+/* ---- polling ---- */
 
 /* Reads once; returns whether JS was given bytes. With more set, other sockets of this batch
  * are still to be read: JS may hold this connection's reply back until the batch's last read
  * (or EV_FLUSH), so the replies of a batch leave together, back to back. A peer sleeping in
  * its poll is then woken once per batch rather than once per reply. */
 static bool read_once(transport_state *s, connection *c, bool more) {
-  native_transport *t = &c->transport;
-  ssize_t n;
-  do n = recv(t->fd, s->read_buffer, s->read_buffer_size, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) fail(s, c, errno);
-    return false;
+  transport_socket *t = &c->socket;
+  size_t n = 0;
+  switch (socket_read(t, s->read_buffer, s->read_buffer_size, &n)) {
+    case SOCKET_DONE:
+      /* The bytes are at the start of the read buffer. */
+      emit(s, c, more ? EV_READ_MORE : EV_READ, (double)n);
+      return true;
+    case SOCKET_END:
+      update_poll(s, c);
+      if (t->flags & SOCKET_SHUT) close_transport(s, c, false);
+      else emit(s, c, EV_END, 0);
+      return false;
+    case SOCKET_FAILED:
+      close_transport(s, c, false);
+      return false;
+    default:
+      return false;
   }
-  if (n == 0) {
-    t->flags |= T_EOF;
-    update_poll(s, c);
-    if (t->flags & T_SHUT) close_transport(s, c);
-    else emit(s, c, EV_END, 0);
-    return false;
-  }
-  /* The bytes are at the start of the read buffer. */
-  emit(s, c, more ? EV_READ_MORE : EV_READ, (double)n);
-  return true;
 }
 
-/* One socket's events; returns whether JS was given bytes (see read_once for more). JS may run
- * (and close this socket) in each emit. */
-static bool on_socket_events(transport_state *s, connection *c, uint32_t events, bool more) {
-  native_transport *t = &c->transport;
-  /* Errors and hang-ups are found by the read or write they make fail. */
-  if (events & (EPOLLERR | EPOLLHUP)) events |= t->events;
-  if ((events & EPOLLOUT) && t->pending) {
-    if (!write_pending(s, c)) return false;
-    if (t->pending == NULL) {
+/* One socket's events; returns whether JS was given bytes (see read_once for more). JS may
+ * run (and close this socket) in each emit. */
+static bool on_socket_events(transport_state *s, connection *c, unsigned events, bool more) {
+  transport_socket *t = &c->socket;
+  if ((events & SOCKET_WANT_WRITE) && t->pending) {
+    socket_status status = socket_write_pending(t);
+    if (status == SOCKET_FAILED) {
+      close_transport(s, c, false);
+      return false;
+    }
+    if (status == SOCKET_DONE) {
       update_poll(s, c);
-      if (t->flags & T_END_REQUESTED) shut_write(s, c);
+      if (t->flags & SOCKET_END_REQUESTED) shut_write(s, c);
       emit(s, c, EV_DRAIN, 0);
-      if (!(t->flags & T_OPEN)) return false;
+      if (!(t->flags & SOCKET_OPEN)) return false;
     }
   }
-  return (events & EPOLLIN) && !(t->flags & (T_PAUSED | T_EOF)) && read_once(s, c, more);
+  return (events & SOCKET_WANT_READ) && !(t->flags & (SOCKET_PAUSED | SOCKET_EOF)) &&
+         read_once(s, c, more);
 }
 
+/* The poller's report for one socket (poller_event_fn). */
+static void on_poller_event(void *ctx, uint32_t token, unsigned events, bool more) {
+  transport_state *s = ctx;
+  if (s->tearing_down) return;
+  /* The connection may have been closed or released by JS since the poller looked. */
+  connection *c = addon_connection_of_handle(s->env, token);
+  if (!c || !(c->socket.flags & SOCKET_OPEN)) return;
+  bool gave = on_socket_events(s, c, events, more);
+  if (gave) s->batch_held = more;
+}
+
+/* The epoll set is readable: its sockets have events. */
 static void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   transport_state *s = handle->data;
   if (status < 0) return; /* (not expected of an epoll fd; the next turn tries again) */
-  struct epoll_event ready[EVENTS_PER_TURN];
-  int n;
-  do n = epoll_wait(s->epoll_fd, ready, EVENTS_PER_TURN, 0);
-  while (n < 0 && errno == EINTR);
-  bool held = false; /* JS was told EV_READ_MORE last: it holds replies back */
-  for (int i = 0; i < n && !s->tearing_down; i++) {
-    /* The connection may have been closed or released by JS since the wait. */
-    connection *c = addon_connection_of_handle(s->env, ready[i].data.u32);
-    if (c && (c->transport.flags & T_OPEN) && on_socket_events(s, c, ready[i].events, i < n - 1))
-      held = i < n - 1;
-  }
+  s->batch_held = false;
+  poller_epoll_dispatch(s->poller, EVENTS_PER_TURN);
   /* The batch's last socket gave no bytes: the replies held back go now. */
-  if (held) call_dispatch(s, 0, EV_FLUSH, 0);
+  if (s->batch_held && !s->tearing_down) call_dispatch(s, 0, EV_FLUSH, 0);
+  s->batch_held = false;
 }
 
 /* ---- teardown of an environment ---- */
@@ -327,6 +259,11 @@ static void on_handle_closed(uv_handle_t *handle) {
   if (--s->handles_closing == 0) finish_teardown(s);
 }
 
+static void on_poller_closed(void *arg) {
+  transport_state *s = arg;
+  if (--s->handles_closing == 0) finish_teardown(s);
+}
+
 static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   (void)handle;
   transport_state *s = arg;
@@ -337,27 +274,40 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   s->read_buffer_ref = NULL;
   s->read_buffer = NULL;
   napi_async_destroy(s->env, s->async_context);
-  if (s->epoll_fd < 0) {
+  if (s->poller == NULL) {
     finish_teardown(s);
     return;
   }
   /* The sockets themselves are closed when their connections are freed, with the addon's
-   * instance data; closing the epoll fd drops their entries. */
+   * instance data; the poller lets go of them here. */
   s->handles_closing = 2;
-  uv_close((uv_handle_t *)&s->poll, on_handle_closed);
   uv_close((uv_handle_t *)&s->report, on_handle_closed);
-  close(s->epoll_fd);
-  s->epoll_fd = -1;
+  poller *p = s->poller;
+  s->poller = NULL;
+  if (s->epoll) {
+    uv_close((uv_handle_t *)&s->epoll_watch, on_handle_closed);
+    p->backend->destroy(p);
+  } else {
+    poller_uv_shutdown(p, on_poller_closed, s);
+  }
 }
 
 /* ---- functions for JS ---- */
 
-/* transportInit(dispatch, readBuffer): dispatch(id, event, arg) receives every event; every
- * read goes into readBuffer (EV_READ's arg is the byte count), which is kept alive from here
- * on. Called once, before the first transportOpen(). */
+/* The poller backends this build has, in order of preference. */
+static const char *const backends[] = {
+#if defined(__linux__)
+    "epoll",
+#endif
+    "uv"};
+
+/* transportInit(dispatch, readBuffer[, poller]): dispatch(id, event, arg) receives every
+ * event; every read goes into readBuffer (EV_READ's arg is the byte count), which is kept
+ * alive from here on. poller names the backend (transportPollers lists them; default: the
+ * first). Called once, before the first transportOpen(). */
 static napi_value transport_init(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   transport_state *s = state_of(env, info, &argc, argv);
   napi_valuetype type = napi_undefined;
   void *data = NULL;
@@ -365,21 +315,49 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   if (argc >= 1) napi_typeof(env, argv[0], &type);
   if (!s || type != napi_function || argc < 2 ||
       napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size < 4096)
-    return usage_error(env, "transportInit(dispatch, readBuffer) expects a function and a "
-                            "Buffer of at least 4 KiB");
-  if (s->epoll_fd >= 0 || s->tearing_down)
+    return usage_error(env, "transportInit(dispatch, readBuffer[, poller]) expects a function "
+                            "and a Buffer of at least 4 KiB");
+  char name[16] = "";
+  napi_valuetype name_type = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &name_type);
+  if (name_type == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[2], name, sizeof(name), &len);
+  } else if (name_type != napi_undefined) {
+    return usage_error(env, "transportInit(): poller must be a string");
+  } else {
+    strcpy(name, backends[0]);
+  }
+  if (s->poller != NULL || s->tearing_down)
     return throw_error(env, "WS_ERR_NATIVE", "the native transport is set up already");
 
-  int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
-  int rc = uv_poll_init(s->loop, &s->poll, epoll_fd);
-  if (rc != 0) {
-    close(epoll_fd);
-    return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
+  poller *p = NULL;
+  bool epoll = false;
+#if defined(__linux__)
+  if (strcmp(name, "epoll") == 0) {
+    p = poller_epoll_create(on_poller_event, s);
+    if (!p) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
+    int rc = uv_poll_init(s->loop, &s->epoll_watch, poller_epoll_fd(p));
+    if (rc != 0) {
+      p->backend->destroy(p);
+      return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
+    }
+    s->epoll_watch.data = s;
+    epoll = true;
+  }
+#endif
+  if (strcmp(name, "uv") == 0) {
+    p = poller_uv_create(s->loop, on_poller_event, s);
+    if (!p) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  }
+  if (p == NULL) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "transportInit(): unknown poller");
+    return NULL;
   }
   uv_idle_init(s->loop, &s->report);
-  s->poll.data = s->report.data = s;
-  s->epoll_fd = epoll_fd;
+  s->report.data = s;
+  s->poller = p;
+  s->epoll = epoll;
   napi_create_reference(env, argv[0], 1, &s->dispatch);
   napi_create_reference(env, argv[1], 1, &s->read_buffer_ref);
   s->read_buffer = data;
@@ -401,11 +379,11 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
                             "descriptor and a connection handle");
   connection *c = addon_connection(env, argv[1]);
   if (!c) return NULL;
-  if (c->transport.flags != 0 || c->released)
+  if (c->socket.flags != 0 || c->released)
     return throw_error(env, "WS_ERR_NATIVE",
                        "the connection is released or has had a transport already");
   if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
-  if (s->epoll_fd < 0) return throw_error(env, "WS_ERR_NATIVE", "transportInit() first");
+  if (s->poller == NULL) return throw_error(env, "WS_ERR_NATIVE", "transportInit() first");
   /* Room for this socket's close report, besides every open socket's and those not told yet. */
   if (s->open_count + s->closed_len + 1 > s->closed_cap) {
     size_t cap = s->closed_cap ? s->closed_cap * 2 : 64;
@@ -415,123 +393,42 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     s->closed_cap = cap;
   }
 
-  int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
-  /* The open file is shared with Node's fd, which libuv made non-blocking; made sure of here,
-   * as a blocking read would stall the thread. */
-  int fl = fcntl(own, F_GETFL);
-  if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(own, F_SETFL, fl | O_NONBLOCK) != 0)) {
-    int err = errno;
-    close(own);
-    return throw_error(env, "WS_ERR_NATIVE", strerror(err));
-  }
   /* Small frames must not wait for Nagle; Node may have set that already (setNoDelay). */
   bool no_delay = true;
   if (argc >= 3) napi_get_value_bool(env, argv[2], &no_delay);
-  if (no_delay) {
-    int one = 1;
-    setsockopt(own, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = c->handle};
-  if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, own, &ev) != 0) {
-    int err = errno;
-    close(own);
-    return throw_error(env, "WS_ERR_NATIVE", strerror(err));
-  }
-  if (s->open_count == 0) {
-    int rc = uv_poll_start(&s->poll, UV_READABLE, on_epoll_readable);
+  int own = socket_take(fd, no_delay);
+  if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(-own));
+  if (s->open_count == 0 && s->epoll) {
+    int rc = uv_poll_start(&s->epoll_watch, UV_READABLE, on_epoll_readable);
     if (rc != 0) {
-      epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, own, NULL);
       close(own);
       return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
     }
   }
+  socket_open(&c->socket, own);
+  int err = poller_update(s->poller, &c->socket, c->handle);
+  if (err != 0) {
+    poller_close_socket(s->poller, &c->socket, false);
+    c->socket.flags = 0; /* never opened, as far as anyone can tell */
+    if (s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
+    return throw_error(env, "WS_ERR_NATIVE", strerror(err));
+  }
   s->open_count++;
-  c->transport.fd = own;
-  c->transport.events = EPOLLIN;
-  c->transport.flags = T_OPEN;
   return make_number(env, c->handle & HANDLE_INDEX_MASK);
-}
-
-/* Appends bytes to the pending output. */
-static bool pending_append(native_transport *t, const uint8_t *data, size_t len) {
-  if (len == 0) return true;
-  pending_output *p = t->pending;
-  if (p == NULL || p->len + len > p->cap) {
-    size_t kept = p ? p->len - p->off : 0;
-    size_t cap = p && p->cap ? p->cap : 4096;
-    while (cap < kept + len) cap *= 2;
-    if (p && p->off > 0 && kept + len <= p->cap) {
-      /* Room once what was written is dropped. */
-      memmove(p->data, p->data + p->off, kept);
-    } else {
-      pending_output *grown = malloc(sizeof(*grown) + cap);
-      if (!grown) return false;
-      if (p) memcpy(grown->data, p->data + p->off, kept);
-      free(p);
-      grown->cap = cap;
-      t->pending = p = grown;
-    }
-    p->off = 0;
-    p->len = kept;
-  }
-  memcpy(p->data + p->len, data, len);
-  p->len += len;
-  return true;
-}
-
-/* Sends iov[0..count) with as few calls as the kernel allows, keeping what it does not take
- * (in order) as pending output; behind output already pending, it is all kept. */
-static void write_pieces(transport_state *s, connection *c, struct iovec *iov, size_t count) {
-  native_transport *t = &c->transport;
-  size_t i = 0;
-  while (i < count && pending_size(t) == 0) {
-    ssize_t n;
-    if (count - i == 1) {
-      /* The usual case (a reply, the engine's queue): send() spares the kernel the message
-       * header and the iovec it would copy in. */
-      n = send(t->fd, iov[i].iov_base, iov[i].iov_len, MSG_NOSIGNAL);
-    } else {
-      struct msghdr msg = {0};
-      msg.msg_iov = iov + i;
-      msg.msg_iovlen = count - i < MAX_IOV ? count - i : MAX_IOV;
-      n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      fail(s, c, errno);
-      return;
-    }
-    size_t left = (size_t)n;
-    while (i < count && left >= iov[i].iov_len) left -= iov[i++].iov_len;
-    if (i < count && left > 0) {
-      iov[i].iov_base = (uint8_t *)iov[i].iov_base + left;
-      iov[i].iov_len -= left;
-      break; /* the kernel's buffer is full */
-    }
-  }
-  for (; i < count; i++) {
-    if (!pending_append(t, iov[i].iov_base, iov[i].iov_len)) {
-      fail(s, c, ENOMEM);
-      return;
-    }
-  }
 }
 
 /* transportFlush(connection, buffers?) -> bytes still pending, or -1 when the socket no longer
  * takes output. Writes buffers (in order), then the connection's queued output, in one send
- * or sendmsg (see write_pieces), and empties that queue. */
+ * or sendmsg (socket_write), and empties that queue. */
 static napi_value transport_flush(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   transport_state *s;
   connection *c;
-  native_transport *t;
+  transport_socket *t;
   if (!transport_args(env, info, 2, argv, "transportFlush(connection, buffers)", &s, &c, &t))
     return NULL;
   conn *e = c->released ? NULL : &c->engine;
-  if (t == NULL || (t->flags & T_END_REQUESTED)) {
+  if (t == NULL || (t->flags & SOCKET_END_REQUESTED)) {
     if (e) conn_output_clear(e);
     return make_number(env, -1);
   }
@@ -542,7 +439,7 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
 
   struct iovec stack_iov[MAX_IOV];
   struct iovec *iov = stack_iov;
-  size_t pieces = buffer_count + 1;
+  size_t pieces = (size_t)buffer_count + 1;
   if (pieces > MAX_IOV) {
     iov = malloc(pieces * sizeof(*iov));
     if (!iov) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
@@ -559,14 +456,16 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
     }
     if (len > 0) iov[count++] = (struct iovec){data, len};
   }
-  if (e != NULL && e->out_len > 0) iov[count++] = (struct iovec){e->out, e->out_len};
-  write_pieces(s, c, iov, count);
+  if (e != NULL && conn_output_size(e) > 0)
+    iov[count++] = (struct iovec){(void *)conn_output_data(e), conn_output_size(e)};
+  socket_status status = socket_write(t, iov, count);
   if (iov != stack_iov) free(iov);
   /* The engine's queue was written or copied. */
-  if (e != NULL) connection_output_taken(e);
-  update_poll(s, c);
-  if (!(t->flags & T_OPEN)) return make_number(env, -1);
-  return make_number(env, (double)pending_size(t));
+  if (e != NULL) conn_output_taken(e);
+  if (status == SOCKET_FAILED) close_transport(s, c, false);
+  else update_poll(s, c);
+  if (!(t->flags & SOCKET_OPEN)) return make_number(env, -1);
+  return make_number(env, (double)socket_pending_size(t));
 }
 
 /* transportEnd(connection): sends FIN once the pending output is written. */
@@ -574,11 +473,11 @@ static napi_value transport_end(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   transport_state *s;
   connection *c;
-  native_transport *t;
+  transport_socket *t;
   if (!transport_args(env, info, 1, argv, "transportEnd(connection)", &s, &c, &t)) return NULL;
   if (t) {
-    t->flags |= T_END_REQUESTED;
-    if (pending_size(t) == 0) shut_write(s, c);
+    t->flags |= SOCKET_END_REQUESTED;
+    if (socket_pending_size(t) == 0) shut_write(s, c);
   }
   return make_undefined(env);
 }
@@ -589,19 +488,10 @@ static napi_value transport_destroy(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   transport_state *s;
   connection *c;
-  native_transport *t;
+  transport_socket *t;
   if (!transport_args(env, info, 2, argv, "transportDestroy(connection, reset)", &s, &c, &t))
     return NULL;
-  bool reset = false;
-  napi_get_value_bool(env, argv[1], &reset);
-  if (t) {
-    if (reset) {
-      /* net.Socket's resetAndDestroy(): a zero linger time makes close() send RST, not FIN. */
-      struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
-      setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
-    }
-    close_transport(s, c);
-  }
+  if (t) close_transport(s, c, get_bool(env, argv[1]));
   return make_undefined(env);
 }
 
@@ -610,13 +500,12 @@ static napi_value transport_pause(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   transport_state *s;
   connection *c;
-  native_transport *t;
+  transport_socket *t;
   if (!transport_args(env, info, 2, argv, "transportPause(connection, paused)", &s, &c, &t))
     return NULL;
   if (t) {
-    bool paused = false;
-    napi_get_value_bool(env, argv[1], &paused);
-    t->flags = (uint8_t)(paused ? t->flags | T_PAUSED : t->flags & ~T_PAUSED);
+    t->flags = (uint8_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_PAUSED
+                                                 : t->flags & ~SOCKET_PAUSED);
     update_poll(s, c);
   }
   return make_undefined(env);
@@ -649,16 +538,11 @@ static napi_value transport_address(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   transport_state *s;
   connection *c;
-  native_transport *t;
+  transport_socket *t;
   if (!transport_args(env, info, 1, argv, "transportAddress(connection)", &s, &c, &t))
     return NULL;
-  if (!t) return make_undefined(env);
   struct sockaddr_storage peer, local;
-  socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
-  memset(&peer, 0, sizeof(peer));
-  memset(&local, 0, sizeof(local));
-  if (getpeername(t->fd, (struct sockaddr *)&peer, &peer_len) != 0) return make_undefined(env);
-  getsockname(t->fd, (struct sockaddr *)&local, &local_len);
+  if (!t || !socket_addresses(t, &peer, &local)) return make_undefined(env);
   int remote_port = 0, local_port = 0;
   const char *remote_family = NULL, *local_family = NULL;
   napi_value result;
@@ -675,14 +559,14 @@ static napi_value transport_address(napi_env env, napi_callback_info info) {
   return result;
 }
 
-bool native_transport_register(napi_env env, napi_value exports) {
+bool native_transport_register(napi_env env, napi_value exports, napi_value constants) {
+  (void)constants;
   transport_state *s = calloc(1, sizeof(*s));
   if (!s) {
     napi_throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
     return false;
   }
   s->env = env;
-  s->epoll_fd = -1;
   if (napi_get_uv_event_loop(env, &s->loop) != napi_ok || s->loop == NULL) {
     free(s);
     napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: no event loop");
@@ -697,18 +581,25 @@ bool native_transport_register(napi_env env, napi_value exports) {
     return false;
   }
   /* What dispatch()'s second argument means, for lib/native-transport.js. */
-  static const struct { const char *name; int value; } event_names[] = {
-      {"READ", EV_READ}, {"END", EV_END}, {"DRAIN", EV_DRAIN}, {"CLOSE", EV_CLOSE},
-      {"READ_MORE", EV_READ_MORE}, {"FLUSH", EV_FLUSH}};
-  napi_value events;
+  static const struct {
+    const char *name;
+    uint32_t value;
+  } event_names[] = {{"READ", EV_READ},   {"END", EV_END},           {"DRAIN", EV_DRAIN},
+                     {"CLOSE", EV_CLOSE}, {"READ_MORE", EV_READ_MORE}, {"FLUSH", EV_FLUSH}};
+  napi_value events, pollers, name;
   if (napi_create_object(env, &events) != napi_ok) return false;
-  for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++) {
-    if (napi_set_named_property(env, events, event_names[i].name,
-                                make_number(env, event_names[i].value)) != napi_ok)
+  for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++)
+    if (!set_uint_property(env, events, event_names[i].name, event_names[i].value)) return false;
+  size_t backend_count = sizeof(backends) / sizeof(backends[0]);
+  if (napi_create_array_with_length(env, backend_count, &pollers) != napi_ok) return false;
+  for (size_t i = 0; i < backend_count; i++) {
+    if (napi_create_string_utf8(env, backends[i], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_set_element(env, pollers, (uint32_t)i, name) != napi_ok)
       return false;
   }
   napi_property_descriptor props[] = {
       {"transportEvents", NULL, NULL, NULL, NULL, events, napi_enumerable, NULL},
+      {"transportPollers", NULL, NULL, NULL, NULL, pollers, napi_enumerable, NULL},
       {"transportInit", NULL, transport_init, NULL, NULL, NULL, napi_default, s},
       {"transportOpen", NULL, transport_open, NULL, NULL, NULL, napi_default, s},
       {"transportFlush", NULL, transport_flush, NULL, NULL, NULL, napi_default, s},
@@ -721,13 +612,12 @@ bool native_transport_register(napi_env env, napi_value exports) {
          napi_ok;
 }
 
-#else /* not Linux: no native transport; JS sees no transport functions */
+#else /* Windows: no native transport; JS sees no transport functions */
 
-void native_transport_detach(connection *c) { (void)c; }
-
-bool native_transport_register(napi_env env, napi_value exports) {
+bool native_transport_register(napi_env env, napi_value exports, napi_value constants) {
   (void)env;
   (void)exports;
+  (void)constants;
   return true;
 }
 

@@ -1,15 +1,19 @@
-/* The parts of the addon kept in their own files register their functions on the exports
- * object from NAPI_MODULE_INIT (addon.c). Each returns false with a JS exception pending. */
-#ifndef WS_NATIVE_REGISTER_H
-#define WS_NATIVE_REGISTER_H
+/* Each glue file registers its functions (and constants) on the addon's exports from
+ * NAPI_MODULE_INIT (module.c). Each returns false with a JS exception pending. */
+#ifndef WSN_NAPI_REGISTER_H
+#define WSN_NAPI_REGISTER_H
 
 #include <node_api.h>
 #include <stdbool.h>
 
-/* native_transport.c: the addon owns the TCP socket after the upgrade. */
-bool native_transport_register(napi_env env, napi_value exports);
+typedef bool (*register_fn)(napi_env env, napi_value exports, napi_value constants);
 
-/* addon_upgrade.c: the HTTP upgrade request parser of the raw-socket path (handleSocket). */
-bool upgrade_register(napi_env env, napi_value exports);
+bool connections_register(napi_env env, napi_value exports, napi_value constants);
+bool receive_register(napi_env env, napi_value exports, napi_value constants);
+bool send_register(napi_env env, napi_value exports, napi_value constants);
+bool jobs_register(napi_env env, napi_value exports, napi_value constants);
+bool parking_register(napi_env env, napi_value exports, napi_value constants);
+bool upgrade_register(napi_env env, napi_value exports, napi_value constants);
+bool native_transport_register(napi_env env, napi_value exports, napi_value constants);
 
 #endif

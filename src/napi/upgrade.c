@@ -1,5 +1,5 @@
-/* The Node-API face of the HTTP request-head parser (codec/http_request.c) for
- * wss.handleSocket() (lib/raw-upgrade.js): parseUpgradeRequest() and the request it builds. */
+/* The opening handshake's glue: acceptKey() (codec/accept.c) and, for wss.handleSocket()
+ * (lib/raw-upgrade.js), parseUpgradeRequest() (codec/http_request.c) and the request it builds. */
 #include <math.h>
 #include <node_api.h>
 #include <stdbool.h>
@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "napi/addon.h"
+#include "codec/accept.h"
 #include "codec/http_request.h"
+#include "napi/addon.h"
 #include "napi/register.h"
 
 /* How repeated header fields are combined into `headers`, as Node's http.IncomingMessage does
@@ -263,10 +264,34 @@ static napi_value parse_upgrade_request(napi_env env, napi_callback_info info) {
   return make_request(env, data, &req);
 }
 
-bool upgrade_register(napi_env env, napi_value exports) {
+/* acceptKey(key) -> the Sec-WebSocket-Accept value, or null when key is not a valid
+ * Sec-WebSocket-Key (22 base64 characters and "=="). */
+static napi_value accept_key(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char key[64];
+  size_t key_len = 0;
+  napi_value result;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type != napi_string ||
+      napi_get_value_string_latin1(env, argv[0], key, sizeof(key), &key_len) != napi_ok ||
+      !ws_key_is_valid(key, key_len)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  char accept[WS_ACCEPT_LEN + 1];
+  ws_accept_compute(key, key_len, accept);
+  napi_create_string_latin1(env, accept, WS_ACCEPT_LEN, &result);
+  return result;
+}
+
+bool upgrade_register(napi_env env, napi_value exports, napi_value constants) {
+  (void)constants;
   napi_property_descriptor props[] = {
+      {"acceptKey", NULL, accept_key, NULL, NULL, NULL, napi_default, NULL},
       {"parseUpgradeRequest", NULL, parse_upgrade_request, NULL, NULL, NULL, napi_default,
        NULL},
   };
-  return napi_define_properties(env, exports, 1, props) == napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
+         napi_ok;
 }

@@ -838,7 +838,7 @@ static void close_case(const uint8_t *payload, size_t len, bool expect_close, in
     if (expect_close) {
       CHECKF(r.ev[0].kind == CONN_EV_CLOSE && r.ev[0].close_code == code, "%s: kind %d code %d",
              name, r.ev[0].kind, r.ev[0].close_code);
-      CHECKF(c.close_received && c.error == CONN_OK, "%s", name);
+      CHECKF((c.close_state & CONN_CLOSE_RECEIVED) && c.error == CONN_OK, "%s", name);
     } else {
       CHECKF(r.ev[0].kind == CONN_EV_ERROR && r.ev[0].close_code == code, "%s: kind %d code %d",
              name, r.ev[0].kind, r.ev[0].close_code);
@@ -870,7 +870,7 @@ static void test_close(void) {
       CHECK(r.ev[0].len == 3 && memcmp(r.ev[0].data, "bye", 3) == 0);
     }
     CHECK(output_is_close(&c, false, 1000, "bye"));
-    CHECK(c.close_received && c.close_sent && conn_input_done(&c));
+    CHECK((c.close_state & CONN_CLOSE_RECEIVED) && (c.close_state & CONN_CLOSE_SENT) && conn_input_done(&c));
     events_clear(&r);
     conn_release(&c);
   }
@@ -1156,14 +1156,14 @@ static void test_replies_keep_wire_order(void) {
   /* Second call: the ping (its pong now follows the reply), then the next message. */
   used += conn_feed(&c, copy + used, in.len - used, record_event, &r);
   CHECK(r.n == 3 && r.ev[1].kind == CONN_EV_PING && r.ev[2].kind == CONN_EV_MESSAGE);
-  CHECK(conn_has_deferred(&c) && !c.close_sent);
+  CHECK(conn_has_deferred(&c) && !(c.close_state & CONN_CLOSE_SENT));
   conn_send_frame(&c, OP_TEXT, true, false, (const uint8_t *)"re:two", 6);
 
   /* Third call: the close, echoed after both replies; the input is then all consumed. */
   used += conn_feed(&c, copy + used, in.len - used, record_event, &r);
   CHECK_EQ_INT(used, in.len);
   CHECK(r.n == 4 && r.ev[3].kind == CONN_EV_CLOSE && r.ev[3].close_code == 1000);
-  CHECK(!conn_has_deferred(&c) && c.close_sent);
+  CHECK(!conn_has_deferred(&c) && (c.close_state & CONN_CLOSE_SENT));
   if (CHECK_EQ_INT(parse_output(&c, false, f, 8), 4)) {
     CHECK(f[0].opcode == OP_TEXT && f[0].len == 6 && memcmp(f[0].payload, "re:one", 6) == 0);
     CHECK(f[1].opcode == OP_PONG && f[1].len == 1 && f[1].payload[0] == 'p');

@@ -10,7 +10,8 @@ class SummaryReporter extends Mocha.reporters.Spec {
     super(runner, options);
     runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
       const { passes, failures, pending } = runner.stats;
-      const transport = process.env.WS_NATIVE_TRANSPORT || 'default transport';
+      let transport = process.env.WS_NATIVE_TRANSPORT || 'default transport';
+      if (process.env.WS_NATIVE_POLLER) transport += `, ${process.env.WS_NATIVE_POLLER} poller`;
       process.stdout.write(`js: ${passes} passed, ${failures} failed, ${pending} skipped (${transport})\n`);
     });
   }
