@@ -502,6 +502,7 @@ declare namespace WebSocket {
     | 'WS_ERR_OUT_OF_MEMORY' // (1011) the engine could not allocate a buffer
     | 'WS_ERR_BUFFER_OVERFLOW' // (1008) over maxBufferedAmount; see onBufferOverflow
     | 'WS_ERR_NATIVE' // an internal failure of the addon
+    | 'WS_ERR_NATIVE_SOCKET' // a net.Socket member ws._socket lacks on the native transport
     | 'WS_ERR_TOPICS_UNSUPPORTED' // subscribe() on a connection no server accepted
     | 'WS_ERR_ADDON_NOT_FOUND' // thrown by require(): no compiled addon for this platform
     | 'WS_ERR_BROKER_UNAVAILABLE'; // thrown by createRedisBroker(): the `redis` package is missing

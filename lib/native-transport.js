@@ -10,9 +10,16 @@
 const net = require('net');
 
 const binding = require('./binding');
-const { kWebSocket, NOOP } = require('./constants');
 const { defineFlags } = require('./flags');
 const { receive, receiveLent, copyOf } = require('./receiver');
+const {
+  installSocketFace,
+  releaseSocket,
+  socketActive,
+  socketClosed,
+  socketDrained,
+  socketEnded
+} = require('./native-socket');
 
 const {
   READ: EV_READ,
@@ -119,7 +126,7 @@ class NativeTransport {
     this._ws = ws;
     this._pending = 0; // bytes the kernel did not take yet (as of the last flush)
     this._waiting = null; // write callbacks waiting for those bytes, per flush
-    this._flags = 0; // _paused, _ended, _closed (see defineFlags): 16 bytes less per connection
+    this._flags = 0; // bits (see defineFlags below): 8 bytes per boolean less per connection
   }
 
   /**
@@ -148,15 +155,10 @@ class NativeTransport {
     if (response !== undefined) {
       binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     }
-    socket[kWebSocket] = ws;
-    socket.on('error', NOOP);
-    socket.destroy();
-    // Applications read req.socket.remoteAddress in 'connection' (ws's README does); a
-    // destroyed net.Socket no longer knows it. The released socket answers from the transport
-    // instead, on demand (reading the addresses up front would cost every handshake).
-    if (Object.getPrototypeOf(socket) === net.Socket.prototype) {
-      Object.setPrototypeOf(socket, ReleasedSocket.prototype);
-    }
+    // The application's socket stays a handle to the connection (and answers
+    // req.socket.remoteAddress from it, on demand: reading the addresses up front would cost
+    // every handshake); Node's side of it is freed.
+    releaseSocket(socket, ws, transport);
     // Delivered like any read, after 'connection' (which the caller emits synchronously).
     if (head.length > 0) process.nextTick(receiveHead, transport, head);
     return transport;
@@ -166,7 +168,7 @@ class NativeTransport {
     return 'native';
   }
 
-  /** What ws._socket is: this transport, which answers what applications read from it. */
+  /** What ws._socket is: this transport, with net.Socket's members (lib/native-socket.js). */
   get socket() {
     return this;
   }
@@ -193,10 +195,6 @@ class NativeTransport {
     return this._pending;
   }
 
-  get writable() {
-    return !this._closed && !this._ended;
-  }
-
   /**
    * Writes queue's buffers, then the engine's output, in one system call.
    *
@@ -211,6 +209,7 @@ class NativeTransport {
       return;
     }
     this._pending = pending;
+    socketActive(this);
     if (pending > 0) {
       if (callbacks !== null) {
         if (this._waiting === null) this._waiting = [callbacks];
@@ -219,23 +218,6 @@ class NativeTransport {
     } else if (callbacks !== null || this._ws._needDrain) {
       process.nextTick(afterWrite, this._ws, callbacks);
     }
-  }
-
-  end() {
-    if (this._closed || this._ended) return;
-    this._ended = true;
-    binding.transportEnd(this._ws._handle);
-  }
-
-  destroy() {
-    if (!this._closed) binding.transportDestroy(this._ws._handle, false);
-    return this;
-  }
-
-  /** Closes with a TCP reset (RST) instead of FIN, as net.Socket's resetAndDestroy() does. */
-  resetAndDestroy() {
-    if (!this._closed) binding.transportDestroy(this._ws._handle, true);
-    return this;
   }
 
   pause() {
@@ -248,46 +230,6 @@ class NativeTransport {
     if (!this._paused || this._closed) return;
     this._paused = false;
     binding.transportPause(this._ws._handle, false);
-  }
-
-  // What applications read from ws._socket, without a net.Socket behind it.
-
-  get remoteAddress() {
-    return this._addressInfo()[0];
-  }
-
-  get remotePort() {
-    return this._addressInfo()[1];
-  }
-
-  get remoteFamily() {
-    return this._addressInfo()[2];
-  }
-
-  get localAddress() {
-    return this._addressInfo()[3];
-  }
-
-  get localPort() {
-    return this._addressInfo()[4];
-  }
-
-  get destroyed() {
-    return this._closed;
-  }
-
-  // Set on the socket already (TCP_NODELAY) or not applicable; kept so code written for
-  // ws._socket keeps working.
-  setNoDelay() {
-    return this;
-  }
-
-  setKeepAlive() {
-    return this;
-  }
-
-  setTimeout() {
-    return this;
   }
 
   _addressInfo() {
@@ -303,18 +245,6 @@ class NativeTransport {
   }
 }
 
-/** A net.Socket the native transport took over: its addresses come from the transport. */
-class ReleasedSocket extends net.Socket {}
-for (const name of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort']) {
-  Object.defineProperty(ReleasedSocket.prototype, name, {
-    configurable: true,
-    get() {
-      const ws = this[kWebSocket];
-      return ws && ws._socket instanceof NativeTransport ? ws._socket[name] : undefined;
-    }
-  });
-}
-
 // Node records setNoDelay() under an internal symbol (http.Server sets it on every connection);
 // when it says the socket has it, the system call is skipped. Found once, by its description.
 let kSetNoDelay;
@@ -326,7 +256,15 @@ function noDelaySet(socket) {
   return kSetNoDelay !== null && socket[kSetNoDelay] === true;
 }
 
-defineFlags(NativeTransport.prototype, ['_paused', '_ended', '_closed']);
+defineFlags(NativeTransport.prototype, [
+  '_paused',
+  '_ended', // FIN requested
+  '_closed',
+  '_destroyed', // destroy() called (the close is told from the loop)
+  '_peerEnded', // the peer's FIN arrived
+  '_statsRead' // bytesRead/bytesWritten were asked for: kept at the close
+]);
+installSocketFace(NativeTransport);
 
 function receiveHead(transport, head) {
   if (!transport._closed) receive(transport._ws, head, 0);
@@ -362,6 +300,7 @@ function dispatch(id, event, arg) {
     case EV_READ:
     case EV_READ_MORE: {
       holding = true;
+      socketActive(transport);
       try {
         if (arg >= LEND_MIN) receiveLent(ws, readBuffer.subarray(0, arg));
         else receive(ws, copyOf(readBuffer, 0, arg), 0);
@@ -371,6 +310,7 @@ function dispatch(id, event, arg) {
       break;
     }
     case EV_END:
+      socketEnded(transport);
       ws._onTransportEnd();
       break;
     case EV_DRAIN: {
@@ -382,6 +322,7 @@ function dispatch(id, event, arg) {
       } else {
         for (const callbacks of waiting) ws._afterWrite(undefined, callbacks);
       }
+      socketDrained(transport);
       break;
     }
     case EV_CLOSE: {
@@ -391,6 +332,7 @@ function dispatch(id, event, arg) {
       const waiting = transport._waiting;
       transport._waiting = null;
       if (waiting !== null) for (const callbacks of waiting) failCallbacks(callbacks);
+      socketClosed(transport, arg, ws._handle);
       ws._onTransportClose();
       break;
     }

@@ -24,6 +24,15 @@ class StreamTransport {
     // Delivered through 'data' like everything else, so it arrives after 'connection'.
     if (head.length > 0) socket.unshift(head);
 
+    // What the application writes to the socket itself (ws._socket.write()) goes after what
+    // the WebSocket queued this turn, as it would with ws, which writes each frame at once.
+    const write = socket.write;
+    this._write = write;
+    socket.write = function writeAfterQueued(...args) {
+      if ((ws._flushScheduled || ws._receiving) && ws._transport !== null) ws._flush();
+      return write.apply(this, args);
+    };
+
     socket.on('close', socketOnClose);
     socket.on('data', socketOnData);
     socket.on('drain', socketOnDrain);
@@ -89,7 +98,7 @@ class StreamTransport {
       if (cb) process.nextTick(cb, new Error('The socket is not writable'));
       return;
     }
-    this._socket.write(data, cb);
+    this._write.call(this._socket, data, cb);
   }
 
   cork() {

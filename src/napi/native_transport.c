@@ -73,6 +73,7 @@ typedef struct transport_state {
   uint32_t *closed;
   size_t closed_len, closed_cap;
   size_t open_count;   /* sockets open */
+  size_t ref_count;    /* sockets open that keep the loop alive (not unref()'d) */
   bool batch_held;     /* JS was told EV_READ_MORE last: it holds replies back */
   int handles_closing; /* at teardown: libuv handles whose close callback is to come */
   bool tearing_down;   /* the environment is going away: JS is not called any more */
@@ -135,6 +136,17 @@ static void emit(transport_state *s, const connection *c, int event, double arg)
   call_dispatch(s, c->handle & HANDLE_INDEX_MASK, event, arg);
 }
 
+/* Whether the open sockets keep Node's loop alive: with the epoll backend one handle speaks
+ * for all of them (referenced while any socket is); otherwise each socket's own does. */
+static void apply_ref(transport_state *s, connection *c) {
+  if (s->epoll) {
+    if (s->ref_count == 0) uv_unref((uv_handle_t *)&s->epoll_watch);
+    else uv_ref((uv_handle_t *)&s->epoll_watch);
+  } else if (c != NULL && s->poller->backend->ref) {
+    s->poller->backend->ref(s->poller, &c->socket);
+  }
+}
+
 /* ---- closing ---- */
 
 static void report_closes(uv_idle_t *idle);
@@ -144,6 +156,7 @@ static void close_transport(transport_state *s, connection *c, bool reset) {
   transport_socket *t = &c->socket;
   if (!(t->flags & SOCKET_OPEN)) return;
   poller_close_socket(s->poller, t, reset);
+  if (!(t->flags & SOCKET_UNREF)) s->ref_count--;
   if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
   s->closed[s->closed_len++] = c->handle; /* (room made by transport_open) */
   uv_idle_start(&s->report, report_closes);
@@ -191,8 +204,9 @@ static bool read_once(transport_state *s, connection *c, bool more) {
       return true;
     case SOCKET_END:
       update_poll(s, c);
+      /* Told even after our own FIN (as a net.Socket emits 'end'); then both ways are done. */
+      emit(s, c, EV_END, 0);
       if (t->flags & SOCKET_SHUT) close_transport(s, c, false);
-      else emit(s, c, EV_END, 0);
       return false;
     case SOCKET_FAILED:
       close_transport(s, c, false);
@@ -414,6 +428,8 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     return throw_error(env, "WS_ERR_NATIVE", strerror(err));
   }
   s->open_count++;
+  s->ref_count++;
+  apply_ref(s, c);
   return make_number(env, c->handle & HANDLE_INDEX_MASK);
 }
 
@@ -532,8 +548,69 @@ static napi_value address_value(napi_env env, const struct sockaddr_storage *ss,
   return v;
 }
 
+/* transportRef(connection, ref): whether the socket keeps the event loop alive, as
+ * net.Socket's ref() and unref(). */
+static napi_value transport_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  transport_state *s;
+  connection *c;
+  transport_socket *t;
+  if (!transport_args(env, info, 2, argv, "transportRef(connection, ref)", &s, &c, &t))
+    return NULL;
+  bool ref = get_bool(env, argv[1]);
+  if (t && ref == ((t->flags & SOCKET_UNREF) != 0)) {
+    t->flags = (uint8_t)(ref ? t->flags & ~SOCKET_UNREF : t->flags | SOCKET_UNREF);
+    if (ref) s->ref_count++;
+    else s->ref_count--;
+    apply_ref(s, c);
+  }
+  return make_undefined(env);
+}
+
+/* transportNoDelay(connection, on) / transportKeepAlive(connection, on, idleSeconds): the
+ * socket options net.Socket's setNoDelay() and setKeepAlive() set. Return 0 or an errno value
+ * (a Unix-domain socket has no Nagle); nothing once the socket is closed. */
+static napi_value transport_no_delay(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  transport_state *s;
+  connection *c;
+  transport_socket *t;
+  if (!transport_args(env, info, 2, argv, "transportNoDelay(connection, on)", &s, &c, &t))
+    return NULL;
+  return make_number(env, t ? socket_set_no_delay(t, get_bool(env, argv[1])) : 0);
+}
+
+static napi_value transport_keep_alive(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  transport_state *s;
+  connection *c;
+  transport_socket *t;
+  if (!transport_args(env, info, 3, argv, "transportKeepAlive(connection, on, idleSeconds)", &s,
+                      &c, &t))
+    return NULL;
+  double idle = 0;
+  napi_get_value_double(env, argv[2], &idle);
+  unsigned seconds = idle >= 1 && idle < 4294967295.0 ? (unsigned)idle : 0;
+  return make_number(env, t ? socket_set_keep_alive(t, get_bool(env, argv[1]), seconds) : 0);
+}
+
+/* transportStats(connection) -> [bytesRead, bytesWritten], counted while the socket was open
+ * (kept after it closed, until the connection is released). */
+static napi_value transport_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  transport_state *s;
+  connection *c;
+  transport_socket *t;
+  if (!transport_args(env, info, 1, argv, "transportStats(connection)", &s, &c, &t)) return NULL;
+  napi_value result;
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, make_uint(env, c->socket.bytes_read));
+  napi_set_element(env, result, 1, make_uint(env, c->socket.bytes_written));
+  return result;
+}
+
 /* transportAddress(connection) -> [remoteAddress, remotePort, remoteFamily, localAddress,
- * localPort], or undefined once the socket is closed. */
+ * localPort, localFamily], or undefined once the socket is closed. */
 static napi_value transport_address(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   transport_state *s;
@@ -546,7 +623,7 @@ static napi_value transport_address(napi_env env, napi_callback_info info) {
   int remote_port = 0, local_port = 0;
   const char *remote_family = NULL, *local_family = NULL;
   napi_value result;
-  napi_create_array_with_length(env, 5, &result);
+  napi_create_array_with_length(env, 6, &result);
   napi_set_element(env, result, 0, address_value(env, &peer, &remote_port, &remote_family));
   napi_set_element(env, result, 1,
                    remote_family ? make_number(env, remote_port) : make_undefined(env));
@@ -556,6 +633,9 @@ static napi_value transport_address(napi_env env, napi_callback_info info) {
   napi_set_element(env, result, 3, address_value(env, &local, &local_port, &local_family));
   napi_set_element(env, result, 4,
                    local_family ? make_number(env, local_port) : make_undefined(env));
+  family = make_undefined(env);
+  if (local_family) napi_create_string_utf8(env, local_family, NAPI_AUTO_LENGTH, &family);
+  napi_set_element(env, result, 5, family);
   return result;
 }
 
@@ -607,6 +687,10 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportDestroy", NULL, transport_destroy, NULL, NULL, NULL, napi_default, s},
       {"transportPause", NULL, transport_pause, NULL, NULL, NULL, napi_default, s},
       {"transportAddress", NULL, transport_address, NULL, NULL, NULL, napi_default, s},
+      {"transportRef", NULL, transport_ref, NULL, NULL, NULL, napi_default, s},
+      {"transportNoDelay", NULL, transport_no_delay, NULL, NULL, NULL, napi_default, s},
+      {"transportKeepAlive", NULL, transport_keep_alive, NULL, NULL, NULL, napi_default, s},
+      {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
          napi_ok;

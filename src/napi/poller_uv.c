@@ -89,6 +89,7 @@ static int uv_watch(poller *base, transport_socket *s, uint32_t token, unsigned 
     if (p->slots) p->slots->prev = slot;
     p->slots = slot;
     s->poll_slot = slot;
+    if (s->flags & SOCKET_UNREF) uv_unref((uv_handle_t *)&slot->handle);
   }
   slot->token = token;
   int flags = (want & SOCKET_WANT_READ ? UV_READABLE : 0) | (want & SOCKET_WANT_WRITE ? UV_WRITABLE : 0);
@@ -111,9 +112,17 @@ static void uv_forget(poller *base, transport_socket *s) {
   uv_close((uv_handle_t *)&slot->handle, free_slot);
 }
 
+static void uv_ref_socket(poller *base, transport_socket *s) {
+  (void)base;
+  poll_slot *slot = s->poll_slot;
+  if (slot == NULL) return; /* (applied when one is made) */
+  if (s->flags & SOCKET_UNREF) uv_unref((uv_handle_t *)&slot->handle);
+  else uv_ref((uv_handle_t *)&slot->handle);
+}
+
 static void uv_destroy(poller *base) { poller_uv_shutdown(base, NULL, NULL); }
 
-static const poller_backend uv_backend = {"uv", uv_watch, uv_forget, uv_destroy};
+static const poller_backend uv_backend = {"uv", uv_watch, uv_forget, uv_ref_socket, uv_destroy};
 
 poller *poller_uv_create(uv_loop_t *loop, poller_event_fn fn, void *ctx) {
   uv_poller *p = calloc(1, sizeof(*p));

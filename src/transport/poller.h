@@ -27,6 +27,9 @@ typedef struct poller_backend {
   int (*watch)(poller *p, transport_socket *s, uint32_t token, unsigned want);
   /* Stops watching s for good, before its descriptor is closed. */
   void (*forget)(poller *p, transport_socket *s);
+  /* Whether watching s keeps the event loop alive (SOCKET_UNREF clear), where the backend has
+   * a loop handle per socket; NULL where the caller's single handle speaks for all. */
+  void (*ref)(poller *p, transport_socket *s);
   void (*destroy)(poller *p);
 } poller_backend;
 

@@ -51,7 +51,8 @@ static void epoll_destroy(poller *base) {
   free(p);
 }
 
-static const poller_backend epoll_backend = {"epoll", epoll_watch, epoll_forget, epoll_destroy};
+static const poller_backend epoll_backend = {"epoll", epoll_watch, epoll_forget, NULL,
+                                             epoll_destroy};
 
 poller *poller_epoll_create(poller_event_fn fn, void *ctx) {
   epoll_poller *p = calloc(1, sizeof(*p));

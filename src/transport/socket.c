@@ -58,6 +58,7 @@ void socket_open(transport_socket *s, int fd) {
   s->flags = SOCKET_OPEN;
   s->pending = NULL;
   s->poll_slot = NULL;
+  s->bytes_read = s->bytes_written = 0;
 }
 
 socket_status socket_read(transport_socket *s, uint8_t *buf, size_t cap, size_t *n) {
@@ -66,6 +67,7 @@ socket_status socket_read(transport_socket *s, uint8_t *buf, size_t cap, size_t 
   while (got < 0 && errno == EINTR);
   if (got > 0) {
     *n = (size_t)got;
+    s->bytes_read += (size_t)got;
     return SOCKET_DONE;
   }
   if (got == 0) {
@@ -126,6 +128,7 @@ socket_status socket_write(transport_socket *s, struct iovec *pieces, size_t cou
       return SOCKET_FAILED;
     }
     size_t left = (size_t)n;
+    s->bytes_written += (size_t)n;
     while (i < count && left >= pieces[i].iov_len) left -= pieces[i++].iov_len;
     if (i < count && left > 0) {
       pieces[i].iov_base = (uint8_t *)pieces[i].iov_base + left;
@@ -154,6 +157,7 @@ socket_status socket_write_pending(transport_socket *s) {
       return SOCKET_FAILED;
     }
     p->off += (size_t)n;
+    s->bytes_written += (size_t)n;
   }
   /* All written: free the buffer, an idle connection keeps nothing. */
   free(p);

@@ -28,6 +28,7 @@ enum {
   SOCKET_END_REQUESTED = 8, /* send FIN once the pending output is written */
   SOCKET_SHUT = 16,         /* FIN sent */
   SOCKET_CLOSED = 32,       /* closed (after having been open) */
+  SOCKET_UNREF = 64,        /* does not keep the event loop alive (net.Socket's unref()) */
 };
 
 /* What a socket wants its poller to report (and what the poller reports). */
@@ -42,6 +43,7 @@ typedef struct transport_socket {
   uint8_t flags;  /* SOCKET_*; 0 (zeroed memory) means never opened */
   struct socket_output *pending; /* output the kernel did not take yet; NULL when none */
   void *poll_slot; /* the poller's per-socket data, if its backend needs any */
+  uint64_t bytes_read, bytes_written; /* as net.Socket counts them (written: taken by the kernel) */
 } transport_socket;
 
 /* What a read or write did. */

@@ -112,6 +112,7 @@ static void test_read(void) {
   CHECK(socket_read(&p.ours, buf, 4, &n) == SOCKET_DONE && n == 4);
   CHECK(socket_read(&p.ours, buf, sizeof(buf), &n) == SOCKET_DONE && n == 6);
   CHECK(memcmp(buf, "456789", 6) == 0);
+  CHECK(p.ours.bytes_read == 15 && p.ours.bytes_written == 0);
   CHECK(socket_wanted(&p.ours) == SOCKET_WANT_READ);
   p.ours.flags |= SOCKET_PAUSED;
   CHECK(socket_wanted(&p.ours) == 0);
@@ -177,6 +178,8 @@ static void test_write_backpressure(void) {
   peer_drain(&p, got, &received, TOTAL);
   CHECK_EQ_INT(received, off);
   CHECK_MEM(got, sent, off);
+  /* Counted as the kernel took them, pending ones included once written. */
+  CHECK_EQ_INT(p.ours.bytes_written, off);
   free(sent);
   free(got);
   pair_close(&p);
