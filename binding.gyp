@@ -12,6 +12,7 @@
         "src/napi/parking.c",
         "src/napi/upgrade.c",
         "src/napi/native_transport.c",
+        "src/napi/native_receive.c",
         "src/napi/poller_uv.c",
         "src/transport/socket.c",
         "src/transport/poller_epoll.c",

@@ -2,16 +2,18 @@
 
 // The native transport: the addon takes over an upgraded plain TCP socket. It duplicates the
 // file descriptor, polls it on Node's own event loop, reads into one buffer shared by the
-// thread and writes each connection's output with one system call per flush
-// (src/napi/native_transport.c); Node's net.Socket (about 10 KB per connection) is destroyed.
-// Sockets it cannot take (TLS, any other Duplex, Windows, data already queued in Node) stay on
-// the stream transport.
+// thread, parses what it reads in C, and hands JavaScript the events of all the sockets read
+// in one turn at once (dispatchBatch below; src/napi/native_receive.c); each connection's
+// output leaves with one system call per flush. Node's net.Socket (about 10 KB per connection)
+// is released. Sockets it cannot take (TLS, any other Duplex, Windows, data already queued in
+// Node) stay on the stream transport.
 
 const net = require('net');
 
 const binding = require('./binding');
 const { defineFlags } = require('./flags');
-const { receive, receiveLent, copyOf } = require('./receiver');
+const { EMPTY_BUFFER } = require('./constants');
+const { receive, deliverParsed, copyOf } = require('./receiver');
 const {
   installSocketFace,
   releaseSocket,
@@ -21,20 +23,25 @@ const {
   socketEnded
 } = require('./native-socket');
 
+const { EV_FLAG_BINARY, EV_FLAG_FRAGMENTS, EV_FLAG_OBJECT } = binding.constants;
 const {
-  READ: EV_READ,
-  READ_MORE: EV_READ_MORE,
-  FLUSH: EV_FLUSH,
+  REST: EV_REST,
   END: EV_END,
   DRAIN: EV_DRAIN,
-  CLOSE: EV_CLOSE
+  CLOSE: EV_CLOSE,
+  BATCH_HEADER,
+  BATCH_STRIDE,
+  BATCH_COUNT,
+  BATCH_SPAN_START,
+  BATCH_SPAN_END,
+  BATCH_IN_PLACE
 } = binding.transportEvents || {}; // (absent where the addon has no native transport)
 
 const TRANSPORTS = ['auto', 'native', 'stream'];
 
 // WS_NATIVE_TRANSPORT=stream turns the native transport off for the whole process (to rule it
 // out when investigating a problem); any other value leaves it on.
-// (It exists on Linux only: see src/napi/native_transport.c.)
+// (It exists on every Unix, not on Windows: see src/napi/native_transport.c.)
 const disabled =
   process.env.WS_NATIVE_TRANSPORT === 'stream' || typeof binding.transportOpen !== 'function';
 
@@ -96,27 +103,25 @@ function canAdopt(socket, transport) {
   );
 }
 
-// Every read of the thread lands in this buffer (made with the first transport). A small read
-// is copied out at once into a Buffer of its own (pooled, as Buffer.allocUnsafe() does), which
-// costs less than a Buffer made in C for each read, and its messages are views of that copy.
-// A large read is lent to the receiver instead (receiveLent): it is mostly the body of a large
-// message, which the engine copies into the message's own memory anyway, so a JS copy of the
-// read would be a second copy of every byte (it cost the 1 MiB echo row about 12% of its rate).
-// Node reads 64 KiB at a time; a larger buffer quarters the calls for large messages.
+// Every read of the thread lands in this buffer (made with the first transport), one after
+// another within a turn; C parses them there, and the events of the turn come in one table.
+// Payloads left in place are copied out once per batch (they are views of that copy), those
+// the engine assembled come as Buffers of their own (objects). Node reads 64 KiB at a time; a
+// larger buffer takes several sockets' reads, or a quarter of the calls for large messages.
 const READ_BUFFER_SIZE = 256 * 1024;
-const LEND_MIN = 64 * 1024;
+const TABLE_EVENTS = 1024;
 let readBuffer = null;
+let table = null;
+const objects = [];
 
 // The open transports of this thread, by id (their connection's index in the addon's table of
 // connections): C names a transport by it (so it needs no JS reference of its own), and this
 // entry keeps the connection alive while open.
 const open = [];
 
-// While C delivers one batch of reads (one turn of its epoll set), the connections whose
-// replies wait for the batch's last read, so that they leave back to back (see read_once in
-// src/napi/native_transport.c).
-let holding = false;
-const held = [];
+// The connections that had events in the batch being delivered: their replies are written
+// when the batch ends (by JS if it has more to do than write the engine's output, else by C).
+const delivered = [];
 
 // The addresses of the transports whose application asked for them (see _addressInfo).
 const addresses = new WeakMap();
@@ -144,8 +149,10 @@ class NativeTransport {
     try {
       if (readBuffer === null) {
         const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-        binding.transportInit(dispatch, buffer, poller);
+        const events = new Uint32Array(BATCH_HEADER + TABLE_EVENTS * BATCH_STRIDE);
+        binding.transportInit(dispatchBatch, buffer, events, objects, poller);
         readBuffer = buffer;
+        table = events;
       }
       open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket))] = transport;
     } catch {
@@ -173,22 +180,9 @@ class NativeTransport {
     return this;
   }
 
-  /**
-   * The receive loop's flush, held back until the end of the batch of reads being delivered.
-   * Not when it carries a large payload (one written without a copy, see _queueWrite): then
-   * the kernel is better put to work at once (holding 1 MiB replies cost that echo row 10-20%
-   * of its rate), and a peer woken for it has plenty to read anyway.
-   *
-   * @returns {boolean} false when no batch is being delivered or the flush should not wait
-   *   (the caller flushes now)
-   */
-  holdFlush(ws) {
-    if (!holding || ws._writeQueue !== null) return false;
-    if (!ws._flushScheduled) {
-      ws._flushScheduled = true;
-      held.push(ws);
-    }
-    return true;
+  /** The receive loop (parse() in lib/receiver.js) flushes each chunk's replies at once. */
+  holdFlush() {
+    return false;
   }
 
   get writableLength() {
@@ -279,36 +273,50 @@ function failCallbacks(callbacks) {
   for (const cb of callbacks) process.nextTick(cb, err);
 }
 
-function flushHeld() {
-  holding = false;
-  for (let i = 0; i < held.length; i++) {
-    const ws = held[i];
-    if (ws._flushScheduled) ws._flush();
-  }
-  held.length = 0;
+// ---- the batch ----
+
+/** The bytes of an event's payload left in place, from the batch's copy when there is one. */
+function inPlace(copy, start, a, b) {
+  if (b === 0) return EMPTY_BUFFER;
+  return copy !== null ? copy.subarray(a - start, a - start + b) : copyOf(readBuffer, a, a + b);
 }
 
-// Every event of every native transport of this thread comes through here.
-function dispatch(id, event, arg) {
-  if (event === EV_FLUSH) {
-    flushHeld();
-    return;
-  }
-  const transport = open[id];
-  const ws = transport._ws;
-  switch (event) {
-    case EV_READ:
-    case EV_READ_MORE: {
-      holding = true;
-      socketActive(transport);
-      try {
-        if (arg >= LEND_MIN) receiveLent(ws, readBuffer.subarray(0, arg));
-        else receive(ws, copyOf(readBuffer, 0, arg), 0);
-      } finally {
-        if (event === EV_READ) flushHeld();
-      }
+/** Whether a connection's replies need JS to write them (C writes only the engine's output). */
+function needsOwnFlush(ws) {
+  return (
+    ws._flushScheduled ||
+    ws._writeQueue !== null ||
+    ws._sendCallbacks !== null ||
+    ws._needDrain ||
+    ws._pendingAutoPongs !== 0 ||
+    (ws._endAfterFlush && !ws._ended)
+  );
+}
+
+function beginDelivery(ws, transport) {
+  ws._receiving = true;
+  if (ws._lastHeard !== 0) ws._lastHeard = Date.now(); // (0: no heartbeat watches it)
+  socketActive(transport);
+}
+
+function endDelivery(ws) {
+  ws._receiving = false;
+  // A reply carrying a large payload (written without a copy) goes at once: the kernel is
+  // better put to work now (holding 1 MiB replies to the end of the batch cost that echo row
+  // 10-20% of its rate), and a peer woken for it has plenty to read anyway.
+  if (ws._writeQueue !== null) ws._flush();
+  else delivered.push(ws);
+}
+
+/** EV_END, EV_DRAIN, EV_CLOSE and EV_REST of a connection. */
+function transportEvent(transport, ws, kind, id, code, rest) {
+  switch (kind) {
+    case EV_REST:
+      // The engine is inflating a message elsewhere; C paused the socket. These bytes are
+      // parsed once that message is delivered, then reading resumes (_onReceiveDrained).
+      transport._paused = true;
+      receive(ws, rest, 0);
       break;
-    }
     case EV_END:
       socketEnded(transport);
       ws._onTransportEnd();
@@ -332,11 +340,78 @@ function dispatch(id, event, arg) {
       const waiting = transport._waiting;
       transport._waiting = null;
       if (waiting !== null) for (const callbacks of waiting) failCallbacks(callbacks);
-      socketClosed(transport, arg, ws._handle);
+      socketClosed(transport, code, ws._handle);
       ws._onTransportClose();
       break;
     }
   }
+}
+
+/** Ends a batch: the replies of the connections it delivered to leave together. */
+function flushDelivered() {
+  for (let i = 0; i < delivered.length; i++) {
+    const ws = delivered[i];
+    if (ws._transport !== null && needsOwnFlush(ws)) ws._flush();
+  }
+  delivered.length = 0;
+  // C writes the rest (the engine's output alone) and says which sockets kept some pending.
+  const left = binding.transportFlushBatch();
+  for (let i = 0; i < left; i++) {
+    const transport = open[table[BATCH_HEADER + 2 * i]];
+    if (transport !== undefined) transport._pending = table[BATCH_HEADER + 2 * i + 1];
+  }
+}
+
+/**
+ * Every event of every native transport of this thread comes through here, in batches: C
+ * read the sockets that were ready, parsed what they sent, and filled the table. Each
+ * connection's events are delivered in order; a listener that throws does not stop the
+ * others (its connection's later events wait for the next tick, and the first such error is
+ * thrown once the batch is done, as an uncaught exception).
+ */
+function dispatchBatch() {
+  const count = table[BATCH_COUNT];
+  const start = table[BATCH_SPAN_START];
+  const end = table[BATCH_SPAN_END];
+  // One copy for every payload left in place, unless that would mostly copy bytes no payload
+  // needs (then each is copied alone).
+  const copy =
+    end > start && end - start <= 2 * table[BATCH_IN_PLACE] + 4096
+      ? copyOf(readBuffer, start, end)
+      : null;
+  let current = null;
+  let thrown;
+  try {
+    for (let i = 0; i < count; i++) {
+      const base = BATCH_HEADER + i * BATCH_STRIDE;
+      const id = table[base];
+      const transport = open[id];
+      if (transport === undefined) continue;
+      const ws = transport._ws;
+      const word = table[base + 1];
+      const kind = word & 0xff;
+      if (kind >= EV_REST) {
+        const rest = kind === EV_REST ? inPlace(copy, start, table[base + 2], table[base + 3]) : null;
+        transportEvent(transport, ws, kind, id, table[base + 4], rest);
+        continue;
+      }
+      if (ws !== current) {
+        if (current !== null) endDelivery(current);
+        current = ws;
+        beginDelivery(ws, transport);
+      }
+      const a = table[base + 2];
+      const data = word & EV_FLAG_OBJECT ? objects[a] : inPlace(copy, start, a, table[base + 3]);
+      const fragmentEnds = word & EV_FLAG_FRAGMENTS ? objects[a + 1] : undefined;
+      const err = deliverParsed(ws, kind, data, (word & EV_FLAG_BINARY) !== 0, table[base + 4], fragmentEnds);
+      if (err !== undefined && thrown === undefined) thrown = { err };
+    }
+    if (current !== null) endDelivery(current);
+  } finally {
+    objects.length = 0;
+    flushDelivered();
+  }
+  if (thrown !== undefined) throw thrown.err;
 }
 
 module.exports = { NativeTransport, canAdopt, transportOption };

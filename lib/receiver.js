@@ -116,6 +116,37 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   }
 }
 
+/**
+ * Whether delivery on ws is held: paused by the application, waiting for a large message to
+ * be inflated elsewhere, or behind events and bytes kept for later. Received data then waits,
+ * in order, for deliverStashed().
+ */
+function isHeld(ws) {
+  return ws._paused || ws._inflating || ws._queuedEvents !== null || ws._stashedChunks !== null;
+}
+
+/**
+ * Delivers one event the native transport's engine parsed in C (the payload already a Buffer
+ * of its own or a view of the batch's copy), or queues it when delivery is held.
+ *
+ * @returns {Error|undefined} what a listener threw: the connection's later events then wait
+ *   for the next tick, and the caller reports the error once its batch is done
+ */
+function deliverParsed(ws, kind, data, isBinary, code, fragmentEnds) {
+  if (isHeld(ws)) {
+    (ws._queuedEvents || (ws._queuedEvents = [])).push({ kind, data, isBinary, code, fragmentEnds });
+    return undefined;
+  }
+  try {
+    dispatch(ws, kind, data, isBinary, code, fragmentEnds);
+  } catch (err) {
+    if (ws._queuedEvents === null) ws._queuedEvents = [];
+    if (!ws._paused) process.nextTick(deliverStashed, ws);
+    return err;
+  }
+  return undefined;
+}
+
 function tooManyChunks() {
   const err = new RangeError('Too many buffered chunks');
   err.code = 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
@@ -132,12 +163,7 @@ function tooManyChunks() {
  */
 function receive(ws, chunk, offset) {
   if (ws._lastHeard !== 0) ws._lastHeard = Date.now(); // (0: no heartbeat watches it)
-  if (
-    ws._paused ||
-    ws._inflating ||
-    ws._queuedEvents !== null ||
-    ws._stashedChunks !== null
-  ) {
+  if (isHeld(ws)) {
     if (ws._stashedChunks === null) {
       ws._stashedChunks = [stashEntry(chunk, offset)];
       return;
@@ -248,14 +274,7 @@ function deliverStashed(ws) {
     if (ws._stashedChunks.length === 0) ws._stashedChunks = null;
     parse(ws, chunk, offset);
   }
-  if (
-    !ws._paused &&
-    !ws._inflating &&
-    ws._queuedEvents === null &&
-    ws._stashedChunks === null
-  ) {
-    ws._onReceiveDrained();
-  }
+  if (!isHeld(ws)) ws._onReceiveDrained();
 }
 
-module.exports = { receive, receiveLent, deliverStashed, copyOf };
+module.exports = { receive, receiveLent, deliverParsed, deliverStashed, copyOf, isHeld };

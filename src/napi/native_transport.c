@@ -1,7 +1,9 @@
 /* The native transport's glue: after the upgrade the addon owns the connection's socket (a
- * close-on-exec dup of the fd Node's socket had; Node's socket is then destroyed). The socket
- * itself is src/transport/socket.c; this file polls it on Node's loop, reads into the buffer
- * JS shares, writes the connection's output and tells JS what happened.
+ * close-on-exec dup of the fd Node's socket had; Node's socket is then released). The socket
+ * itself is src/transport/socket.c; the receive path (reads, the engine, the batch JS is
+ * handed) is native_receive.c; this file sets the transport up and tears it down, and has the
+ * functions JS calls on a connection's socket: writing its output, ending, destroying, pausing,
+ * its addresses and socket options.
  *
  * Polling goes through a poller (src/transport/poller.h): on Linux by default one epoll set
  * per environment, which Node's loop watches as a single uv_poll_t (an idle socket then costs
@@ -9,15 +11,10 @@
  * (poller_uv.c: kqueue on macOS and the BSDs). Windows has no native transport: Node does not
  * hand out its sockets there, and JS keeps every socket on the stream transport.
  *
- * Reads go into one buffer shared by every connection of the thread (made by JS, see
- * transportInit) and each read reaches JavaScript in one call; a connection's output (the
- * engine's queue plus any payloads written without a copy) leaves in one send/sendmsg per
- * flush, and whatever the kernel does not take is kept by the socket until it is writable.
- *
- * JS names a transport by its connection's slot index (dispatch()'s first argument) and passes
- * the connection's handle to every function here. The poller reports the handle with each
- * event, so an event for a connection released meanwhile (its slot freed or reused) is
- * recognised as stale and dropped.
+ * JS names a transport by its connection's slot index (in the batch table) and passes the
+ * connection's handle to every function here. The poller reports the handle with each event,
+ * so an event for a connection released meanwhile (its slot freed or reused) is recognised as
+ * stale and dropped.
  *
  * Lifetimes: closing a socket is synchronous (poller entry removed, fd closed, pending output
  * freed), but JS is told from the loop, by an idle handle, never from inside the call that
@@ -31,10 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "napi/addon.h"
+#include "napi/native_transport.h"
 #include "napi/poller_uv.h"
 #include "napi/register.h"
-#include "transport/poller.h"
 
 #if WSN_HAVE_SOCKET_TRANSPORT
 
@@ -43,41 +39,6 @@
 
 /* sendmsg takes at most this many pieces per call; more wait in the socket's pending output. */
 #define MAX_IOV 64
-
-/* Events taken from the epoll set per turn of Node's loop; more wait for the next turn (the
- * set is level-triggered), so other I/O is not starved. */
-#define EVENTS_PER_TURN 128
-
-/* What JS is told (the dispatch function's second argument). */
-enum { EV_READ = 1, EV_END = 2, EV_DRAIN = 3, EV_CLOSE = 4, EV_READ_MORE = 5, EV_FLUSH = 6 };
-
-/* Per environment. */
-typedef struct transport_state {
-  napi_env env;
-  uv_loop_t *loop; /* the environment's (Node's) event loop */
-  /* Every read of the thread goes here: a Buffer JS made (transportInit()), so that a read
-   * costs no Buffer of its own; JS copies the bytes out, or parses them in place, before its
-   * dispatch returns and the next read can land. */
-  uint8_t *read_buffer;
-  size_t read_buffer_size;
-  napi_ref read_buffer_ref;
-  napi_ref dispatch; /* dispatch(id, event, argument), set by transportInit() */
-  napi_async_context async_context;
-  napi_async_cleanup_hook_handle cleanup;
-  poller *poller;       /* NULL before transportInit() */
-  bool epoll;           /* the poller is the epoll backend, watched through epoll_watch */
-  uv_poll_t epoll_watch; /* Node's loop watching the epoll fd, active while sockets are open */
-  uv_idle_t report;     /* active while closes wait to be told to JS */
-  /* Handles of connections whose close JS was not told yet. transportOpen() makes room for
-   * its socket's close here, so that closing never allocates (and cannot fail to tell JS). */
-  uint32_t *closed;
-  size_t closed_len, closed_cap;
-  size_t open_count;   /* sockets open */
-  size_t ref_count;    /* sockets open that keep the loop alive (not unref()'d) */
-  bool batch_held;     /* JS was told EV_READ_MORE last: it holds replies back */
-  int handles_closing; /* at teardown: libuv handles whose close callback is to come */
-  bool tearing_down;   /* the environment is going away: JS is not called any more */
-} transport_state;
 
 /* ---- helpers ---- */
 
@@ -109,33 +70,6 @@ static bool transport_args(napi_env env, napi_callback_info info, size_t argc, n
   return true;
 }
 
-/* Calls dispatch(id, event, arg) as a libuv callback should: through napi_make_callback, so
- * the nextTick and microtask queues run after it, and with an exception reported like any
- * uncaught one. */
-static void call_dispatch(transport_state *s, uint32_t id, int event, double arg) {
-  napi_env env = s->env;
-  if (s->tearing_down || s->dispatch == NULL) return;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, global, result;
-  if (napi_get_reference_value(env, s->dispatch, &fn) == napi_ok && fn != NULL) {
-    napi_get_global(env, &global);
-    napi_value argv[3] = {make_number(env, id), make_number(env, event), make_number(env, arg)};
-    napi_status status = napi_make_callback(env, s->async_context, global, fn, 3, argv, &result);
-    if (status == napi_pending_exception) {
-      napi_value exception;
-      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok)
-        napi_fatal_exception(env, exception);
-    }
-  }
-  napi_close_handle_scope(env, scope);
-}
-
-/* An event of a connection's transport: JS names it by its slot index. */
-static void emit(transport_state *s, const connection *c, int event, double arg) {
-  call_dispatch(s, c->handle & HANDLE_INDEX_MASK, event, arg);
-}
-
 /* Whether the open sockets keep Node's loop alive: with the epoll backend one handle speaks
  * for all of them (referenced while any socket is); otherwise each socket's own does. */
 static void apply_ref(transport_state *s, connection *c) {
@@ -149,115 +83,45 @@ static void apply_ref(transport_state *s, connection *c) {
 
 /* ---- closing ---- */
 
-static void report_closes(uv_idle_t *idle);
-
-/* Closes the socket now (with reset: by RST); JS hears of it from the loop (report_closes). */
-static void close_transport(transport_state *s, connection *c, bool reset) {
+void transport_close(transport_state *s, connection *c, bool reset) {
   transport_socket *t = &c->socket;
   if (!(t->flags & SOCKET_OPEN)) return;
   poller_close_socket(s->poller, t, reset);
   if (!(t->flags & SOCKET_UNREF)) s->ref_count--;
   if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
   s->closed[s->closed_len++] = c->handle; /* (room made by transport_open) */
-  uv_idle_start(&s->report, report_closes);
+  uv_idle_start(&s->report, transport_report_closes);
 }
 
-/* Tells JS of the closes since the last turn, in the order they happened. */
-static void report_closes(uv_idle_t *idle) {
-  transport_state *s = idle->data;
-  uv_idle_stop(idle);
-  /* JS may close more meanwhile: those are appended and told in this same loop. */
-  for (size_t i = 0; i < s->closed_len; i++) {
-    connection *c = addon_connection_of_handle(s->env, s->closed[i]);
-    if (c) emit(s, c, EV_CLOSE, c->socket.error);
-  }
-  s->closed_len = 0;
-}
-
-/* Makes the poller wait for what the socket wants now; a poller that fails ends the socket. */
-static void update_poll(transport_state *s, connection *c) {
+void transport_update_poll(transport_state *s, connection *c) {
   int err = poller_update(s->poller, &c->socket, c->handle);
   if (err != 0) {
     socket_set_error(&c->socket, err);
-    close_transport(s, c, false);
+    transport_close(s, c, false);
   }
 }
 
-static void shut_write(transport_state *s, connection *c) {
+void transport_shut_write(transport_state *s, connection *c) {
   /* Both directions are done: nothing more can happen on this socket. */
-  if (socket_shutdown_write(&c->socket)) close_transport(s, c, false);
+  if (socket_shutdown_write(&c->socket)) transport_close(s, c, false);
 }
 
-/* ---- polling ---- */
-
-/* Reads once; returns whether JS was given bytes. With more set, other sockets of this batch
- * are still to be read: JS may hold this connection's reply back until the batch's last read
- * (or EV_FLUSH), so the replies of a batch leave together, back to back. A peer sleeping in
- * its poll is then woken once per batch rather than once per reply. */
-static bool read_once(transport_state *s, connection *c, bool more) {
-  transport_socket *t = &c->socket;
-  size_t n = 0;
-  switch (socket_read(t, s->read_buffer, s->read_buffer_size, &n)) {
-    case SOCKET_DONE:
-      /* The bytes are at the start of the read buffer. */
-      emit(s, c, more ? EV_READ_MORE : EV_READ, (double)n);
-      return true;
-    case SOCKET_END:
-      update_poll(s, c);
-      /* Told even after our own FIN (as a net.Socket emits 'end'); then both ways are done. */
-      emit(s, c, EV_END, 0);
-      if (t->flags & SOCKET_SHUT) close_transport(s, c, false);
-      return false;
-    case SOCKET_FAILED:
-      close_transport(s, c, false);
-      return false;
-    default:
-      return false;
+void transport_write_output(transport_state *s, connection *c, struct iovec *pieces,
+                            size_t count) {
+  conn *e = &c->engine;
+  struct iovec one;
+  if (conn_output_size(e) > 0) {
+    /* (pieces, when given, has room for one more: see transport_flush) */
+    struct iovec *slot = pieces ? &pieces[count] : &one;
+    *slot = (struct iovec){(void *)conn_output_data(e), conn_output_size(e)};
+    if (!pieces) pieces = &one;
+    count++;
   }
-}
-
-/* One socket's events; returns whether JS was given bytes (see read_once for more). JS may
- * run (and close this socket) in each emit. */
-static bool on_socket_events(transport_state *s, connection *c, unsigned events, bool more) {
-  transport_socket *t = &c->socket;
-  if ((events & SOCKET_WANT_WRITE) && t->pending) {
-    socket_status status = socket_write_pending(t);
-    if (status == SOCKET_FAILED) {
-      close_transport(s, c, false);
-      return false;
-    }
-    if (status == SOCKET_DONE) {
-      update_poll(s, c);
-      if (t->flags & SOCKET_END_REQUESTED) shut_write(s, c);
-      emit(s, c, EV_DRAIN, 0);
-      if (!(t->flags & SOCKET_OPEN)) return false;
-    }
-  }
-  return (events & SOCKET_WANT_READ) && !(t->flags & (SOCKET_PAUSED | SOCKET_EOF)) &&
-         read_once(s, c, more);
-}
-
-/* The poller's report for one socket (poller_event_fn). */
-static void on_poller_event(void *ctx, uint32_t token, unsigned events, bool more) {
-  transport_state *s = ctx;
-  if (s->tearing_down) return;
-  /* The connection may have been closed or released by JS since the poller looked. */
-  connection *c = addon_connection_of_handle(s->env, token);
-  if (!c || !(c->socket.flags & SOCKET_OPEN)) return;
-  bool gave = on_socket_events(s, c, events, more);
-  if (gave) s->batch_held = more;
-}
-
-/* The epoll set is readable: its sockets have events. */
-static void on_epoll_readable(uv_poll_t *handle, int status, int events) {
-  (void)events;
-  transport_state *s = handle->data;
-  if (status < 0) return; /* (not expected of an epoll fd; the next turn tries again) */
-  s->batch_held = false;
-  poller_epoll_dispatch(s->poller, EVENTS_PER_TURN);
-  /* The batch's last socket gave no bytes: the replies held back go now. */
-  if (s->batch_held && !s->tearing_down) call_dispatch(s, 0, EV_FLUSH, 0);
-  s->batch_held = false;
+  socket_status status = count > 0 ? socket_write(&c->socket, pieces, count) : SOCKET_DONE;
+  /* The engine's queue was written or copied. */
+  conn_output_taken(e);
+  if (status == SOCKET_FAILED) transport_close(s, c, false);
+  else transport_update_poll(s, c);
 }
 
 /* ---- teardown of an environment ---- */
@@ -265,6 +129,7 @@ static void on_epoll_readable(uv_poll_t *handle, int status, int events) {
 static void finish_teardown(transport_state *s) {
   napi_remove_async_cleanup_hook(s->cleanup);
   free(s->closed);
+  free(s->touched);
   free(s);
 }
 
@@ -284,9 +149,13 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   s->tearing_down = true;
   if (s->dispatch) napi_delete_reference(s->env, s->dispatch);
   s->dispatch = NULL;
-  if (s->read_buffer_ref) napi_delete_reference(s->env, s->read_buffer_ref);
-  s->read_buffer_ref = NULL;
+  for (napi_ref *ref = &s->read_buffer_ref; ref != NULL;
+       ref = ref == &s->read_buffer_ref ? &s->table_ref : ref == &s->table_ref ? &s->objects_ref : NULL) {
+    if (*ref) napi_delete_reference(s->env, *ref);
+    *ref = NULL;
+  }
   s->read_buffer = NULL;
+  s->table = NULL;
   napi_async_destroy(s->env, s->async_context);
   if (s->poller == NULL) {
     finish_teardown(s);
@@ -294,8 +163,9 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   }
   /* The sockets themselves are closed when their connections are freed, with the addon's
    * instance data; the poller lets go of them here. */
-  s->handles_closing = 2;
+  s->handles_closing = 3;
   uv_close((uv_handle_t *)&s->report, on_handle_closed);
+  uv_close((uv_handle_t *)&s->batch_end, on_handle_closed);
   poller *p = s->poller;
   s->poller = NULL;
   if (s->epoll) {
@@ -315,28 +185,39 @@ static const char *const backends[] = {
 #endif
     "uv"};
 
-/* transportInit(dispatch, readBuffer[, poller]): dispatch(id, event, arg) receives every
- * event; every read goes into readBuffer (EV_READ's arg is the byte count), which is kept
- * alive from here on. poller names the backend (transportPollers lists them; default: the
- * first). Called once, before the first transportOpen(). */
+/* transportInit(dispatchBatch, readBuffer, table, objects[, poller]): every read goes into
+ * readBuffer; the events of a batch go into table (a Uint32Array: BATCH_* in
+ * native_transport.h), with the Buffers they need in the objects array, and dispatchBatch()
+ * is called once per batch to handle them (it ends by calling transportFlushBatch()). All of
+ * them are kept alive from here on. poller names the backend (transportPollers lists them;
+ * default: the first). Called once, before the first transportOpen(). */
 static napi_value transport_init(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 5;
+  napi_value argv[5];
   transport_state *s = state_of(env, info, &argc, argv);
   napi_valuetype type = napi_undefined;
-  void *data = NULL;
-  size_t size = 0;
+  void *data = NULL, *table = NULL;
+  size_t size = 0, table_len = 0;
+  napi_typedarray_type table_type = napi_int8_array;
+  bool objects_ok = false;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (!s || type != napi_function || argc < 2 ||
-      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size < 4096)
-    return usage_error(env, "transportInit(dispatch, readBuffer[, poller]) expects a function "
-                            "and a Buffer of at least 4 KiB");
+  if (argc >= 4) napi_is_array(env, argv[3], &objects_ok);
+  if (!s || type != napi_function || argc < 4 ||
+      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size < 2 * 64 * 1024 ||
+      size > UINT32_MAX ||
+      napi_get_typedarray_info(env, argv[2], &table_type, &table_len, &table, NULL, NULL) !=
+          napi_ok ||
+      table_type != napi_uint32_array || table_len < BATCH_HEADER + 16 * BATCH_STRIDE ||
+      !objects_ok)
+    return usage_error(env, "transportInit(dispatchBatch, readBuffer, table, objects[, poller]) "
+                            "expects a function, a Buffer of at least 128 KiB, a Uint32Array "
+                            "and an array");
   char name[16] = "";
   napi_valuetype name_type = napi_undefined;
-  if (argc >= 3) napi_typeof(env, argv[2], &name_type);
+  if (argc >= 5) napi_typeof(env, argv[4], &name_type);
   if (name_type == napi_string) {
     size_t len = 0;
-    napi_get_value_string_utf8(env, argv[2], name, sizeof(name), &len);
+    napi_get_value_string_utf8(env, argv[4], name, sizeof(name), &len);
   } else if (name_type != napi_undefined) {
     return usage_error(env, "transportInit(): poller must be a string");
   } else {
@@ -349,7 +230,7 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   bool epoll = false;
 #if defined(__linux__)
   if (strcmp(name, "epoll") == 0) {
-    p = poller_epoll_create(on_poller_event, s);
+    p = poller_epoll_create(transport_on_poller_event, s);
     if (!p) return throw_error(env, "WS_ERR_NATIVE", strerror(errno));
     int rc = uv_poll_init(s->loop, &s->epoll_watch, poller_epoll_fd(p));
     if (rc != 0) {
@@ -361,7 +242,7 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   }
 #endif
   if (strcmp(name, "uv") == 0) {
-    p = poller_uv_create(s->loop, on_poller_event, s);
+    p = poller_uv_create(s->loop, transport_on_poller_event, s);
     if (!p) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
   }
   if (p == NULL) {
@@ -370,19 +251,29 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   }
   uv_idle_init(s->loop, &s->report);
   s->report.data = s;
+  uv_check_init(s->loop, &s->batch_end);
+  uv_unref((uv_handle_t *)&s->batch_end); /* (it runs within a turn that is happening anyway) */
+  s->batch_end.data = s;
   s->poller = p;
   s->epoll = epoll;
   napi_create_reference(env, argv[0], 1, &s->dispatch);
   napi_create_reference(env, argv[1], 1, &s->read_buffer_ref);
+  napi_create_reference(env, argv[2], 1, &s->table_ref);
+  napi_create_reference(env, argv[3], 1, &s->objects_ref);
   s->read_buffer = data;
   s->read_buffer_size = size;
+  s->table = table;
+  s->table_capacity = (uint32_t)((table_len - BATCH_HEADER) / BATCH_STRIDE);
+  memset(table, 0, BATCH_HEADER * sizeof(uint32_t));
+  s->sink = (event_sink){.env = env, .chunk = data, .chunk_len = size};
   return make_undefined(env);
 }
 
 /* transportOpen(fd, connection[, setNoDelay]) -> id: duplicates fd (close-on-exec), so the
  * caller can then destroy its own socket, turns Nagle off unless told it is off already, and
  * starts reading. From then on the connection's output goes to the socket with
- * transportFlush() and its events reach dispatch(id, ...). */
+ * transportFlush() (or at the end of a batch) and its events reach dispatchBatch() under
+ * id, its slot index. */
 static napi_value transport_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -406,6 +297,8 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
     s->closed = grown;
     s->closed_cap = cap;
   }
+  if (!transport_reserve_touched(s))
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
 
   /* Small frames must not wait for Nagle; Node may have set that already (setNoDelay). */
   bool no_delay = true;
@@ -413,7 +306,7 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   int own = socket_take(fd, no_delay);
   if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(-own));
   if (s->open_count == 0 && s->epoll) {
-    int rc = uv_poll_start(&s->epoll_watch, UV_READABLE, on_epoll_readable);
+    int rc = uv_poll_start(&s->epoll_watch, UV_READABLE, transport_on_epoll_readable);
     if (rc != 0) {
       close(own);
       return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
@@ -472,14 +365,14 @@ static napi_value transport_flush(napi_env env, napi_callback_info info) {
     }
     if (len > 0) iov[count++] = (struct iovec){data, len};
   }
-  if (e != NULL && conn_output_size(e) > 0)
-    iov[count++] = (struct iovec){(void *)conn_output_data(e), conn_output_size(e)};
-  socket_status status = socket_write(t, iov, count);
+  if (e != NULL) {
+    transport_write_output(s, c, iov, count); /* (iov has room for the engine's piece) */
+  } else if (socket_write(t, iov, count) == SOCKET_FAILED) {
+    transport_close(s, c, false);
+  } else {
+    transport_update_poll(s, c);
+  }
   if (iov != stack_iov) free(iov);
-  /* The engine's queue was written or copied. */
-  if (e != NULL) conn_output_taken(e);
-  if (status == SOCKET_FAILED) close_transport(s, c, false);
-  else update_poll(s, c);
   if (!(t->flags & SOCKET_OPEN)) return make_number(env, -1);
   return make_number(env, (double)socket_pending_size(t));
 }
@@ -493,7 +386,7 @@ static napi_value transport_end(napi_env env, napi_callback_info info) {
   if (!transport_args(env, info, 1, argv, "transportEnd(connection)", &s, &c, &t)) return NULL;
   if (t) {
     t->flags |= SOCKET_END_REQUESTED;
-    if (socket_pending_size(t) == 0) shut_write(s, c);
+    if (socket_pending_size(t) == 0) transport_shut_write(s, c);
   }
   return make_undefined(env);
 }
@@ -507,7 +400,7 @@ static napi_value transport_destroy(napi_env env, napi_callback_info info) {
   transport_socket *t;
   if (!transport_args(env, info, 2, argv, "transportDestroy(connection, reset)", &s, &c, &t))
     return NULL;
-  if (t) close_transport(s, c, get_bool(env, argv[1]));
+  if (t) transport_close(s, c, get_bool(env, argv[1]));
   return make_undefined(env);
 }
 
@@ -522,7 +415,7 @@ static napi_value transport_pause(napi_env env, napi_callback_info info) {
   if (t) {
     t->flags = (uint8_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_PAUSED
                                                  : t->flags & ~SOCKET_PAUSED);
-    update_poll(s, c);
+    transport_update_poll(s, c);
   }
   return make_undefined(env);
 }
@@ -660,16 +553,24 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
     napi_throw_error(env, "WS_ERR_NATIVE", "ws-native: cannot set up the native transport");
     return false;
   }
-  /* What dispatch()'s second argument means, for lib/native-transport.js. */
+  /* The batch table's layout and the transport's event kinds, for lib/native-transport.js. */
   static const struct {
     const char *name;
     uint32_t value;
-  } event_names[] = {{"READ", EV_READ},   {"END", EV_END},           {"DRAIN", EV_DRAIN},
-                     {"CLOSE", EV_CLOSE}, {"READ_MORE", EV_READ_MORE}, {"FLUSH", EV_FLUSH}};
+  } names[] = {{"REST", EV_REST},
+               {"END", EV_END},
+               {"DRAIN", EV_DRAIN},
+               {"CLOSE", EV_CLOSE},
+               {"BATCH_HEADER", BATCH_HEADER},
+               {"BATCH_STRIDE", BATCH_STRIDE},
+               {"BATCH_COUNT", BATCH_COUNT},
+               {"BATCH_SPAN_START", BATCH_SPAN_START},
+               {"BATCH_SPAN_END", BATCH_SPAN_END},
+               {"BATCH_IN_PLACE", BATCH_IN_PLACE}};
   napi_value events, pollers, name;
   if (napi_create_object(env, &events) != napi_ok) return false;
-  for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++)
-    if (!set_uint_property(env, events, event_names[i].name, event_names[i].value)) return false;
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (!set_uint_property(env, events, names[i].name, names[i].value)) return false;
   size_t backend_count = sizeof(backends) / sizeof(backends[0]);
   if (napi_create_array_with_length(env, backend_count, &pollers) != napi_ok) return false;
   for (size_t i = 0; i < backend_count; i++) {
@@ -683,6 +584,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportInit", NULL, transport_init, NULL, NULL, NULL, napi_default, s},
       {"transportOpen", NULL, transport_open, NULL, NULL, NULL, napi_default, s},
       {"transportFlush", NULL, transport_flush, NULL, NULL, NULL, napi_default, s},
+      {"transportFlushBatch", NULL, transport_flush_batch, NULL, NULL, NULL, napi_default, s},
       {"transportEnd", NULL, transport_end, NULL, NULL, NULL, napi_default, s},
       {"transportDestroy", NULL, transport_destroy, NULL, NULL, NULL, napi_default, s},
       {"transportPause", NULL, transport_pause, NULL, NULL, NULL, napi_default, s},

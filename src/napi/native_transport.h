@@ -1,0 +1,96 @@
+/* The native transport's per-environment state, shared by its two glue files:
+ * native_transport.c (set-up, teardown and the functions JS calls on a connection's socket)
+ * and native_receive.c (the receive path: the poller's events, reads, the engine, and the
+ * batch of events JS is handed once per turn). */
+#ifndef WSN_NAPI_NATIVE_TRANSPORT_H
+#define WSN_NAPI_NATIVE_TRANSPORT_H
+
+#include "napi/addon.h"
+#include "napi/receive.h"
+#include "transport/poller.h"
+
+#if WSN_HAVE_SOCKET_TRANSPORT
+
+#include <uv.h>
+
+/* The batch table JS reads (a Uint32Array it made): a header, then per event BATCH_STRIDE
+ * words -- the connection's slot index, then the EVENT_WORDS of receive.h. Payloads in place
+ * are offsets into the read buffer, all within [span_start, span_end), which JS copies once. */
+enum {
+  BATCH_COUNT = 0,      /* events in the table */
+  BATCH_SPAN_START = 1, /* payloads in place lie within [start, end) of the read buffer */
+  BATCH_SPAN_END = 2,
+  BATCH_IN_PLACE = 3, /* bytes of those payloads (JS copies them one by one when sparse) */
+  BATCH_HEADER = 4,
+  BATCH_STRIDE = 1 + EVENT_WORDS,
+};
+
+/* What the transport adds to the engine's event kinds (receive.h). */
+enum {
+  EV_REST = 16,  /* a: offset, b: bytes of a read the engine could not take (it is inflating
+                    a message); the socket is paused until JS has parsed them */
+  EV_END = 17,   /* the peer sent FIN */
+  EV_DRAIN = 18, /* output the kernel had refused is written */
+  EV_CLOSE = 19, /* the socket closed; code: the errno that ended it, or 0 */
+};
+
+/* SOCKET_* flags' one free bit: the connection had events in this batch, so its replies are
+ * written when JS has handled them (transportFlushBatch). */
+#define SOCKET_TOUCHED 128
+
+typedef struct transport_state {
+  napi_env env;
+  uv_loop_t *loop; /* the environment's (Node's) event loop */
+  /* Every read of the thread goes here, one after the other within a batch: a Buffer JS made
+   * (transportInit()), whose payloads JS copies out before the next batch. */
+  uint8_t *read_buffer;
+  size_t read_buffer_size;
+  size_t read_used; /* bytes of it the current batch's reads took */
+  uint32_t *table;  /* the batch table (BATCH_*) */
+  uint32_t table_capacity; /* events it holds */
+  napi_ref read_buffer_ref, table_ref, objects_ref;
+  napi_ref dispatch; /* dispatchBatch(), set by transportInit() */
+  napi_async_context async_context;
+  napi_async_cleanup_hook_handle cleanup;
+  event_sink sink;  /* objects: valid within the handle scope of one batch */
+  bool in_batch;    /* a handle scope is open and sink.objects is set */
+  bool dispatching; /* JS is handling the table: nothing is added to it meanwhile */
+  /* Connections with events in this batch (SOCKET_TOUCHED), whose replies JS leaves to
+   * transportFlushBatch(). */
+  uint32_t *touched;
+  size_t touched_len, touched_cap;
+  poller *poller;        /* NULL before transportInit() */
+  bool epoll;            /* the poller is the epoll backend, watched through epoll_watch */
+  uv_poll_t epoll_watch; /* Node's loop watching the epoll fd, active while sockets are open */
+  uv_check_t batch_end;  /* the uv poller: ends a batch after libuv's poll phase */
+  uv_idle_t report;      /* active while closes wait to be told to JS */
+  /* Handles of connections whose close JS was not told yet. transportOpen() makes room for
+   * its socket's close here, so that closing never allocates (and cannot fail to tell JS). */
+  uint32_t *closed;
+  size_t closed_len, closed_cap;
+  size_t open_count;   /* sockets open */
+  size_t ref_count;    /* sockets open that keep the loop alive (not unref()'d) */
+  int handles_closing; /* at teardown: libuv handles whose close callback is to come */
+  bool tearing_down;   /* the environment is going away: JS is not called any more */
+} transport_state;
+
+/* native_receive.c */
+void transport_on_poller_event(void *ctx, uint32_t token, unsigned events, bool more);
+void transport_on_epoll_readable(uv_poll_t *handle, int status, int events);
+void transport_on_batch_end(uv_check_t *check);
+void transport_report_closes(uv_idle_t *idle);
+/* Makes room in `touched` for every open socket (transportOpen calls it). */
+bool transport_reserve_touched(transport_state *s);
+napi_value transport_flush_batch(napi_env env, napi_callback_info info);
+
+/* native_transport.c */
+void transport_close(transport_state *s, connection *c, bool reset);
+void transport_update_poll(transport_state *s, connection *c);
+void transport_shut_write(transport_state *s, connection *c);
+/* Writes the engine's queued output (after pieces[0..count)) and empties that queue. */
+void transport_write_output(transport_state *s, connection *c, struct iovec *pieces,
+                            size_t count);
+
+#endif
+
+#endif
