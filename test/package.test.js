@@ -30,12 +30,18 @@ const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_e
 const npmCache = path.join(root, 'node_modules', '.cache', 'ws-native-package-test');
 const platformDir = `${process.platform}-${process.arch}`;
 
+// What the installed copy runs with: not WS_NATIVE_PREBUILD, which points this suite's own
+// require at a build elsewhere (scripts/test-emulated.sh, asan-mocha.sh) and would do the same
+// to the installed copy and to its install script.
+const appEnv = { ...process.env };
+delete appEnv.WS_NATIVE_PREBUILD;
+
 function npm(args, cwd) {
   const [cmd, ...pre] = npmCli;
   return execFileSync(cmd, [...pre, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, npm_config_loglevel: 'error' },
+    env: { ...appEnv, npm_config_loglevel: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 16 * 1024 * 1024
   });
@@ -43,7 +49,7 @@ function npm(args, cwd) {
 
 /** Runs a script of the app with node and returns what it printed as JSON. */
 function runApp(app, script, nodeBinary = process.execPath) {
-  const result = spawnSync(nodeBinary, [script], { cwd: app, encoding: 'utf8', timeout: 15000 });
+  const result = spawnSync(nodeBinary, [script], { cwd: app, env: appEnv, encoding: 'utf8', timeout: 60000 });
   assert.strictEqual(result.status, 0, `${script} failed:\n${result.stdout}\n${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop());
 }
@@ -58,7 +64,7 @@ function runEmulated(emulator, nodeBinary, app, script) {
   const out = path.join(app, `${script}.${emulator}.out`);
   const fd = fs.openSync(out, 'w');
   try {
-    const env = { ...process.env, WINEDEBUG: '-all', NODE_SKIP_PLATFORM_CHECK: '1' };
+    const env = { ...appEnv, WINEDEBUG: '-all', NODE_SKIP_PLATFORM_CHECK: '1' };
     const result = spawnSync(emulator, [nodeBinary, script], {
       cwd: app, env, stdio: ['ignore', fd, fd], timeout: 150000
     });
@@ -287,7 +293,7 @@ describe('the packed package', function () {
       const result = spawnSync(
         process.execPath,
         ['-e', "try { require('ws-native') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
-        { cwd: app, encoding: 'utf8' }
+        { cwd: app, env: appEnv, encoding: 'utf8' }
       );
       const { code, message } = JSON.parse(result.stdout);
       assert.strictEqual(code, 'WS_ERR_ADDON_NOT_FOUND');
