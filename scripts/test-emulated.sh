@@ -16,7 +16,6 @@
 #     its Python peer by itself for the same reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 platform=${1:?usage: test-emulated.sh linux-arm64|win32-x64 [native|stream|both] [mocha args]}
 shift
@@ -64,7 +63,8 @@ for transport in $transports; do
   if [ "$rc" -ne 0 ] || [ -z "$summary" ]; then
     failed=1
     tail -40 "$log"
-    cp "$log" "$root/mocha-$platform-$transport.log" 2>/dev/null
+    kept="${TMPDIR:-/tmp}/ws-native-mocha-$platform-$transport.log"
+    cp "$log" "$kept" 2>/dev/null && echo "(the whole log: $kept)"
   fi
 done
 exit $failed
