@@ -4,12 +4,17 @@
  *
  * Input: [flags][n][n split sizes][data]. flags: bit 0 expect_masked, bit 1 allow_rsv1,
  * bit 2 "copy mode" (clear unmask_payload and unmask with mask_copy, as conn.c does when it
- * assembles a message), bits 3-5 misalignment of each piece. */
+ * assembles a message), bits 3-5 misalignment of each piece, bit 6 the word loop instead of
+ * mask.c's SIMD one (SSE2 or NEON), so both unmask paths are fuzzed against the reference. */
 #include <stdint.h>
 
 #include "codec/frame.h"
 #include "fuzz_util.h"
 #include "codec/mask.h"
+
+/* mask.c's test hook (not in mask.h). Weak, so this target still links against a mask.c
+ * without one; then only the SIMD loop is fuzzed. */
+__attribute__((weak)) int mask_test_set_simd(int on);
 
 typedef struct frame_rec {
   frame_info info;
@@ -229,6 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
       .copy_mode = (in[0] >> 2) & 1,
       .shift = (in[0] >> 3) & 7,
   };
+  if (mask_test_set_simd) mask_test_set_simd(!((in[0] >> 6) & 1));
   size_t nsplit = in[1] & 15;
   if (size < 2 + nsplit) return 0;
   const uint8_t *data = in + 2 + nsplit;

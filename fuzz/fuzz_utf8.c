@@ -2,8 +2,8 @@
  * shot and the reference decoder in fuzz_util.h must agree, and fail fast in the right piece.
  *
  * Input: [flags][n][n split sizes][data]. flags bits 0-2: misalignment of each piece; bits
- * 3-4: the SIMD level to cap utf8.c at (0 DFA only, 1 SSSE3, 2+ AVX2), so every path the
- * machine has is fuzzed, not only the one it would pick. */
+ * 3-4: the SIMD level to cap utf8.c at (0 DFA only, 1 SSSE3 or NEON, 2+ AVX2), so every path
+ * the machine has is fuzzed, not only the one it would pick. */
 #include <stdint.h>
 
 #include "fuzz_util.h"

@@ -20,6 +20,8 @@ const os = require('os');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
+const platforms = require('../scripts/platforms');
+const { TARGETS } = platforms;
 const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath)
   ? [process.execPath, process.env.npm_execpath]
   : ['npm'];
@@ -28,12 +30,18 @@ const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_e
 const npmCache = path.join(root, 'node_modules', '.cache', 'ws-native-package-test');
 const platformDir = `${process.platform}-${process.arch}`;
 
+// What the installed copy runs with: not WS_NATIVE_PREBUILD, which points this suite's own
+// require at a build elsewhere (scripts/test-emulated.sh, asan-mocha.sh) and would do the same
+// to the installed copy and to its install script.
+const appEnv = { ...process.env };
+delete appEnv.WS_NATIVE_PREBUILD;
+
 function npm(args, cwd) {
   const [cmd, ...pre] = npmCli;
   return execFileSync(cmd, [...pre, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, npm_config_loglevel: 'error' },
+    env: { ...appEnv, npm_config_loglevel: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 16 * 1024 * 1024
   });
@@ -41,9 +49,31 @@ function npm(args, cwd) {
 
 /** Runs a script of the app with node and returns what it printed as JSON. */
 function runApp(app, script, nodeBinary = process.execPath) {
-  const result = spawnSync(nodeBinary, [script], { cwd: app, encoding: 'utf8', timeout: 15000 });
+  const result = spawnSync(nodeBinary, [script], { cwd: app, env: appEnv, encoding: 'utf8', timeout: 60000 });
   assert.strictEqual(result.status, 0, `${script} failed:\n${result.stdout}\n${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop());
+}
+
+function commandExists(name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Runs a script of the app with another platform's node under an emulator (qemu-user, or
+ * wine, whose node.exe cannot write to a pipe: its output goes through a file). */
+function runEmulated(emulator, nodeBinary, app, script) {
+  const out = path.join(app, `${script}.${emulator}.out`);
+  const fd = fs.openSync(out, 'w');
+  try {
+    const env = { ...appEnv, WINEDEBUG: '-all', NODE_SKIP_PLATFORM_CHECK: '1' };
+    const result = spawnSync(emulator, [nodeBinary, script], {
+      cwd: app, env, stdio: ['ignore', fd, fd], timeout: 150000
+    });
+    const text = fs.readFileSync(out, 'utf8');
+    assert.strictEqual(result.status, 0, `${emulator} ${script} failed (${result.error || result.signal || result.status}):\n${text}`);
+    return JSON.parse(text.trim().split('\n').pop());
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function listFiles(dir, base = dir) {
@@ -56,27 +86,38 @@ function listFiles(dir, base = dir) {
   return out;
 }
 
+// Text, binary, and a compressed (permessage-deflate) text message, echoed by the server.
 const ECHO_CJS = `'use strict';
 const { WebSocket, WebSocketServer } = require('ws-native');
-const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 } }, () => {
   const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
   const echoed = [];
   ws.on('open', () => {
     ws.send('hello');
     ws.send(Buffer.from([0, 1, 2, 255]));
+    ws.send('compressible '.repeat(100), { compress: true });
   });
   ws.on('message', (data, isBinary) => {
     echoed.push([isBinary, data.toString('hex')]);
-    if (echoed.length === 2) ws.close(1000, 'done');
+    if (echoed.length === 3) ws.close(1000, 'done');
   });
   ws.on('close', (code, reason) => {
     wss.close();
     const addons = Object.keys(require.cache).filter((file) => file.endsWith('.node'));
-    console.log(JSON.stringify({ node: process.version, code, reason: reason.toString(), echoed, addons }));
+    console.log(JSON.stringify({
+      node: process.version, platform: process.platform + '-' + process.arch,
+      extensions: ws.extensions, code, reason: reason.toString(), echoed, addons
+    }));
   });
 });
 wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
 `;
+
+const ECHOED = [
+  [false, Buffer.from('hello').toString('hex')],
+  [true, '000102ff'],
+  [false, Buffer.from('compressible '.repeat(100)).toString('hex')]
+];
 
 const ECHO_ESM = `import WebSocket, { WebSocketServer, createWebSocketStream } from 'ws-native';
 import { createRequire } from 'module';
@@ -133,6 +174,8 @@ describe('the packed package', function () {
       fs.mkdirSync(path.join(staging, path.dirname(file)), { recursive: true });
       fs.copyFileSync(path.join(root, file), path.join(staging, file));
     }
+    // prepack (scripts/prebuild-all.js) builds the prebuilds from the staged sources.
+    fs.cpSync(path.join(root, 'scripts'), path.join(staging, 'scripts'), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(staging, 'node_modules'), 'dir');
     // The build's output comes first on stdout; npm's JSON report is last.
     const output = npm(['pack', '--json', '--pack-destination', tmp], staging);
@@ -182,10 +225,14 @@ describe('the packed package', function () {
     ]) {
       assert(files.includes(file), `${file} is missing from the tarball`);
     }
-    assert(
-      files.some((f) => f.startsWith(`prebuilds/${platformDir}/`)),
-      `no prebuild for ${platformDir} in the tarball`
-    );
+    for (const target of TARGETS) {
+      assert(files.includes(target.file), `no prebuild for ${target.id} (${target.file}) in the tarball`);
+    }
+    assert.strictEqual(files.filter((f) => f.startsWith('prebuilds/')).length, TARGETS.length);
+    for (const f of files.filter((f) => f.startsWith('prebuilds/'))) {
+      const kb = packed.files.find((x) => x.path === f).size / 1024;
+      console.log(`      ${f}: ${kb.toFixed(1)} KiB`);
+    }
     console.log(
       `      tarball: ${packed.filename}, ${(packed.size / 1024).toFixed(1)} KiB packed, ` +
         `${(packed.unpackedSize / 1024).toFixed(1)} KiB unpacked, ${files.length} files`
@@ -196,10 +243,8 @@ describe('the packed package', function () {
     assert(fs.existsSync(path.join(installed, 'package.json')));
     assert(!fs.existsSync(path.join(installed, 'build')), 'a build/ folder was created');
     const result = runApp(app, 'echo.js');
-    assert.deepStrictEqual(result.echoed, [
-      [false, Buffer.from('hello').toString('hex')],
-      [true, '000102ff']
-    ]);
+    assert.deepStrictEqual(result.echoed, ECHOED);
+    assert.match(result.extensions, /^permessage-deflate/);
     assert.strictEqual(result.code, 1000);
     assert.strictEqual(result.reason, 'done');
     assert.strictEqual(result.addons.length, 1);
@@ -248,7 +293,7 @@ describe('the packed package', function () {
       const result = spawnSync(
         process.execPath,
         ['-e', "try { require('ws-native') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
-        { cwd: app, encoding: 'utf8' }
+        { cwd: app, env: appEnv, encoding: 'utf8' }
       );
       const { code, message } = JSON.parse(result.stdout);
       assert.strictEqual(code, 'WS_ERR_ADDON_NOT_FOUND');
@@ -259,11 +304,38 @@ describe('the packed package', function () {
     }
   });
 
+  // The same app on the other platforms' official Node binaries, emulated here: each must
+  // load its own prebuild from the tarball. Skipped (saying why) where the emulator is missing,
+  // unless WS_NATIVE_EMULATORS=required (CI), where that fails.
+  const emulated = [
+    { platform: 'linux-arm64', prebuild: 'linux-arm64/ws-native.glibc.node', emulator: 'qemu-aarch64-static' },
+    { platform: 'win32-x64', prebuild: 'win32-x64/ws-native.node', emulator: 'wine' }
+  ];
+  for (const { platform, prebuild, emulator } of emulated) {
+    it(`installed on Linux, runs on ${platform} (${emulator}) from its own prebuild: text, binary, compressed`, function () {
+      this.timeout(180000);
+      if (!commandExists(emulator)) {
+        assert.notStrictEqual(process.env.WS_NATIVE_EMULATORS, 'required', `${emulator} is not installed`);
+        console.log(`      (skipped: ${emulator} is not installed; scripts/install-emulators.sh installs it)`);
+        this.skip();
+      }
+      const node = platforms.nodeBinary(platform);
+      const result = runEmulated(emulator, node, app, 'echo.js');
+      assert.strictEqual(result.platform, platform);
+      assert.deepStrictEqual(result.echoed, ECHOED);
+      assert.match(result.extensions, /^permessage-deflate/);
+      assert.strictEqual(result.code, 1000);
+      assert.strictEqual(result.addons.length, 1);
+      assert(result.addons[0].replace(/\\/g, '/').endsWith(`prebuilds/${prebuild}`), result.addons[0]);
+      console.log(`      ${result.node} on ${platform}: loaded ${prebuild}`);
+    });
+  }
+
   const otherNodes = (process.env.WS_NATIVE_TEST_NODES || '').split(':').filter(Boolean);
   for (const node of otherNodes) {
     it(`loads the prebuild and echoes (require and import) under ${node}`, function () {
       const result = runApp(app, 'echo.js', node);
-      assert.strictEqual(result.echoed.length, 2);
+      assert.deepStrictEqual(result.echoed, ECHOED);
       assert.strictEqual(result.code, 1000);
       assert.match(result.addons[0], /prebuilds/);
       assert.strictEqual(runApp(app, 'echo.mjs', node).echoed, 'over ESM');

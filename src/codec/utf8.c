@@ -1,5 +1,6 @@
 /* Incremental UTF-8 validation (RFC 3629 section 4 syntax) for text messages and close reasons.
- * Owns the DFA tables, the SIMD (SSSE3/AVX2) block validator and the choice between them. */
+ * Owns the DFA tables, the SIMD (SSSE3/AVX2 on x86, NEON on arm64) block validators and the
+ * choice between them at run time. */
 #include "utf8.h"
 
 #include <string.h>
@@ -173,11 +174,23 @@ static uint32_t dfa_run(uint32_t state, const uint8_t *data, size_t len) {
 /* Below this many bytes of whole sequences, the DFA is as quick as setting up the vectors. */
 #define SIMD_MIN_LEN 16
 
-enum { SIMD_NONE = 0, SIMD_SSSE3 = 1, SIMD_AVX2 = 2 };
+/* Levels, as the test hook numbers them: 1 is a 16-byte kernel (SSSE3 or NEON), 2 a 32-byte
+ * one (AVX2). WSN_UTF8_PORTABLE at compile time leaves only the DFA. */
+enum { SIMD_NONE = 0, SIMD_SSSE3 = 1, SIMD_NEON = 1, SIMD_AVX2 = 2 };
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(WSN_UTF8_PORTABLE)
 #define UTF8_HAVE_X86_SIMD 1
+#include <cpuid.h>
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON) && !defined(WSN_UTF8_PORTABLE)
+#define UTF8_HAVE_NEON 1
+#include <arm_neon.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#endif
+
+#if defined(UTF8_HAVE_X86_SIMD) || defined(UTF8_HAVE_NEON)
 
 /* Error classes of a byte pair (first byte, second byte). */
 enum {
@@ -247,6 +260,9 @@ static const uint8_t block_end_limit[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1,
 };
 
+#endif /* the tables */
+
+#if defined(UTF8_HAVE_X86_SIMD)
 #define TARGET_SSSE3 __attribute__((target("ssse3")))
 #define TARGET_AVX2 __attribute__((target("avx2")))
 
@@ -367,12 +383,102 @@ TARGET_AVX2 static bool valid_avx2(const uint8_t *p, size_t n) {
   return _mm256_testz_si256(error, error);
 }
 
-static int detect_simd(void) {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return SIMD_AVX2;
-  if (__builtin_cpu_supports("ssse3")) return SIMD_SSSE3;
-  return SIMD_NONE;
+/* CPUID and XGETBV asked directly rather than through __builtin_cpu_supports, which needs
+ * libgcc's __cpu_model: clang and zig do not link it for musl, and on macOS it becomes an import
+ * (___cpu_model) that Node does not export. AVX2 also needs the OS to save the YMM registers
+ * across context switches, which XGETBV's XCR0 bits 1 and 2 say. */
+#define CPUID1_ECX_SSSE3 (1u << 9)
+#define CPUID1_ECX_OSXSAVE (1u << 27)
+#define CPUID1_ECX_AVX (1u << 28)
+#define CPUID7_EBX_AVX2 (1u << 5)
+#define XCR0_SSE_AND_AVX_STATE 6u
+
+static uint32_t xcr0_low(void) {
+  uint32_t eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  (void)edx;
+  return eax;
 }
+
+static int detect_simd(void) {
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return SIMD_NONE;
+  int level = (ecx & CPUID1_ECX_SSSE3) ? SIMD_SSSE3 : SIMD_NONE;
+  bool os_saves_ymm = (ecx & CPUID1_ECX_OSXSAVE) && (ecx & CPUID1_ECX_AVX) &&
+                      (xcr0_low() & XCR0_SSE_AND_AVX_STATE) == XCR0_SSE_AND_AVX_STATE;
+  if (os_saves_ymm && __get_cpuid_max(0, NULL) >= 7) {
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    if (ebx & CPUID7_EBX_AVX2) level = SIMD_AVX2;
+  }
+  return level;
+}
+
+#elif defined(UTF8_HAVE_NEON)
+
+/* The same method with NEON: TBL is the 16-entry byte shuffle, EXT joins the previous vector
+ * to the current one to reach the bytes 1 to 3 back, and UMAXV reduces a vector to "any byte
+ * set". The tables and the XOR with the "continuation due" bits are exactly those above. */
+static inline uint8x16_t errors_neon(uint8x16_t cur, uint8x16_t prev, uint8x16_t first_high,
+                                     uint8x16_t first_low, uint8x16_t second_high) {
+  const uint8x16_t nibble = vdupq_n_u8(0x0F);
+  uint8x16_t prev1 = vextq_u8(prev, cur, 15);
+  uint8x16_t pairs =
+      vandq_u8(vandq_u8(vqtbl1q_u8(first_high, vshrq_n_u8(prev1, 4)),
+                        vqtbl1q_u8(first_low, vandq_u8(prev1, nibble))),
+               vqtbl1q_u8(second_high, vshrq_n_u8(cur, 4)));
+  /* All ones where the byte two back is E0..FF or three back is F0..FF; only bit 7 is kept. */
+  uint8x16_t third = vcgeq_u8(vextq_u8(prev, cur, 14), vdupq_n_u8(0xE0));
+  uint8x16_t fourth = vcgeq_u8(vextq_u8(prev, cur, 13), vdupq_n_u8(0xF0));
+  uint8x16_t due = vandq_u8(vorrq_u8(third, fourth), vdupq_n_u8(0x80));
+  return veorq_u8(pairs, due);
+}
+
+static inline bool any_set_neon(uint8x16_t v) { return vmaxvq_u8(v) != 0; }
+
+/* valid_ssse3's loop, with NEON. */
+static bool valid_neon(const uint8_t *p, size_t n) {
+  const uint8x16_t first_high = vld1q_u8(pair_first_high);
+  const uint8x16_t first_low = vld1q_u8(pair_first_low);
+  const uint8x16_t second_high = vld1q_u8(pair_second_high);
+  const uint8x16_t end_limit = vld1q_u8(block_end_limit + 16);
+  uint8x16_t prev = vdupq_n_u8(0), error = vdupq_n_u8(0), cut = vdupq_n_u8(0);
+  uint8_t last[SIMD_BLOCK];
+  for (size_t i = 0; i < n; i += SIMD_BLOCK) {
+    const uint8_t *b = p + i;
+    if (n - i < SIMD_BLOCK) {
+      memset(last, 0, sizeof last);
+      memcpy(last, b, n - i);
+      b = last;
+    }
+    uint8x16_t v0 = vld1q_u8(b), v1 = vld1q_u8(b + 16);
+    uint8x16_t v2 = vld1q_u8(b + 32), v3 = vld1q_u8(b + 48);
+    if (vmaxvq_u8(vorrq_u8(vorrq_u8(v0, v1), vorrq_u8(v2, v3))) < 0x80) {
+      error = vorrq_u8(error, cut);
+      cut = vdupq_n_u8(0);
+    } else {
+      error = vorrq_u8(error, errors_neon(v0, prev, first_high, first_low, second_high));
+      error = vorrq_u8(error, errors_neon(v1, v0, first_high, first_low, second_high));
+      error = vorrq_u8(error, errors_neon(v2, v1, first_high, first_low, second_high));
+      error = vorrq_u8(error, errors_neon(v3, v2, first_high, first_low, second_high));
+      cut = vqsubq_u8(v3, end_limit);
+      if ((i & (EXIT_CHECK_EVERY - 1)) == 0 && any_set_neon(error)) return false;
+    }
+    prev = v3;
+  }
+  return !any_set_neon(vorrq_u8(error, cut));
+}
+
+/* Advanced SIMD is part of every arm64 target Node supports (Linux and macOS both require
+ * it); Linux still says so in AT_HWCAP, so it is asked there rather than assumed. */
+static int detect_simd(void) {
+#if defined(__linux__)
+  const unsigned long hwcap_asimd = 1ul << 1; /* HWCAP_ASIMD in <asm/hwcap.h> */
+  return (getauxval(AT_HWCAP) & hwcap_asimd) ? SIMD_NEON : SIMD_NONE;
+#else
+  return SIMD_NEON;
+#endif
+}
+
 #else
 static int detect_simd(void) { return SIMD_NONE; }
 #endif
@@ -400,9 +506,9 @@ static int simd_level(void) {
   return level;
 }
 
-/* Test hook, not in utf8.h: caps the SIMD level (0 = DFA only, 1 = SSSE3, 2 = AVX2) so both
- * paths can be checked against each other on one machine; returns the level now in use, which
- * is lower than asked when the CPU lacks it. */
+/* Test hook, not in utf8.h: caps the SIMD level (0 = DFA only, 1 = SSSE3 or NEON, 2 = AVX2)
+ * so the paths can be checked against each other on one machine; returns the level now in
+ * use, which is lower than asked when the CPU lacks it. */
 int utf8_test_set_simd_level(int level);
 int utf8_test_set_simd_level(int level) {
   simd_level();
@@ -437,6 +543,8 @@ static bool simd_valid(int level, const uint8_t *data, size_t len) {
 #if defined(UTF8_HAVE_X86_SIMD)
   if (level == SIMD_AVX2) return valid_avx2(data, len);
   if (level == SIMD_SSSE3) return valid_ssse3(data, len);
+#elif defined(UTF8_HAVE_NEON)
+  if (level == SIMD_NEON) return valid_neon(data, len);
 #endif
   (void)level, (void)data, (void)len;
   return false; /* unreachable: simd_level() is SIMD_NONE without the code above */

@@ -1,5 +1,5 @@
 /* The OS CSPRNG behind random_fill: getrandom(2) on Linux, arc4random_buf on the BSDs and
- * macOS, /dev/urandom elsewhere. */
+ * macOS, BCryptGenRandom on Windows, /dev/urandom elsewhere. */
 #if defined(__linux__)
 #define _GNU_SOURCE
 #endif
@@ -14,6 +14,14 @@
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 #include <stdlib.h>
 #define HAVE_ARC4RANDOM 1
+#elif defined(_WIN32)
+/* Windows has no /dev/urandom (only emulators such as wine pass one through). The system's
+ * preferred RNG needs no algorithm handle; bcrypt.dll ships with every Windows since Vista. */
+#include <windows.h>
+#include <bcrypt.h>
+#if defined(_MSC_VER)
+#pragma comment(lib, "bcrypt.lib") /* node-gyp with MSVC; mingw builds pass -lbcrypt */
+#endif
 #endif
 
 bool random_fill(void *buf, size_t len) {
@@ -31,6 +39,16 @@ bool random_fill(void *buf, size_t len) {
   return true;
 #elif defined(HAVE_ARC4RANDOM)
   arc4random_buf(buf, len);
+  return true;
+#elif defined(_WIN32)
+  uint8_t *p = buf;
+  while (len > 0) {
+    ULONG n = len > 0x40000000u ? 0x40000000u : (ULONG)len; /* its length is a ULONG */
+    if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
+      return false;
+    p += n;
+    len -= n;
+  }
   return true;
 #else
   FILE *f = fopen("/dev/urandom", "rb");

@@ -1,7 +1,12 @@
 /* Unit tests for mask.c: the word-wide XOR against a byte-at-a-time reference, for every
- * length up to 300, every key phase and every misalignment, plus guard bytes around the buffer. */
+ * length up to 300, every key phase and every misalignment, plus guard bytes around the buffer;
+ * all of it with the SIMD loop (SSE2 or NEON) on and off, and the two against each other. */
 #include "check.h"
 #include "codec/mask.h"
+
+/* mask.c's test hook (not in mask.h): turns the SIMD loop off (0) or on (1); returns whether it
+ * is on. */
+int mask_test_set_simd(int on);
 
 #define MAX_LEN 300
 #define GUARD 32
@@ -145,12 +150,54 @@ static void test_zero_length(void) {
   CHECK(1);
 }
 
+/* Large random buffers, lengths, phases and alignments: the SIMD loop and the word loop give
+ * the same bytes, in place and copying. */
+static void test_simd_matches_words(void) {
+  enum { BIG = 70000 };
+  static uint8_t src[BIG + 64], simd[BIG + 64], words[BIG + 64];
+  uint32_t seed = 0xC0FFEEu;
+  for (size_t i = 0; i < sizeof src; i++) src[i] = pseudo_random_byte(&seed);
+  for (int iter = 0; iter < 400; iter++) {
+    uint32_t r = seed;
+    (void)pseudo_random_byte(&seed);
+    size_t len = iter < 100 ? (size_t)iter * 17 : (r * 2654435761u) % BIG;
+    size_t src_mis = r % 16, dst_mis = (r >> 4) % 16;
+    uint8_t key[4] = {pseudo_random_byte(&seed), pseudo_random_byte(&seed),
+                      pseudo_random_byte(&seed), pseudo_random_byte(&seed)};
+    uint64_t offset = pseudo_random_byte(&seed);
+    mask_test_set_simd(1);
+    mask_copy(simd + dst_mis, src + src_mis, len, key, offset);
+    mask_test_set_simd(0);
+    mask_copy(words + dst_mis, src + src_mis, len, key, offset);
+    if (!CHECKF(memcmp(simd + dst_mis, words + dst_mis, len) == 0, "copy: iter %d len %zu", iter,
+                len))
+      break;
+    mask_apply(words + dst_mis, len, key, offset);
+    mask_test_set_simd(1);
+    mask_apply(simd + dst_mis, len, key, offset);
+    if (!CHECKF(memcmp(simd + dst_mis, words + dst_mis, len) == 0 &&
+                    memcmp(simd + dst_mis, src + src_mis, len) == 0,
+                "apply: iter %d len %zu", iter, len))
+      break;
+  }
+  mask_test_set_simd(1);
+}
+
 int main(void) {
-  RUN(test_rfc6455_example);
-  RUN(test_apply_matches_reference);
-  RUN(test_copy_matches_reference);
-  RUN(test_copy_in_place);
-  RUN(test_offset_is_key_phase);
-  RUN(test_zero_length);
+  int simd = mask_test_set_simd(1);
+  printf("  test_mask: SIMD loop %s\n", simd ? "compiled in (SSE2 or NEON)" : "not compiled in");
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(WSN_MASK_PORTABLE)
+  CHECKF(simd, "x86-64 and arm64 always have a vector loop");
+#endif
+  for (int on = simd; on >= 0; on--) {
+    mask_test_set_simd(on);
+    RUN(test_rfc6455_example);
+    RUN(test_apply_matches_reference);
+    RUN(test_copy_matches_reference);
+    RUN(test_copy_in_place);
+    RUN(test_offset_is_key_phase);
+    RUN(test_zero_length);
+  }
+  RUN(test_simd_matches_words);
   return CHECK_DONE();
 }

@@ -6,8 +6,8 @@
 
 #include <stdlib.h>
 
-/* utf8.c's test hook (not in utf8.h): caps the SIMD level, 0 = DFA only, 1 = SSSE3, 2 = AVX2,
- * and returns the level actually in use on this CPU. */
+/* utf8.c's test hook (not in utf8.h): caps the SIMD level, 0 = DFA only, 1 = SSSE3 or NEON,
+ * 2 = AVX2, and returns the level actually in use on this CPU. */
 int utf8_test_set_simd_level(int level);
 
 /* ---- Reference: decodes sequence by sequence, straight from RFC 3629's definition. ---- */
@@ -626,7 +626,11 @@ int main(void) {
   /* The DFA-level tests first at the best SIMD level this CPU has, then again at each lower
    * one (the brute force only once: its inputs are too short for the vectors). */
   int best = utf8_test_set_simd_level(2);
-  printf("  test_utf8: SIMD level %d here (0 = none, 1 = SSSE3, 2 = AVX2)\n", best);
+  printf("  test_utf8: SIMD level %d here (0 = none, 1 = SSSE3 or NEON, 2 = AVX2)\n", best);
+#if defined(__aarch64__) && !defined(WSN_UTF8_PORTABLE)
+  /* Every arm64 CPU Node runs on has NEON: level 0 here means the detection is broken. */
+  CHECKF(best == 1, "arm64 without the NEON kernel (level %d)", best);
+#endif
   RUN(test_brute_force);
   for (int level = best; level >= 0; level--) {
     utf8_test_set_simd_level(level);
