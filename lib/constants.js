@@ -8,6 +8,7 @@ module.exports = {
   kListener: Symbol('kListener'),
   kStatusCode: Symbol('status-code'),
   kWebSocket: Symbol('websocket'),
+  kHandshakeSocket: Symbol('handshake-socket'), // the native listener's (lib/native-listener.js)
   NOOP: () => {},
   // Defaults shared by the server and its connections.
   DEFAULT_MAX_PAYLOAD: 100 * 1024 * 1024,

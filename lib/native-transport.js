@@ -12,7 +12,7 @@ const net = require('net');
 
 const binding = require('./binding');
 const { defineFlags } = require('./flags');
-const { EMPTY_BUFFER } = require('./constants');
+const { EMPTY_BUFFER, kHandshakeSocket } = require('./constants');
 const { receive, deliverParsed, copyOf } = require('./receiver');
 const {
   installSocketFace,
@@ -29,6 +29,7 @@ const {
   END: EV_END,
   DRAIN: EV_DRAIN,
   CLOSE: EV_CLOSE,
+  HANDSHAKE: EV_HANDSHAKE,
   BATCH_HEADER,
   BATCH_STRIDE,
   BATCH_COUNT,
@@ -58,6 +59,27 @@ if (!disabled && !POLLERS.includes(poller)) {
   throw err;
 }
 
+/** Whether a connection with this `transport` option may use the native transport. */
+function usable(transport) {
+  return !disabled && transport !== 'stream';
+}
+
+/** Sets the native transport up for this thread (once): the read buffer and the batch table. */
+function ensureNativeTransport() {
+  if (readBuffer !== null) return;
+  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+  const events = new Uint32Array(BATCH_HEADER + TABLE_EVENTS * BATCH_STRIDE);
+  binding.transportInit(dispatchBatch, buffer, events, objects, poller);
+  readBuffer = buffer;
+  table = events;
+}
+
+// The native listener's (lib/native-listener.js): told of each upgrade request it accepted.
+let handshakeHandler = null;
+function onHandshake(handler) {
+  handshakeHandler = handler;
+}
+
 /** Checks the `transport` option; returns the value to use ('auto' and 'native' act alike). */
 function transportOption(value) {
   if (value === undefined || value === null) return 'auto';
@@ -76,6 +98,7 @@ function transportOption(value) {
  * net/http, open both ways, with a descriptor, and nothing buffered in Node that would be lost.
  */
 function canAdopt(socket, transport) {
+  if (socket[kHandshakeSocket] === true) return true; // (the native listener's: always native)
   if (disabled || transport === 'stream') return false;
   if (!(socket instanceof net.Socket) || socket.encrypted || socket.alpnProtocol !== undefined) {
     return false;
@@ -144,16 +167,11 @@ class NativeTransport {
    */
   static adopt(ws, socket, head, response) {
     const transport = new NativeTransport(ws);
+    if (socket[kHandshakeSocket] === true) return adoptHandshake(transport, ws, socket, head, response);
     const handle = socket._handle;
     if (handle.readStop() !== 0) return null;
     try {
-      if (readBuffer === null) {
-        const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-        const events = new Uint32Array(BATCH_HEADER + TABLE_EVENTS * BATCH_STRIDE);
-        binding.transportInit(dispatchBatch, buffer, events, objects, poller);
-        readBuffer = buffer;
-        table = events;
-      }
+      ensureNativeTransport();
       open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket))] = transport;
     } catch {
       handle.readStart();
@@ -259,6 +277,23 @@ defineFlags(NativeTransport.prototype, [
   '_statsRead' // bytesRead/bytesWritten were asked for: kept at the close
 ]);
 installSocketFace(NativeTransport);
+
+/**
+ * The native listener's handshake, accepted: its socket becomes the connection's and the 101
+ * is written from C (the handshake was never a net.Socket).
+ */
+function adoptHandshake(transport, ws, socket, head, response) {
+  const id = socket._accept(ws, response);
+  if (id < 0) {
+    // The peer left before the answer: the connection ends at once.
+    transport._closed = true;
+    process.nextTick(() => ws._onTransportClose());
+    return transport;
+  }
+  open[id] = transport;
+  if (head.length > 0) process.nextTick(receiveHead, transport, head);
+  return transport;
+}
 
 function receiveHead(transport, head) {
   if (!transport._closed) receive(transport._ws, head, 0);
@@ -385,11 +420,16 @@ function dispatchBatch() {
     for (let i = 0; i < count; i++) {
       const base = BATCH_HEADER + i * BATCH_STRIDE;
       const id = table[base];
+      const word = table[base + 1];
+      const kind = word & 0xff;
+      if (kind === EV_HANDSHAKE) {
+        const a = table[base + 2];
+        handshakeHandler(id, table[base + 3], objects[a], table[base + 4] === 1 ? objects[a + 1] : undefined);
+        continue;
+      }
       const transport = open[id];
       if (transport === undefined) continue;
       const ws = transport._ws;
-      const word = table[base + 1];
-      const kind = word & 0xff;
       if (kind >= EV_REST) {
         const rest = kind === EV_REST ? inPlace(copy, start, table[base + 2], table[base + 3]) : null;
         transportEvent(transport, ws, kind, id, table[base + 4], rest);
@@ -414,4 +454,11 @@ function dispatchBatch() {
   if (thrown !== undefined) throw thrown.err;
 }
 
-module.exports = { NativeTransport, canAdopt, transportOption };
+module.exports = {
+  NativeTransport,
+  canAdopt,
+  ensureNativeTransport,
+  onHandshake,
+  transportOption,
+  usable
+};

@@ -159,4 +159,4 @@ function destroySocket() {
   this.destroy();
 }
 
-module.exports = { handleSocket, DEFAULT_MAX_HEADER_SIZE, DEFAULT_HEADERS_TIMEOUT };
+module.exports = { handleSocket, createRequest, DEFAULT_MAX_HEADER_SIZE, DEFAULT_HEADERS_TIMEOUT };

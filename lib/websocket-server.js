@@ -16,6 +16,7 @@ const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const { transportOption } = require('./native-transport');
 const { handleSocket, DEFAULT_HEADERS_TIMEOUT, DEFAULT_MAX_HEADER_SIZE } = require('./raw-upgrade');
+const { NativeListener, nativeListenerFor } = require('./native-listener');
 const {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
@@ -66,8 +67,10 @@ class WebSocketServer extends EventEmitter {
    *   addon takes plain TCP sockets over after the upgrade (others use 'stream'); 'stream':
    *   bytes always go through Node's socket
    * @param {Function} [options.WebSocket] the class of accepted connections
-   * @param {number} [options.maxHeaderSize=16384] handleSocket(): the largest request head (431)
-   * @param {number} [options.headersTimeout=10000] handleSocket(): ms to wait for it (408)
+   * @param {number} [options.maxHeaderSize=16384] handleSocket() and port mode: the largest
+   *   request head (431)
+   * @param {number} [options.headersTimeout=10000] handleSocket() and port mode on the native
+   *   listener: ms to wait for it (408)
    * @param {Function} [callback] 'listening' listener (port mode)
    */
   constructor(options, callback) {
@@ -133,8 +136,13 @@ class WebSocketServer extends EventEmitter {
     const heartbeat = heartbeatOptions(options.heartbeat);
     this._deflate = permessageDeflate.deflateOptions(options.perMessageDeflate, { isServer: true });
 
-    if (options.port != null) {
-      this._server = http.createServer((req, res) => {
+    if (options.port != null && nativeListenerFor(options)) {
+      // The addon listens, accepts and reads the requests itself (lib/native-listener.js).
+      this._server = new NativeListener(options);
+      this._server.listen(options.port, options.host, options.backlog, callback);
+    } else if (options.port != null) {
+      const limit = Number.isFinite(options.maxHeaderSize) ? Math.floor(options.maxHeaderSize) : undefined;
+      this._server = http.createServer({ maxHeaderSize: limit }, (req, res) => {
         // Node only treats a request as an upgrade when Connection names "upgrade"; one that
         // asks for websocket without it is a malformed handshake (400), anything else is a
         // plain request to a WebSocket-only server (426).

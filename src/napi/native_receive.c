@@ -231,9 +231,13 @@ void transport_on_poller_event(void *ctx, uint32_t token, unsigned events, bool 
   napi_handle_scope scope = NULL;
   bool own = !s->in_batch;
   if (own && !batch_open(s, &scope)) return;
-  /* The connection may have been closed or released by JS since the poller looked. */
-  connection *c = addon_connection_of_handle(s->env, token);
-  if (c && (c->socket.flags & SOCKET_OPEN)) on_socket_events(s, c, events);
+  if (token & TOKEN_LISTENER_PART) {
+    listener_on_event(s, token, events);
+  } else {
+    /* The connection may have been closed or released by JS since the poller looked. */
+    connection *c = addon_connection_of_handle(s->env, token);
+    if (c && (c->socket.flags & SOCKET_OPEN)) on_socket_events(s, c, events);
+  }
   if (own) {
     batch_close(s, scope);
     if (batch_count(s) > 0 || s->touched_len > 0) uv_check_start(&s->batch_end, transport_on_batch_end);
@@ -255,7 +259,9 @@ void transport_on_epoll_readable(uv_poll_t *handle, int status, int events) {
   if (status < 0 || s->tearing_down) return; /* (not expected of an epoll fd) */
   napi_handle_scope scope;
   if (!batch_open(s, &scope)) return;
+#if defined(__linux__)
   poller_epoll_dispatch(s->poller, EVENTS_PER_TURN);
+#endif
   batch_close(s, scope);
   batch_dispatch(s);
   s->read_used = 0;
@@ -280,6 +286,26 @@ void transport_report_closes(uv_idle_t *idle) {
   s->closed_len = 0;
   batch_close(s, scope);
   batch_dispatch(s);
+}
+
+void transport_batch_handshake(transport_state *s, uint32_t listener, uint32_t token,
+                               napi_value request, napi_value head) {
+  if (batch_count(s) == s->table_capacity) batch_dispatch(s);
+  if (batch_count(s) == s->table_capacity || s->dispatching) return;
+  uint32_t index = s->sink.object_count;
+  if (napi_set_element(s->env, s->sink.objects, index, request) != napi_ok) return;
+  s->sink.object_count++;
+  if (head != NULL) {
+    if (napi_set_element(s->env, s->sink.objects, index + 1, head) != napi_ok) return;
+    s->sink.object_count++;
+  }
+  uint32_t *row = s->table + BATCH_HEADER + (size_t)batch_count(s) * BATCH_STRIDE;
+  row[0] = listener;
+  row[1] = EV_HANDSHAKE;
+  row[2] = index;
+  row[3] = token;
+  row[4] = head != NULL;
+  s->table[BATCH_COUNT]++;
 }
 
 /* ---- replies ---- */

@@ -83,12 +83,51 @@ static void apply_ref(transport_state *s, connection *c) {
 
 /* ---- closing ---- */
 
+void transport_socket_opened(transport_state *s, bool referenced) {
+  if (s->open_count++ == 0 && s->epoll)
+    uv_poll_start(&s->epoll_watch, UV_READABLE, transport_on_epoll_readable);
+  if (referenced) s->ref_count++;
+  if (s->epoll) apply_ref(s, NULL);
+}
+
+void transport_socket_closed(transport_state *s, bool referenced) {
+  if (referenced) s->ref_count--;
+  if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
+  else if (s->epoll) apply_ref(s, NULL);
+}
+
+bool transport_reserve_close(transport_state *s) {
+  /* Room for one more close report, besides every open socket's and those not told yet. */
+  if (s->open_count + s->closed_len + 1 > s->closed_cap) {
+    size_t cap = s->closed_cap ? s->closed_cap * 2 : 64;
+    uint32_t *grown = realloc(s->closed, cap * sizeof(*grown));
+    if (!grown) return false;
+    s->closed = grown;
+    s->closed_cap = cap;
+  }
+  return transport_reserve_touched(s);
+}
+
+int transport_adopt_socket(transport_state *s, connection *c, const transport_socket *from) {
+  if (!transport_reserve_close(s)) return ENOMEM;
+  c->socket = *from;
+  c->socket.events = 0;
+  c->socket.poll_slot = NULL;
+  int err = poller_update(s->poller, &c->socket, c->handle);
+  if (err != 0) {
+    poller_close_socket(s->poller, &c->socket, false);
+    c->socket.flags = 0;
+    return err;
+  }
+  transport_socket_opened(s, true);
+  return 0;
+}
+
 void transport_close(transport_state *s, connection *c, bool reset) {
   transport_socket *t = &c->socket;
   if (!(t->flags & SOCKET_OPEN)) return;
   poller_close_socket(s->poller, t, reset);
-  if (!(t->flags & SOCKET_UNREF)) s->ref_count--;
-  if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
+  transport_socket_closed(s, !(t->flags & SOCKET_UNREF));
   s->closed[s->closed_len++] = c->handle; /* (room made by transport_open) */
   uv_idle_start(&s->report, transport_report_closes);
 }
@@ -163,8 +202,10 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   }
   /* The sockets themselves are closed when their connections are freed, with the addon's
    * instance data; the poller lets go of them here. */
-  s->handles_closing = 3;
+  listener_teardown(s);
+  s->handles_closing = 4;
   uv_close((uv_handle_t *)&s->report, on_handle_closed);
+  uv_close((uv_handle_t *)&s->handshake_sweep, on_handle_closed);
   uv_close((uv_handle_t *)&s->batch_end, on_handle_closed);
   poller *p = s->poller;
   s->poller = NULL;
@@ -251,6 +292,9 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   }
   uv_idle_init(s->loop, &s->report);
   s->report.data = s;
+  uv_timer_init(s->loop, &s->handshake_sweep);
+  uv_unref((uv_handle_t *)&s->handshake_sweep); /* (the sockets it watches keep the loop alive) */
+  s->handshake_sweep.data = s;
   uv_check_init(s->loop, &s->batch_end);
   uv_unref((uv_handle_t *)&s->batch_end); /* (it runs within a turn that is happening anyway) */
   s->batch_end.data = s;
@@ -289,40 +333,17 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
                        "the connection is released or has had a transport already");
   if (s->tearing_down) return throw_error(env, "WS_ERR_NATIVE", "the environment is shutting down");
   if (s->poller == NULL) return throw_error(env, "WS_ERR_NATIVE", "transportInit() first");
-  /* Room for this socket's close report, besides every open socket's and those not told yet. */
-  if (s->open_count + s->closed_len + 1 > s->closed_cap) {
-    size_t cap = s->closed_cap ? s->closed_cap * 2 : 64;
-    uint32_t *grown = realloc(s->closed, cap * sizeof(*grown));
-    if (!grown) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-    s->closed = grown;
-    s->closed_cap = cap;
-  }
-  if (!transport_reserve_touched(s))
-    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  if (!transport_reserve_close(s)) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
 
   /* Small frames must not wait for Nagle; Node may have set that already (setNoDelay). */
   bool no_delay = true;
   if (argc >= 3) napi_get_value_bool(env, argv[2], &no_delay);
   int own = socket_take(fd, no_delay);
   if (own < 0) return throw_error(env, "WS_ERR_NATIVE", strerror(-own));
-  if (s->open_count == 0 && s->epoll) {
-    int rc = uv_poll_start(&s->epoll_watch, UV_READABLE, transport_on_epoll_readable);
-    if (rc != 0) {
-      close(own);
-      return throw_error(env, "WS_ERR_NATIVE", uv_strerror(rc));
-    }
-  }
-  socket_open(&c->socket, own);
-  int err = poller_update(s->poller, &c->socket, c->handle);
-  if (err != 0) {
-    poller_close_socket(s->poller, &c->socket, false);
-    c->socket.flags = 0; /* never opened, as far as anyone can tell */
-    if (s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
-    return throw_error(env, "WS_ERR_NATIVE", strerror(err));
-  }
-  s->open_count++;
-  s->ref_count++;
-  apply_ref(s, c);
+  transport_socket fresh;
+  socket_open(&fresh, own);
+  int err = transport_adopt_socket(s, c, &fresh);
+  if (err != 0) return throw_error(env, "WS_ERR_NATIVE", strerror(err));
   return make_number(env, c->handle & HANDLE_INDEX_MASK);
 }
 
@@ -561,6 +582,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
                {"END", EV_END},
                {"DRAIN", EV_DRAIN},
                {"CLOSE", EV_CLOSE},
+               {"HANDSHAKE", EV_HANDSHAKE},
                {"BATCH_HEADER", BATCH_HEADER},
                {"BATCH_STRIDE", BATCH_STRIDE},
                {"BATCH_COUNT", BATCH_COUNT},
@@ -595,7 +617,8 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+             napi_ok &&
+         native_listener_register(s, env, exports);
 }
 
 #else /* Windows: no native transport; JS sees no transport functions */

@@ -34,9 +34,19 @@ enum {
   EV_CLOSE = 19, /* the socket closed; code: the errno that ended it, or 0 */
 };
 
+/* The native listener's events in the batch table: a: objects index of the request (and,
+ * when code is 1, of the bytes that came after its head, at a + 1); b: the handshake's token,
+ * for handshakeAccept() and the other handshake functions; row[0]: the listener's id. */
+enum { EV_HANDSHAKE = 20 };
+
+/* Poller tokens: a connection's handle, or with this bit one of the native listener's. */
+#define TOKEN_LISTENER_PART (1u << 31)
+
 /* SOCKET_* flags' one free bit: the connection had events in this batch, so its replies are
  * written when JS has handled them (transportFlushBatch). */
 #define SOCKET_TOUCHED 128
+
+struct listener_state;
 
 typedef struct transport_state {
   napi_env env;
@@ -70,9 +80,18 @@ typedef struct transport_state {
   size_t closed_len, closed_cap;
   size_t open_count;   /* sockets open */
   size_t ref_count;    /* sockets open that keep the loop alive (not unref()'d) */
+  struct listener_state *listening; /* the native listener's state, made on first use */
+  uv_timer_t handshake_sweep; /* active while the native listener has handshakes under way */
   int handles_closing; /* at teardown: libuv handles whose close callback is to come */
   bool tearing_down;   /* the environment is going away: JS is not called any more */
 } transport_state;
+
+/* native_listener.c */
+void listener_on_event(transport_state *s, uint32_t token, unsigned events);
+/* At teardown: closes every listening socket and unfinished handshake (before the poller
+ * goes) and frees the listener's state. */
+void listener_teardown(transport_state *s);
+bool native_listener_register(transport_state *s, napi_env env, napi_value exports);
 
 /* native_receive.c */
 void transport_on_poller_event(void *ctx, uint32_t token, unsigned events, bool more);
@@ -81,9 +100,22 @@ void transport_on_batch_end(uv_check_t *check);
 void transport_report_closes(uv_idle_t *idle);
 /* Makes room in `touched` for every open socket (transportOpen calls it). */
 bool transport_reserve_touched(transport_state *s);
+/* A handshake's row (EV_HANDSHAKE) with its request and head (NULL: none) as objects. */
+void transport_batch_handshake(transport_state *s, uint32_t listener, uint32_t token,
+                               napi_value request, napi_value head);
+/* Whether the handle scope of a batch is open (the listener makes its objects in it). */
+static inline bool transport_in_batch(const transport_state *s) { return s->in_batch; }
 napi_value transport_flush_batch(napi_env env, napi_callback_info info);
 
 /* native_transport.c */
+/* A socket of the transport (a connection's, a listener's, a handshake's) starts or stops
+ * being polled: Node's loop is kept alive while any referenced one is. */
+void transport_socket_opened(transport_state *s, bool referenced);
+void transport_socket_closed(transport_state *s, bool referenced);
+/* Makes room to report one more connection's close (transport_close never allocates). */
+bool transport_reserve_close(transport_state *s);
+/* A socket already open (a handshake's) becomes c's: polled under its handle from now on. */
+int transport_adopt_socket(transport_state *s, connection *c, const transport_socket *from);
 void transport_close(transport_state *s, connection *c, bool reset);
 void transport_update_poll(transport_state *s, connection *c);
 void transport_shut_write(transport_state *s, connection *c);

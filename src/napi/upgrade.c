@@ -11,6 +11,7 @@
 #include "codec/http_request.h"
 #include "napi/addon.h"
 #include "napi/register.h"
+#include "napi/upgrade.h"
 
 /* How repeated header fields are combined into `headers`, as Node's http.IncomingMessage does
  * it, so that a request reads the same as from an http.Server. */
@@ -189,7 +190,7 @@ static bool build_raw_headers(napi_env env, const uint8_t *buf, const http_reque
   return true;
 }
 
-static napi_value make_request(napi_env env, const uint8_t *buf, const http_request *req) {
+napi_value upgrade_request_object(napi_env env, const uint8_t *buf, const http_request *req) {
   napi_value result, method, url, version, major, minor, headers, raw, head_length;
   char version_text[4] = {'1', '.', (char)('0' + req->version_minor), 0};
   if (napi_create_object(env, &result) != napi_ok ||
@@ -261,7 +262,7 @@ static napi_value parse_upgrade_request(napi_env env, napi_callback_info info) {
   /* RFC 6455 4.1: the opening handshake is an HTTP/1.1 (or later) request. */
   if (req.version_minor < 1)
     return make_error(env, 400, "A WebSocket handshake needs HTTP/1.1 or later");
-  return make_request(env, data, &req);
+  return upgrade_request_object(env, data, &req);
 }
 
 /* acceptKey(key) -> the Sec-WebSocket-Accept value, or null when key is not a valid

@@ -11,6 +11,8 @@
 
 #include "transport/socket.h"
 
+#if WSN_HAVE_SOCKET_TRANSPORT
+
 /* Called for each socket with something to do. events: SOCKET_WANT_READ / _WRITE (an error
  * or a hang-up reports both, so that whichever read or write the socket is ready for finds
  * out; the caller reads only when it wants to and writes only what is pending). more: other sockets of the same batch follow (the caller may hold replies
@@ -60,5 +62,7 @@ poller *poller_epoll_create(poller_event_fn fn, void *ctx);
 int poller_epoll_fd(const poller *p);
 int poller_epoll_dispatch(poller *p, int max);
 #endif
+
+#endif /* WSN_HAVE_SOCKET_TRANSPORT */
 
 #endif
