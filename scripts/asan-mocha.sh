@@ -29,7 +29,12 @@ root=$PWD
 #   test/browser.test.js  drives headless Chromium, which does not start with an ASan runtime
 #                         preloaded into it (its own allocator and sandbox); the page code it
 #                         tests is JavaScript, and its server side is covered by the rest.
-excluded=(test/package.test.js test/browser.test.js)
+#   test/consumers/overrides.test.js  packs the tarball and npm-installs the consumer packages
+#                         into a fresh app (as package.test.js), then runs that app's copy of
+#                         the addon (the prebuild, not the sanitized build) and Chromium. The
+#                         other test/consumers files (socket.io, graphql-ws, fastify,
+#                         express-ws in-process) do run under ASan.
+excluded=(test/package.test.js test/browser.test.js test/consumers/overrides.test.js)
 # Tests that assert on the process's RSS skip that assertion when WS_NATIVE_ASAN is set: under
 # ASan, freed memory waits in a quarantine and every allocation carries redzones and shadow
 # memory, so RSS measures ASan, not the engine. No test is excluded by title.

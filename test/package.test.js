@@ -4,48 +4,22 @@
 // `npm install <tarball>` into a fresh app with npm's default settings, then an echo round
 // trip, the ESM import and the types through the installed copy. The installed copy must load
 // the prebuilt binary: no build/ folder may appear in it, whether or not npm ran its install
-// script.
-//
-// The tarball is packed from a staging copy of the files npm would pack, not from the repo
-// itself: prebuildify runs `node-gyp rebuild` in the directory it packs, and in the repo that
-// would replace the developer's build/ (and pull it from under a concurrent test run).
+// script. The tarball comes from test/support/pack.js (packed once per mocha run, from a
+// staging copy, and shared with test/consumers/overrides.test.js).
 //
 // WS_NATIVE_TEST_NODES (paths separated by ':') names more node binaries to run the installed
 // copy's round trip with (see `npm run test:node-versions`).
 
 const assert = require('assert');
-const { execFileSync, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const root = path.join(__dirname, '..');
+const { appEnv, npmInstall, packOnce, root } = require('./support/pack');
 const platforms = require('../scripts/platforms');
 const { TARGETS } = platforms;
-const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath)
-  ? [process.execPath, process.env.npm_execpath]
-  : ['npm'];
-// npm's cache for the install of the tarball's dependency (node-gyp-build): kept between runs
-// under node_modules/ so that later runs need no network.
-const npmCache = path.join(root, 'node_modules', '.cache', 'ws-native-package-test');
 const platformDir = `${process.platform}-${process.arch}`;
-
-// What the installed copy runs with: not WS_NATIVE_PREBUILD, which points this suite's own
-// require at a build elsewhere (scripts/test-emulated.sh, asan-mocha.sh) and would do the same
-// to the installed copy and to its install script.
-const appEnv = { ...process.env };
-delete appEnv.WS_NATIVE_PREBUILD;
-
-function npm(args, cwd) {
-  const [cmd, ...pre] = npmCli;
-  return execFileSync(cmd, [...pre, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...appEnv, npm_config_loglevel: 'error' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 16 * 1024 * 1024
-  });
-}
 
 /** Runs a script of the app with node and returns what it printed as JSON. */
 function runApp(app, script, nodeBinary = process.execPath) {
@@ -166,21 +140,7 @@ describe('the packed package', function () {
   before(function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-native-package-'));
 
-    // Stage what npm would pack (as listed by a dry run, which skips prepack), then pack that.
-    const staging = path.join(tmp, 'staging');
-    const [dryRun] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], root));
-    for (const { path: file } of dryRun.files) {
-      if (file.startsWith('prebuilds/')) continue; // rebuilt by prepack
-      fs.mkdirSync(path.join(staging, path.dirname(file)), { recursive: true });
-      fs.copyFileSync(path.join(root, file), path.join(staging, file));
-    }
-    // prepack (scripts/prebuild-all.js) builds the prebuilds from the staged sources.
-    fs.cpSync(path.join(root, 'scripts'), path.join(staging, 'scripts'), { recursive: true });
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(staging, 'node_modules'), 'dir');
-    // The build's output comes first on stdout; npm's JSON report is last.
-    const output = npm(['pack', '--json', '--pack-destination', tmp], staging);
-    [packed] = JSON.parse(output.slice(output.search(/^\[$/m)));
-    tarball = path.join(tmp, packed.filename);
+    ({ tarball, packed } = packOnce());
 
     app = path.join(tmp, 'app');
     fs.mkdirSync(app);
@@ -188,7 +148,7 @@ describe('the packed package', function () {
       path.join(app, 'package.json'),
       JSON.stringify({ name: 'app', version: '1.0.0', private: true })
     );
-    npm(['install', tarball, '--cache', npmCache, '--prefer-offline', '--no-audit', '--no-fund'], app);
+    npmInstall(app, [tarball]);
     installed = path.join(app, 'node_modules', 'ws-native');
     fs.writeFileSync(path.join(app, 'echo.js'), ECHO_CJS);
     fs.writeFileSync(path.join(app, 'echo.mjs'), ECHO_ESM);
