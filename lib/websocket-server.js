@@ -359,13 +359,13 @@ class WebSocketServer extends EventEmitter {
     if (accept === null) {
       return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
     }
-    if (versionHeader === undefined || !/^\s*\d+\s*$/.test(versionHeader)) {
-      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header');
-    }
-    if (+versionHeader !== 13) {
-      // RFC 6455 4.4: name the versions we speak.
-      return refuse(this, req, socket, 426, 'Unsupported WebSocket version', {
-        'Sec-WebSocket-Version': '13'
+    // 13 (RFC 6455) and 8 (the last draft, whose framing is the same), as ws accepts them.
+    // Anything else is answered as ws does: 400 naming the versions we speak (RFC 6455 4.4
+    // asks for such a header with "an appropriate HTTP error code").
+    const version = /^\s*\d+\s*$/.test(versionHeader || '') ? +versionHeader : NaN;
+    if (version !== 13 && version !== 8) {
+      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
+        'Sec-WebSocket-Version': '13, 8'
       });
     }
     if (!this.shouldHandle(req)) {
@@ -388,7 +388,8 @@ class WebSocketServer extends EventEmitter {
 
     if (this.options.verifyClient) {
       const info = {
-        origin: headers.origin,
+        // (version 8 clients send their origin as Sec-WebSocket-Origin)
+        origin: version === 8 ? headers['sec-websocket-origin'] : headers.origin,
         secure: !!(req.socket.authorized || req.socket.encrypted),
         req
       };
