@@ -493,6 +493,22 @@ describe('client handshake failures', function () {
     assert.strictEqual(srv.requests[0].headers['sec-websocket-extensions'], undefined);
   });
 
+  for (const answer of ['foo', 'permessage-deflate, foo']) {
+    it(`an extension that was not offered (${answer}) -> 'Server indicated an extension that was not requested'`, async function () {
+      const srv = await rawServer((socket, req) =>
+        write101(socket, req, { 'Sec-WebSocket-Extensions': answer })
+      );
+      await expectFailure(client(srv.url), 'Server indicated an extension that was not requested');
+    });
+  }
+
+  it("a malformed Sec-WebSocket-Extensions answer -> 'Invalid Sec-WebSocket-Extensions header'", async function () {
+    const srv = await rawServer((socket, req) =>
+      write101(socket, req, { 'Sec-WebSocket-Extensions': 'permessage-deflate; =x' })
+    );
+    await expectFailure(client(srv.url), 'Invalid Sec-WebSocket-Extensions header');
+  });
+
   it("connection refused -> 'error' (ECONNREFUSED) then 'close' 1006", async function () {
     const port = await closedPort();
     const err = await expectFailure(client(`ws://127.0.0.1:${port}`), /ECONNREFUSED/);
