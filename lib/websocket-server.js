@@ -15,6 +15,7 @@ const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const { transportOption } = require('./native-transport');
+const { checkConnectionOptions, checkNonNegative, checkTimeout, withDefaults } = require('./options');
 const { handleSocket, DEFAULT_HEADERS_TIMEOUT, DEFAULT_MAX_HEADER_SIZE } = require('./raw-upgrade');
 const {
   DEFAULT_CLOSE_TIMEOUT,
@@ -73,7 +74,7 @@ class WebSocketServer extends EventEmitter {
   constructor(options, callback) {
     super();
 
-    options = {
+    options = withDefaults({
       allowSynchronousEvents: true,
       autoPong: true,
       maxPayload: DEFAULT_MAX_PAYLOAD,
@@ -99,9 +100,8 @@ class WebSocketServer extends EventEmitter {
       host: null,
       path: null,
       port: null,
-      WebSocket,
-      ...options
-    };
+      WebSocket
+    }, options);
 
     if (
       (options.port == null && !options.server && !options.noServer) ||
@@ -112,23 +112,10 @@ class WebSocketServer extends EventEmitter {
         'One and only one of the "port", "server", or "noServer" options must be specified'
       );
     }
-    checkNonNegative(options, 'maxPayload');
-    checkNonNegative(options, 'closeTimeout');
-    checkNonNegative(options, 'highWaterMark');
+    checkConnectionOptions(options);
     checkNonNegative(options, 'maxBackpressure');
-    for (const name of ['maxFragments', 'maxBufferedChunks', 'maxPendingAutoPongs']) {
-      checkNonNegative(options, name);
-    }
-    checkNonNegative(options, 'maxBufferedAmount');
     checkNonNegative(options, 'maxHeaderSize');
-    checkNonNegative(options, 'headersTimeout');
-    if (options.onBufferOverflow !== 'close' && options.onBufferOverflow !== 'drop') {
-      const err = new TypeError(
-        `The "onBufferOverflow" option must be 'close' or 'drop'; got ${options.onBufferOverflow}`
-      );
-      err.code = 'ERR_INVALID_ARG_VALUE';
-      throw err;
-    }
+    checkTimeout(options, 'headersTimeout');
     options.transport = transportOption(options.transport);
     const heartbeat = heartbeatOptions(options.heartbeat);
     this._deflate = permessageDeflate.deflateOptions(options.perMessageDeflate, { isServer: true });
@@ -460,15 +447,6 @@ class WebSocketServer extends EventEmitter {
     // Removed by _connectionClosed() when the connection closes.
     if (this.clients) this.clients.add(ws);
     cb(ws, req);
-  }
-}
-
-function checkNonNegative(options, name) {
-  const value = options[name];
-  if (typeof value !== 'number' || !(value >= 0)) {
-    const err = new RangeError(`The "${name}" option must be a number >= 0; got ${value}`);
-    err.code = 'ERR_OUT_OF_RANGE';
-    throw err;
   }
 }
 

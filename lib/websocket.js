@@ -1001,6 +1001,7 @@ function RareState() {
   this._url = undefined; // a client's
   this._redirects = 0;
   this._req = null;
+  this._handshakeTimer = null; // a client's handshakeTimeout
 }
 
 // The initial values.
