@@ -14,6 +14,7 @@ const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
+const Sender = require('./sender');
 const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
 const {
   BINARY_TYPES,
@@ -133,6 +134,14 @@ class WebSocket {
   get _socket() {
     const transport = this._transport;
     return transport !== null ? transport.socket : this._closedSocket;
+  }
+
+  /**
+   * ws's Sender of the connection, for what other packages use of it: sendFrame(list, cb)
+   * (engine.io writes frames built once by Sender.frame() with it). A view made on demand.
+   */
+  get _sender() {
+    return new Sender(this);
   }
 
   /** @type {'nodebuffer'|'arraybuffer'|'fragments'|'blob'} */
@@ -347,7 +356,7 @@ class WebSocket {
       if (this._readyState === CONNECTING) {
         throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
       }
-      sendAfterClose(this, data, cb);
+      sendAfterClose(this, byteLengthOf(data), cb);
       return false;
     }
 
@@ -600,7 +609,7 @@ class WebSocket {
       throw err;
     }
     if (this._readyState !== OPEN) {
-      sendAfterClose(this, data, cb);
+      sendAfterClose(this, byteLengthOf(data), cb);
       return;
     }
     if (this._sendQueue !== null) {
@@ -659,6 +668,61 @@ class WebSocket {
     this._unflushedBytes += frame.length;
     this._scheduleFlush();
     return true;
+  }
+
+  /**
+   * ws._sender.sendFrame(list, cb): whole frames built beforehand, queued as they are. On a
+   * server small ones join the engine's output (one copy); otherwise the engine's output so
+   * far and these buffers are written after each other, without a copy.
+   */
+  _sendFrames(list, cb) {
+    cb = callbackArgument(cb);
+    const buffers = framesOf(list);
+    let size = 0;
+    for (const buffer of buffers) size += buffer.length;
+    if (this._readyState !== OPEN) {
+      if (this._readyState === CONNECTING) {
+        throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+      }
+      sendAfterClose(this, 0, cb); // (ws does not count these in bufferedAmount)
+      return false;
+    }
+    if (size === 0) throw framesError('The frame list is empty');
+    const first = buffers[0][0];
+    const isData = (first & 0x08) === 0;
+    // A data frame cannot go in between the fragments of a message this connection sends.
+    if (isData && this._sendingFragments) {
+      const err = new Error('A frame cannot be sent while a fragmented message is being sent');
+      err.code = 'WS_ERR_FRAGMENTED_SEND';
+      throw err;
+    }
+    // RSV1 on a data frame: compressed by someone else's deflater, so ours must not refer back
+    // past it (sendFramed's compressed flag); the engine does that only for a server.
+    const compressed = isData && (first & 0x40) !== 0 && this._deflate;
+    if (compressed && !this._isServer) {
+      const err = new Error(
+        'A compressed frame built elsewhere cannot be sent on a client connection that ' +
+          'negotiated permessage-deflate'
+      );
+      err.code = 'WS_ERR_UNSUPPORTED_FRAME';
+      throw err;
+    }
+    if (this._sendQueue !== null) {
+      this._queueSend(() => this._sendFrames(buffers, cb), size, cb);
+      return this._belowHighWaterMark();
+    }
+    if (this._isServer && !this._sendingFragments && size < DIRECT_WRITE_MIN) {
+      binding.sendFramed(this._handle, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), compressed);
+    } else {
+      const out = binding.takeOutput(this._handle);
+      if (out !== undefined) this._queueWrite(out);
+      for (const buffer of buffers) this._queueWrite(buffer);
+      if (compressed) binding.sendFramed(this._handle, EMPTY_BUFFER, true);
+    }
+    this._unflushedBytes += size;
+    if (cb !== undefined) this._addSendCallback(cb);
+    this._scheduleFlush();
+    return this._belowHighWaterMark();
   }
 
   _addSendCallback(cb) {
@@ -867,6 +931,22 @@ function callbackArgument(cb) {
   return cb;
 }
 
+function framesError(message) {
+  const err = new TypeError(message);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+/** sendFrame()'s list as Buffers: each a Buffer, another binary view, or a string (UTF-8). */
+function framesOf(list) {
+  if (!Array.isArray(list)) throw framesError('The "list" argument must be an array of Buffers');
+  return list.map((item) => {
+    if (typeof item === 'string') return Buffer.from(item);
+    if (ArrayBuffer.isView(item) || isArrayBuffer(item)) return toBuffer(item);
+    throw framesError('The "list" argument must be an array of Buffers');
+  });
+}
+
 function blobRead(ws, size, arrayBuffer, sendBytes, cb) {
   const waiting = ws._takeHeldSends(size);
   if (ws._cannotWrite()) {
@@ -875,7 +955,7 @@ function blobRead(ws, size, arrayBuffer, sendBytes, cb) {
   }
   // Its own send goes first, before those that waited (it may itself hold them again).
   if (ws._readyState === OPEN) sendBytes(Buffer.from(arrayBuffer));
-  else sendAfterClose(ws, arrayBuffer, cb);
+  else sendAfterClose(ws, arrayBuffer.byteLength, cb);
   ws._runHeldSends(waiting);
 }
 
@@ -931,8 +1011,8 @@ function byteLengthOf(data) {
 }
 
 // As ws: data sent after close is counted in bufferedAmount and its callback gets an error.
-function sendAfterClose(ws, data, cb) {
-  if (data) ws._bufferedAmount += byteLengthOf(data);
+function sendAfterClose(ws, bytes, cb) {
+  if (bytes > 0) ws._bufferedAmount += bytes;
   if (cb) {
     const state = ws._readyState;
     const err = new Error(`WebSocket is not open: readyState ${state} (${readyStates[state]})`);

@@ -727,6 +727,48 @@ static napi_value frame_once(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* buildFrame(data, opcode, fin, rsv1, mask) -> Buffer holding one frame of data exactly as
+ * asked: any opcode 0..15, FIN and RSV1 as given (nothing is compressed here), masked with a
+ * key from the CSPRNG when mask is true. What WebSocket.Sender.frame() (ws's signature)
+ * returns; the engine's own encoder builds it on a scratch connection, as frameOnce does. */
+static napi_value build_frame(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  int32_t opcode = -1;
+  if (napi_get_value_int32(env, argv[1], &opcode) != napi_ok || opcode < 0 || opcode > 15)
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "opcode must be 0..15");
+  bool fin = get_bool(env, argv[2]);
+  bool rsv1 = get_bool(env, argv[3]);
+  bool mask = get_bool(env, argv[4]);
+
+  const uint8_t *payload;
+  size_t len;
+  uint8_t *text = NULL;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type == napi_string) {
+    text = string_utf8_copy(env, argv[0], &len);
+    if (!text) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+    payload = text;
+  } else if (!get_bytes(env, argv[0], &payload, &len)) {
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                            "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+  }
+
+  /* A client connection masks what it frames, a server's does not. */
+  conn scratch;
+  conn_config config = {.is_server = !mask};
+  conn_init(&scratch, &config);
+  bool ok = conn_send_frame(&scratch, (uint8_t)opcode, fin, rsv1, payload, len);
+  free(text);
+  size_t framed_len = 0;
+  uint8_t *bytes = ok ? conn_output_detach(&scratch, &framed_len) : NULL;
+  conn_release(&scratch);
+  napi_value buffer;
+  if (!ok || adopt_buffer(env, bytes, framed_len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok)
+    return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
+  return buffer;
+}
+
 /* sendFramed(handle, frames, compressed) -> bytes queued: appends whole frames made by
  * frameOnce. compressed: they were compressed without this connection's deflater, which then
  * must not refer back past them (its next message starts from an empty window). Empty frames
@@ -1210,6 +1252,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"inflateAsync", NULL, inflate_async, NULL, NULL, NULL, napi_default, NULL},
       {"compressAsync", NULL, compress_async, NULL, NULL, NULL, napi_default, NULL},
       {"frameOnce", NULL, frame_once, NULL, NULL, NULL, napi_default, NULL},
+      {"buildFrame", NULL, build_frame, NULL, NULL, NULL, napi_default, NULL},
       {"sendFramed", NULL, send_framed, NULL, NULL, NULL, napi_default, NULL},
       {"sendHeader", NULL, send_header, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
