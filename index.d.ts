@@ -559,7 +559,10 @@ declare namespace WebSocket {
     | 'WS_ERR_INVALID_CLOSE_CODE' // (1002) received; also thrown by close()
     | 'WS_ERR_INVALID_UTF8' // (1007)
     | 'WS_ERR_TOO_MANY_BUFFERED_PARTS' // (1008) over maxFragments or maxBufferedChunks
-    | 'WS_ERR_INVALID_COMPRESSED_DATA' // (1007) a permessage-deflate message that does not inflate
+    // (1007) a permessage-deflate message that does not inflate: reported as zlib's code,
+    // as in ws; WS_ERR_INVALID_COMPRESSED_DATA is the engine's name for it.
+    | 'Z_DATA_ERROR'
+    | 'WS_ERR_INVALID_COMPRESSED_DATA'
     // ws-native only.
     | 'WS_ERR_FRAGMENTED_SEND' // thrown by _sender.sendFrame(): a data frame inside a fragmented send
     | 'WS_ERR_UNSUPPORTED_FRAME' // thrown by _sender.sendFrame(): RSV1 on a deflate client

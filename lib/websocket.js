@@ -827,8 +827,17 @@ class WebSocket {
   /** The engine failed the connection (it queued a close frame with the status). */
   _onProtocolError() {
     const [message, code, status] = binding.errorInfo(this._handle);
-    const err = code === 'WS_ERR_INVALID_UTF8' ? new Error(message) : new RangeError(message);
-    err.code = code;
+    let err;
+    if (code === 'WS_ERR_INVALID_COMPRESSED_DATA') {
+      // What ws reports, zlib's error of corrupt input (ws's is zlib's own): code and errno
+      // as Node's zlib has them.
+      err = new Error(message);
+      err.code = 'Z_DATA_ERROR';
+      err.errno = -3;
+    } else {
+      err = code === 'WS_ERR_INVALID_UTF8' ? new Error(message) : new RangeError(message);
+      err.code = code;
+    }
     err[kStatusCode] = status;
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._closeFrameSent = true;
