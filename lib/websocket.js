@@ -387,10 +387,13 @@ class WebSocket {
       if (options.fin !== undefined) fin = !!options.fin;
       if (options.compress === false) compress = false;
     }
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    // A string's UTF-8 size is measured here only when something needs it before the engine,
+    // which returns it (-1 until then).
+    let size = typeof data === 'string' ? -1 : data.byteLength;
     // Past the high-water mark, check the hard limit on what may wait for a peer that does
     // not read: drop this message, or fail the connection (1008) and free everything.
     if (this._needDrain && this._maxBufferedAmount > 0) {
+      if (size < 0) size = Buffer.byteLength(data);
       if (this.bufferedAmount + size > this._maxBufferedAmount) {
         this._onBufferOverflow(cb);
         return false;
@@ -398,19 +401,19 @@ class WebSocket {
     }
 
     const opcode = binary ? OP_BINARY : OP_TEXT;
-    if (compress && fin && !this._sendingFragments && size >= ASYNC_DEFLATE_MIN) {
-      this._sendCompressedAsync(data, size, opcode, cb);
+    if (compress && fin && !this._sendingFragments && atLeast(data, size, ASYNC_DEFLATE_MIN)) {
+      this._sendCompressedAsync(data, size < 0 ? Buffer.byteLength(data) : size, opcode, cb);
       return this._belowHighWaterMark();
     }
     this._sendingFragments = !fin;
-    if (!compress && typeof data !== 'string' && size >= DIRECT_WRITE_MIN && this._isServer) {
+    if (!compress && size >= DIRECT_WRITE_MIN && this._isServer) {
       binding.sendHeader(this._handle, opcode, fin, false, size);
       this._queueWrite(binding.takeOutput(this._handle));
       this._queueWrite(toBuffer(data));
+      this._unflushedBytes += size;
     } else {
-      binding.send(this._handle, data, opcode, fin, compress);
+      this._unflushedBytes += binding.send(this._handle, data, opcode, fin, compress);
     }
-    this._unflushedBytes += size;
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();
     return this._belowHighWaterMark();
@@ -1001,6 +1004,18 @@ function splitFragments(data, ends) {
     start = end;
   }
   return fragments;
+}
+
+/**
+ * Whether a message has at least `min` bytes; a string is measured only when its length does
+ * not decide (UTF-8 takes one to three bytes per UTF-16 unit). size: -1 for a string not
+ * measured yet.
+ */
+function atLeast(data, size, min) {
+  if (size >= 0) return size >= min;
+  if (data.length >= min) return true;
+  if (data.length * 3 < min) return false;
+  return Buffer.byteLength(data) >= min;
 }
 
 /** An array of Buffers (a 'fragments' message): sent as one message of their bytes. */

@@ -588,9 +588,11 @@ static bool should_compress(const connection *c, bool requested, bool fin, size_
          (len >= c->deflate_threshold || !c->engine.config->deflate_reset);
 }
 
-/* send(handle, data, opcode, fin, compress) -> bytes queued. data: string or binary view.
- * compress: compress it if permessage-deflate was negotiated and it is a whole message of at
- * least the threshold's size. */
+/* send(handle, data, opcode, fin, compress) -> the payload's size in bytes (a string's UTF-8
+ * length, a compressed message's size before compression; 0 once released): what
+ * bufferedAmount counts of it, without JavaScript measuring a string again. data: string or
+ * binary view. compress: compress it if permessage-deflate was negotiated and it is a whole
+ * message of at least the threshold's size. */
 static napi_value send_frame(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
   connection *c = addon_connection(env, argv[0]);
@@ -620,7 +622,7 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
       bool ok = conn_send_compressed(&c->engine, (uint8_t)opcode, text, len);
       free(text);
       if (!ok) return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-      return make_uint(env, c->engine.out_len);
+      return make_uint(env, len);
     }
     rsv1 = false;
     /* napi_get_value_string_utf8 always writes a NUL after the text: make room for it past
@@ -632,7 +634,7 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
     size_t written = 0;
     napi_get_value_string_utf8(env, argv[1], (char *)dst, len + 1, &written);
     conn_frame_commit(&c->engine, dst, len);
-    return make_uint(env, c->engine.out_len);
+    return make_uint(env, len);
   }
   const uint8_t *data = NULL;
   size_t len = 0;
@@ -645,11 +647,11 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   if (!control && should_compress(c, rsv1, fin, len)) {
     if (!conn_send_compressed(&c->engine, (uint8_t)opcode, data, len))
       return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-    return make_uint(env, c->engine.out_len);
+    return make_uint(env, len);
   }
   if (!conn_send_frame(&c->engine, (uint8_t)opcode, fin, false, data, len))
     return throw_error(env, "WS_ERR_OUT_OF_MEMORY", "out of memory");
-  return make_uint(env, c->engine.out_len);
+  return make_uint(env, len);
 }
 
 /* sendHeader(handle, opcode, fin, rsv1, length) -> bytes queued. Server only: queues the
