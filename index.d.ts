@@ -65,8 +65,10 @@ declare class WebSocket extends EventEmitter {
    */
   binaryType: WebSocket.BinaryType;
   /**
-   * Bytes queued by send()/ping()/pong() and not yet handed to the operating system (plus,
-   * as in ws, the size of anything sent after the connection closed).
+   * Bytes queued by send()/ping()/pong() and not yet handed to the operating system: the
+   * application data of this turn's sends (and of Blobs being read, messages being
+   * compressed and the sends waiting for them), then the framed bytes the kernel has not
+   * taken; plus, as in ws, the size of anything sent after the connection began closing.
    */
   readonly bufferedAmount: number;
   /** The negotiated extensions (the Sec-WebSocket-Extensions response), or ''. */
@@ -95,7 +97,9 @@ declare class WebSocket extends EventEmitter {
   /**
    * Starts the closing handshake. Throws a TypeError with code WS_ERR_INVALID_CLOSE_CODE for a
    * code outside 1000-1003, 1007-1014 and 3000-4999, and a RangeError with code
-   * WS_ERR_CLOSE_REASON_TOO_LONG for a reason over 123 bytes.
+   * WS_ERR_CLOSE_REASON_TOO_LONG for a reason over 123 bytes. As in ws: a non-integer code is
+   * truncated (1000.5 sends 1000), a reason without a length (a number) is ignored, and
+   * without a code no reason is sent (the peer sees 1005).
    */
   close(code?: number, reason?: string | Buffer): void;
 
@@ -106,7 +110,12 @@ declare class WebSocket extends EventEmitter {
    * ws-native: returns `false` once `bufferedAmount` reaches the `highWaterMark` option; a
    * 'drain' event follows when it falls below it again. (ws returns nothing.)
    *
-   * @param cb called once the data was written, or with an error if it could not be
+   * No data (undefined or null) sends an empty binary message, as in ws. A `cb` that is not
+   * a function throws a TypeError (ERR_INVALID_ARG_TYPE). If a callback throws, the others
+   * still run; the first exception is rethrown afterwards, from a tick of its own.
+   *
+   * @param cb called once the data was written (with null, as ws), or with an error if it
+   *   could not be
    */
   send(data: WebSocket.Sendable, cb?: (err?: Error) => void): boolean;
   send(data: WebSocket.Sendable, options: WebSocket.SendOptions, cb?: (err?: Error) => void): boolean;
@@ -122,8 +131,17 @@ declare class WebSocket extends EventEmitter {
   pong(data?: WebSocket.Sendable | null, mask?: boolean, cb?: (err?: Error) => void): void;
   pong(cb: (err?: Error) => void): void;
 
-  /** Destroys the connection at once, without a closing handshake. */
+  /**
+   * Destroys the connection at once, without a closing handshake. What was sent before it in
+   * the same turn is written first (ws writes every send at once); nothing after it.
+   */
   terminate(): void;
+
+  /**
+   * ws's Sender of this connection, for the one member other packages use of it (engine.io
+   * feature-detects it): sendFrame(list, cb) queues frames built by WebSocket.Sender.frame().
+   */
+  readonly _sender: WebSocket.Sender;
   /** Stops emitting 'message' and reading from the socket until resume(). */
   pause(): void;
   resume(): void;
@@ -311,6 +329,34 @@ declare class WebSocketServer<
  */
 declare function createWebSocketStream(ws: WebSocket, options?: DuplexOptions): Duplex;
 
+/**
+ * ws's Sender as far as other packages use it: Sender.frame() builds the bytes of a frame
+ * once (socket.io-adapter does, for a broadcast), and ws._sender.sendFrame() queues them.
+ */
+declare class Sender {
+  /**
+   * One frame of data (a string as UTF-8) with ws's options; the bytes to write, in order,
+   * as a list (ws-native: one Buffer). `mask: true` masks with a key from the CSPRNG (ws's
+   * maskBuffer/generateMask are not taken); data is never modified. Throws a RangeError
+   * (ERR_OUT_OF_RANGE) for an opcode outside 0..15.
+   */
+  static frame(
+    data: string | Buffer | ArrayBuffer | ArrayBufferView,
+    options: WebSocket.FrameOptions
+  ): Buffer[];
+  private constructor();
+  /**
+   * Queues whole frames built beforehand (a list from Sender.frame(), ws's or ours), in
+   * order with everything else the connection sends. Throws an Error with code
+   * WS_ERR_FRAGMENTED_SEND for a data frame while a fragmented message is being sent, and a
+   * TypeError (ERR_INVALID_ARG_TYPE) for a list that is not of Buffers or a cb that is not a
+   * function. After the close, cb gets an error.
+   *
+   * @returns as send()
+   */
+  sendFrame(list: ReadonlyArray<Uint8Array | string>, cb?: (err?: Error) => void): boolean;
+}
+
 // The module is the WebSocket class, which also carries WebSocket, WebSocketServer, Server and
 // createWebSocketStream as properties (`require('ws-native').WebSocketServer`, or
 // `import { WebSocketServer } from 'ws-native'`). Inside the namespace below those names
@@ -323,6 +369,8 @@ type WebSocketServerAlias<
   U extends typeof IncomingMessage = typeof IncomingMessage
 > = WebSocketServer<T, U>;
 declare const createWebSocketStreamAlias: typeof createWebSocketStream;
+declare const SenderAlias: typeof Sender;
+type SenderAlias = Sender;
 
 /**
  * ws-native: a Broker over Redis pub/sub (needs the optional `redis` package, node-redis 4
@@ -348,6 +396,22 @@ declare namespace WebSocket {
   > = WebSocketServerAlias<T, U>;
   const createWebSocketStream: typeof createWebSocketStreamAlias;
   const createRedisBroker: typeof createRedisBrokerAlias;
+  const Sender: typeof SenderAlias;
+  type Sender = SenderAlias;
+
+  /** The options of Sender.frame(), as ws names them. */
+  interface FrameOptions {
+    /** 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong (any 0..15). */
+    opcode: number;
+    /** The FIN bit (default false, as in ws). */
+    fin?: boolean | undefined;
+    /** The RSV1 bit (the payload is not compressed here). */
+    rsv1?: boolean | undefined;
+    /** Mask the payload (frames a client sends). */
+    mask?: boolean | undefined;
+    /** Accepted for ws compatibility; data is never modified. */
+    readOnly?: boolean | undefined;
+  }
 
   /**
    * What WebSocketServer#useBroker() takes. The server calls subscribe() when a topic gains its
@@ -495,8 +559,13 @@ declare namespace WebSocket {
     | 'WS_ERR_INVALID_CLOSE_CODE' // (1002) received; also thrown by close()
     | 'WS_ERR_INVALID_UTF8' // (1007)
     | 'WS_ERR_TOO_MANY_BUFFERED_PARTS' // (1008) over maxFragments or maxBufferedChunks
-    | 'WS_ERR_INVALID_COMPRESSED_DATA' // (1007) a permessage-deflate message that does not inflate
+    // (1007) a permessage-deflate message that does not inflate: reported as zlib's code,
+    // as in ws; WS_ERR_INVALID_COMPRESSED_DATA is the engine's name for it.
+    | 'Z_DATA_ERROR'
+    | 'WS_ERR_INVALID_COMPRESSED_DATA'
     // ws-native only.
+    | 'WS_ERR_FRAGMENTED_SEND' // thrown by _sender.sendFrame(): a data frame inside a fragmented send
+    | 'WS_ERR_UNSUPPORTED_FRAME' // thrown by _sender.sendFrame(): RSV1 on a deflate client
     | 'WS_ERR_CLOSE_REASON_TOO_LONG' // thrown by close() (ws throws it without a code)
     | 'WS_ERR_CONTROL_PAYLOAD_TOO_LARGE' // thrown by ping()/pong() (likewise)
     | 'WS_ERR_OUT_OF_MEMORY' // (1011) the engine could not allocate a buffer
@@ -582,7 +651,8 @@ declare namespace WebSocket {
     maxPendingAutoPongs?: number | undefined;
     /**
      * ws-native: the most bytes that may wait for a peer that does not read, checked once
-     * send() is past highWaterMark (default 67108864 = 64 MiB). See onBufferOverflow.
+     * send() is past highWaterMark (default on a server 67108864 = 64 MiB; on a client 0, no
+     * limit, as in ws). See onBufferOverflow.
      */
     maxBufferedAmount?: number | undefined;
     /**
@@ -620,7 +690,10 @@ declare namespace WebSocket {
     handleProtocols?: ((protocols: Set<string>, request: InstanceType<U>) => string | false) | undefined;
     /** Do not check that text messages are valid UTF-8 (default false). */
     skipUTF8Validation?: boolean | undefined;
-    /** Answer pings with pongs automatically (default true). */
+    /**
+     * Answer pings with pongs automatically (default true). The engine answers them in C, so
+     * replacing ws.pong() does not stop it: `autoPong: false` does.
+     */
     autoPong?: boolean | undefined;
     /**
      * Accepted for ws compatibility; ws-native always behaves as with `true` (several events
@@ -711,7 +784,10 @@ declare namespace WebSocket {
     followRedirects?: boolean | undefined;
     /** The most redirects to follow (default 10). */
     maxRedirects?: number | undefined;
-    /** Abort the handshake after this many ms. */
+    /**
+     * Abort the handshake ('Opening handshake has timed out') if it has not completed this
+     * many ms after the constructor, redirects included: a deadline, not an idle timer.
+     */
     handshakeTimeout?: number | undefined;
     /** Sec-WebSocket-Version to send: 13 (default) or 8. */
     protocolVersion?: number | undefined;

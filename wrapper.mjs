@@ -4,7 +4,7 @@
 
 import WebSocket from './index.js';
 
-const { WebSocketServer, createWebSocketStream, createRedisBroker } = WebSocket;
+const { WebSocketServer, Sender, createWebSocketStream, createRedisBroker } = WebSocket;
 
-export { WebSocket, WebSocketServer, createWebSocketStream, createRedisBroker };
+export { WebSocket, WebSocketServer, Sender, createWebSocketStream, createRedisBroker };
 export default WebSocket;

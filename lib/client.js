@@ -15,8 +15,16 @@ const { randomBytes } = require('crypto');
 const binding = require('./binding');
 const subprotocol = require('./subprotocol');
 const permessageDeflate = require('./permessage-deflate');
-const { DEFAULT_MAX_PAYLOAD } = require('./constants');
+const {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_BUFFERED_CHUNKS,
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_PENDING_AUTO_PONGS
+} = require('./constants');
 const { transportOption } = require('./native-transport');
+const { checkConnectionOptions, checkNonNegative, checkTimeout, withDefaults } = require('./options');
 
 const kAborted = Symbol('kAborted');
 const SUPPORTED_VERSIONS = [8, 13];
@@ -29,17 +37,32 @@ const SUPPORTED_VERSIONS = [8, 13];
  * @param {string[]} protocols
  * @param {object} [options]
  */
+// ws's client options and their defaults (the limits as a server's connections have them,
+// but maxBufferedAmount: see below).
+const CLIENT_DEFAULTS = Object.freeze({
+  allowSynchronousEvents: true,
+  autoPong: true,
+  protocolVersion: 13,
+  maxPayload: DEFAULT_MAX_PAYLOAD,
+  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
+  highWaterMark: DEFAULT_HIGH_WATER_MARK,
+  maxFragments: DEFAULT_MAX_FRAGMENTS,
+  maxBufferedChunks: DEFAULT_MAX_BUFFERED_CHUNKS,
+  maxPendingAutoPongs: DEFAULT_MAX_PENDING_AUTO_PONGS,
+  // No limit by default, as in ws: a client's peer is the server it chose, and an upload that
+  // ignores send()'s backpressure completes (a server keeps 64 MiB against its clients).
+  maxBufferedAmount: 0,
+  onBufferOverflow: 'close',
+  skipUTF8Validation: false,
+  perMessageDeflate: true,
+  followRedirects: false,
+  maxRedirects: 10,
+  handshakeTimeout: 0
+});
+
 function initAsClient(websocket, address, protocols, options) {
   const opts = {
-    allowSynchronousEvents: true,
-    autoPong: true,
-    protocolVersion: 13,
-    maxPayload: DEFAULT_MAX_PAYLOAD,
-    skipUTF8Validation: false,
-    perMessageDeflate: true,
-    followRedirects: false,
-    maxRedirects: 10,
-    ...options,
+    ...withDefaults(CLIENT_DEFAULTS, options),
     protocols: undefined,
     socketPath: undefined,
     hostname: undefined,
@@ -51,6 +74,11 @@ function initAsClient(websocket, address, protocols, options) {
     port: undefined
   };
   opts.transport = transportOption(opts.transport);
+  // Every option a connection uses is checked here, synchronously: nothing may throw later,
+  // inside the 'upgrade' event, where the caller could not catch it.
+  checkConnectionOptions(opts);
+  checkNonNegative(opts, 'maxRedirects');
+  checkTimeout(opts, 'handshakeTimeout');
 
   if (!SUPPORTED_VERSIONS.includes(opts.protocolVersion)) {
     throw new RangeError(
@@ -109,7 +137,6 @@ function initAsClient(websocket, address, protocols, options) {
     Upgrade: 'websocket'
   };
   opts.path = url.pathname + url.search;
-  opts.timeout = opts.handshakeTimeout;
 
   const deflateOptions = permessageDeflate.deflateOptions(opts.perMessageDeflate, {
     isServer: false
@@ -175,8 +202,10 @@ function initAsClient(websocket, address, protocols, options) {
     req = websocket._req = request(opts);
   }
 
-  if (opts.timeout) {
-    req.on('timeout', () => abortHandshake(websocket, req, 'Opening handshake has timed out'));
+  // handshakeTimeout is a deadline for the whole handshake (redirects included), not an idle
+  // timer: a server that drips its answer a byte at a time cannot hold it open past it.
+  if (opts.handshakeTimeout > 0 && websocket._handshakeTimer === null) {
+    websocket._handshakeTimer = setTimeout(handshakeTimedOut, opts.handshakeTimeout, websocket);
   }
 
   req.on('error', (err) => {
@@ -212,6 +241,7 @@ function initAsClient(websocket, address, protocols, options) {
     // An 'upgrade' listener may have closed or terminated the connection.
     if (websocket.readyState !== websocket.CONNECTING) return;
     req = websocket._req = null;
+    stopHandshakeTimer(websocket);
 
     const upgrade = res.headers.upgrade;
     if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
@@ -278,8 +308,23 @@ function tlsConnect(options) {
   return tls.connect(options);
 }
 
+function handshakeTimedOut(websocket) {
+  websocket._handshakeTimer = null;
+  const req = websocket._req;
+  if (websocket.readyState === websocket.CONNECTING && req !== null) {
+    abortHandshake(websocket, req, 'Opening handshake has timed out');
+  }
+}
+
+function stopHandshakeTimer(websocket) {
+  if (websocket._handshakeTimer === null) return;
+  clearTimeout(websocket._handshakeTimer);
+  websocket._handshakeTimer = null;
+}
+
 /** Reports a failed handshake: 'error', then 'close' with 1006. */
 function emitErrorAndClose(websocket, err) {
+  stopHandshakeTimer(websocket);
   websocket._readyState = websocket.CLOSING;
   websocket._errorEmitted = true;
   websocket._emitError(err);
@@ -291,6 +336,7 @@ function emitErrorAndClose(websocket, err) {
  * 101 answer), then reports the error.
  */
 function abortHandshake(websocket, stream, message) {
+  stopHandshakeTimer(websocket);
   websocket._readyState = websocket.CLOSING;
   const err = new Error(message);
   Error.captureStackTrace(err, abortHandshake);

@@ -275,9 +275,11 @@ function offer(options) {
  */
 function acceptAnswer(header, options) {
   const extensions = parseExtensions(header);
-  if (extensions === null || extensions.length !== 1 || extensions[0].name !== EXTENSION_NAME) {
-    throw new Error('Invalid Sec-WebSocket-Extensions header');
+  if (extensions === null) throw new Error('Invalid Sec-WebSocket-Extensions header');
+  if (extensions.some((extension) => extension.name !== EXTENSION_NAME)) {
+    throw new Error('Server indicated an extension that was not requested');
   }
+  if (extensions.length !== 1) throw new Error('Invalid Sec-WebSocket-Extensions header');
   const answer = readParams(extensions[0].params, false);
   if (answer === null) throw new Error('Invalid Sec-WebSocket-Extensions header');
   if (options.clientNoContextTakeover === false && answer.client_no_context_takeover) {

@@ -15,6 +15,7 @@ const { checkBroker } = require('./broker');
 const WebSocket = require('./websocket');
 const { Heartbeat, heartbeatOptions } = require('./heartbeat');
 const { transportOption } = require('./native-transport');
+const { checkConnectionOptions, checkNonNegative, checkTimeout, withDefaults } = require('./options');
 const { handleSocket, DEFAULT_HEADERS_TIMEOUT, DEFAULT_MAX_HEADER_SIZE } = require('./raw-upgrade');
 const { NativeListener, nativeListenerFor } = require('./native-listener');
 const {
@@ -76,7 +77,7 @@ class WebSocketServer extends EventEmitter {
   constructor(options, callback) {
     super();
 
-    options = {
+    options = withDefaults({
       allowSynchronousEvents: true,
       autoPong: true,
       maxPayload: DEFAULT_MAX_PAYLOAD,
@@ -102,9 +103,8 @@ class WebSocketServer extends EventEmitter {
       host: null,
       path: null,
       port: null,
-      WebSocket,
-      ...options
-    };
+      WebSocket
+    }, options);
 
     if (
       (options.port == null && !options.server && !options.noServer) ||
@@ -115,23 +115,10 @@ class WebSocketServer extends EventEmitter {
         'One and only one of the "port", "server", or "noServer" options must be specified'
       );
     }
-    checkNonNegative(options, 'maxPayload');
-    checkNonNegative(options, 'closeTimeout');
-    checkNonNegative(options, 'highWaterMark');
+    checkConnectionOptions(options);
     checkNonNegative(options, 'maxBackpressure');
-    for (const name of ['maxFragments', 'maxBufferedChunks', 'maxPendingAutoPongs']) {
-      checkNonNegative(options, name);
-    }
-    checkNonNegative(options, 'maxBufferedAmount');
     checkNonNegative(options, 'maxHeaderSize');
-    checkNonNegative(options, 'headersTimeout');
-    if (options.onBufferOverflow !== 'close' && options.onBufferOverflow !== 'drop') {
-      const err = new TypeError(
-        `The "onBufferOverflow" option must be 'close' or 'drop'; got ${options.onBufferOverflow}`
-      );
-      err.code = 'ERR_INVALID_ARG_VALUE';
-      throw err;
-    }
+    checkTimeout(options, 'headersTimeout');
     options.transport = transportOption(options.transport);
     const heartbeat = heartbeatOptions(options.heartbeat);
     this._deflate = permessageDeflate.deflateOptions(options.perMessageDeflate, { isServer: true });
@@ -367,13 +354,13 @@ class WebSocketServer extends EventEmitter {
     if (accept === null) {
       return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
     }
-    if (versionHeader === undefined || !/^\s*\d+\s*$/.test(versionHeader)) {
-      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header');
-    }
-    if (+versionHeader !== 13) {
-      // RFC 6455 4.4: name the versions we speak.
-      return refuse(this, req, socket, 426, 'Unsupported WebSocket version', {
-        'Sec-WebSocket-Version': '13'
+    // 13 (RFC 6455) and 8 (the last draft, whose framing is the same), as ws accepts them.
+    // Anything else is answered as ws does: 400 naming the versions we speak (RFC 6455 4.4
+    // asks for such a header with "an appropriate HTTP error code").
+    const version = /^\s*\d+\s*$/.test(versionHeader || '') ? +versionHeader : NaN;
+    if (version !== 13 && version !== 8) {
+      return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
+        'Sec-WebSocket-Version': '13, 8'
       });
     }
     if (!this.shouldHandle(req)) {
@@ -396,7 +383,8 @@ class WebSocketServer extends EventEmitter {
 
     if (this.options.verifyClient) {
       const info = {
-        origin: headers.origin,
+        // (version 8 clients send their origin as Sec-WebSocket-Origin)
+        origin: version === 8 ? headers['sec-websocket-origin'] : headers.origin,
         secure: !!(req.socket.authorized || req.socket.encrypted),
         req
       };
@@ -467,15 +455,6 @@ class WebSocketServer extends EventEmitter {
     // Removed by _connectionClosed() when the connection closes.
     if (this.clients) this.clients.add(ws);
     cb(ws, req);
-  }
-}
-
-function checkNonNegative(options, name) {
-  const value = options[name];
-  if (typeof value !== 'number' || !(value >= 0)) {
-    const err = new RangeError(`The "${name}" option must be a number >= 0; got ${value}`);
-    err.code = 'ERR_OUT_OF_RANGE';
-    throw err;
   }
 }
 

@@ -14,6 +14,7 @@ const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
+const Sender = require('./sender');
 const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
 const {
   BINARY_TYPES,
@@ -98,8 +99,9 @@ class WebSocket {
     this._sendCallbacks = null;
     this._transport = null;
     this._writeQueue = null; // buffers to write before the engine's next output, in order
-    // the window our compressed messages may use; 0 when permessage-deflate was not negotiated
-    this._deflateWindowBits = 0;
+    // Bytes of application data (messages, ping and pong payloads) queued since the last
+    // flush: what bufferedAmount counts of them until the transport has them.
+    this._unflushedBytes = 0;
     this._server = null; // the WebSocketServer that accepted this connection
     // Heartbeat: when bytes last arrived; 0 when no heartbeat watches the connection, and
     // minus the time of its ping while that ping is unanswered (see lib/heartbeat.js).
@@ -134,6 +136,14 @@ class WebSocket {
     return transport !== null ? transport.socket : this._closedSocket;
   }
 
+  /**
+   * ws's Sender of the connection, for what other packages use of it: sendFrame(list, cb)
+   * (engine.io writes frames built once by Sender.frame() with it). A view made on demand.
+   */
+  get _sender() {
+    return new Sender(this);
+  }
+
   /** @type {'nodebuffer'|'arraybuffer'|'fragments'|'blob'} */
   get binaryType() {
     return this._binaryType;
@@ -145,16 +155,17 @@ class WebSocket {
     if (this._handle !== null) binding.trackFragments(this._handle, type === 'fragments');
   }
 
-  /** Bytes queued by send()/ping()/pong() and not yet handed to the operating system. */
+  /**
+   * Bytes queued by send()/ping()/pong() and not yet handed to the operating system: the
+   * application data of what waits for this turn's write (or for a Blob being read, or a
+   * message being compressed), the framed bytes the kernel has not taken yet, and, as in ws
+   * and the browser, what was sent after the connection began closing.
+   */
   get bufferedAmount() {
-    if (this._transport === null) return this._bufferedAmount;
-    return (
-      this._bufferedAmount +
-      this._compressingBytes +
-      bytesOf(this._writeQueue) +
-      binding.pendingOutput(this._handle) +
-      this._transport.writableLength
-    );
+    const rare = this._rare;
+    const late = rare === null ? 0 : rare._bufferedAmount + rare._queuedBytes;
+    if (this._transport === null) return late;
+    return this._unflushedBytes + this._transport.writableLength + late;
   }
 
   /** How bytes move: 'native' (the addon owns the socket) or 'stream' (a Node stream). */
@@ -267,8 +278,11 @@ class WebSocket {
       abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
       return;
     }
+    // Checked now, even when the close frame must wait behind a Blob or a compression.
+    code = closeCode(code);
+    data = code === undefined ? undefined : closeReason(data);
     if (this._sendQueue !== null && this._readyState === OPEN) {
-      this._sendQueue.push(() => this.close(code, data));
+      this._queueSend(() => this.close(code, data), 0, undefined);
       return;
     }
     if (this._readyState === CLOSING) {
@@ -278,7 +292,6 @@ class WebSocket {
       }
       return;
     }
-    // Validates code and reason (throwing ws's errors) before anything changes.
     binding.close(this._handle, code, data);
     this._readyState = CLOSING;
     this._closeFrameSent = true;
@@ -336,17 +349,19 @@ class WebSocket {
     if (typeof options === 'function') {
       cb = options;
       options = undefined;
+    } else {
+      cb = callbackArgument(cb);
     }
     if (this._readyState !== OPEN) {
       if (this._readyState === CONNECTING) {
         throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
       }
-      sendAfterClose(this, data, cb);
+      sendAfterClose(this, byteLengthOf(data), cb);
       return false;
     }
 
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => this.send(data, options, cb));
+      this._queueSend(() => this.send(data, options, cb), byteLengthOf(data), cb);
       return this._belowHighWaterMark();
     }
     if (isBlob(data)) {
@@ -361,7 +376,9 @@ class WebSocket {
       data = data.toString();
       binary = false;
     } else if (!ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
-      data = isBufferList(data) ? Buffer.concat(data) : Buffer.from(data);
+      // No data (as ws: any falsy value) is an empty binary message.
+      if (!data) data = EMPTY_BUFFER;
+      else data = isBufferList(data) ? Buffer.concat(data) : Buffer.from(data);
     }
     let fin = true;
     let compress = this._deflate;
@@ -370,10 +387,13 @@ class WebSocket {
       if (options.fin !== undefined) fin = !!options.fin;
       if (options.compress === false) compress = false;
     }
+    // A string's UTF-8 size is measured here only when something needs it before the engine,
+    // which returns it (-1 until then).
+    let size = typeof data === 'string' ? -1 : data.byteLength;
     // Past the high-water mark, check the hard limit on what may wait for a peer that does
     // not read: drop this message, or fail the connection (1008) and free everything.
     if (this._needDrain && this._maxBufferedAmount > 0) {
-      const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+      if (size < 0) size = Buffer.byteLength(data);
       if (this.bufferedAmount + size > this._maxBufferedAmount) {
         this._onBufferOverflow(cb);
         return false;
@@ -381,32 +401,22 @@ class WebSocket {
     }
 
     const opcode = binary ? OP_BINARY : OP_TEXT;
-    if (compress && fin && !this._sendingFragments && byteSize(data) >= ASYNC_DEFLATE_MIN) {
-      this._sendCompressedAsync(data, opcode, cb);
+    if (compress && fin && !this._sendingFragments && atLeast(data, size, ASYNC_DEFLATE_MIN)) {
+      this._sendCompressedAsync(data, size < 0 ? Buffer.byteLength(data) : size, opcode, cb);
       return this._belowHighWaterMark();
     }
     this._sendingFragments = !fin;
-    let queued;
-    if (
-      !compress &&
-      typeof data !== 'string' &&
-      data.byteLength >= DIRECT_WRITE_MIN &&
-      this._isServer
-    ) {
-      binding.sendHeader(this._handle, opcode, fin, false, data.byteLength);
+    if (!compress && size >= DIRECT_WRITE_MIN && this._isServer) {
+      binding.sendHeader(this._handle, opcode, fin, false, size);
       this._queueWrite(binding.takeOutput(this._handle));
       this._queueWrite(toBuffer(data));
-      queued = bytesOf(this._writeQueue);
+      this._unflushedBytes += size;
     } else {
-      queued = binding.send(this._handle, data, opcode, fin, compress) + bytesOf(this._writeQueue);
+      this._unflushedBytes += binding.send(this._handle, data, opcode, fin, compress);
     }
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();
-    if (queued + this._transport.writableLength + this._bufferedAmount < this._highWaterMark) {
-      return true;
-    }
-    this._needDrain = true;
-    return false;
+    return this._belowHighWaterMark();
   }
 
   /** Destroys the connection without a closing handshake. */
@@ -418,6 +428,10 @@ class WebSocket {
     }
     if (this._transport !== null) {
       this._readyState = CLOSING;
+      this._terminated = true;
+      // What this turn queued goes out first: ws writes every send at once, so data sent
+      // before terminate() reaches the socket there too. Nothing after it.
+      if (this._flushScheduled) this._flush();
       this._transport.destroy();
     }
   }
@@ -477,37 +491,66 @@ class WebSocket {
     return false;
   }
 
-  /** Later sends wait (in call order) until _releaseSends(). */
-  _holdSends() {
-    this._sendQueue = [];
+  /**
+   * Sends made while a Blob is read or a message is compressed wait in _sendQueue, in call
+   * order, each with its bytes (counted in bufferedAmount meanwhile) and its callback (which
+   * gets the error if they never go out).
+   */
+  _queueSend(run, bytes, cb) {
+    this._sendQueue.push({ run, bytes, cb });
+    this._queuedBytes += bytes;
   }
 
-  _releaseSends() {
-    const queue = this._sendQueue;
+  /** Starts an asynchronous step of `bytes`: later sends wait for it (see _queueSend). */
+  _holdSends(bytes) {
+    this._sendQueue = [];
+    this._queuedBytes += bytes;
+  }
+
+  /** Ends the step begun by _holdSends(bytes); returns the sends that waited for it. */
+  _takeHeldSends(bytes) {
+    const waiting = this._sendQueue;
     this._sendQueue = null;
-    for (let i = 0; i < queue.length; i++) {
+    this._queuedBytes -= bytes;
+    return waiting;
+  }
+
+  /** Runs sends that waited, in order, until one of them begins another asynchronous step. */
+  _runHeldSends(waiting) {
+    for (let i = 0; i < waiting.length; i++) {
       if (this._sendQueue !== null) {
-        // Another asynchronous step began: the rest waits for it too.
-        this._sendQueue.push(...queue.slice(i));
-        break;
+        // Another asynchronous step began: the rest waits for it too (still counted).
+        this._sendQueue.push(...waiting.slice(i));
+        return;
       }
-      queue[i]();
+      this._queuedBytes -= waiting[i].bytes;
+      waiting[i].run();
     }
   }
 
-  /** Reads a Blob, then sendBuffer(bytes); sends made meanwhile wait for it. */
-  _whenBlobRead(blob, sendBuffer, cb) {
-    this._holdSends();
+  /** Fails a send and those that waited behind it: each callback gets err, in order. */
+  _failHeldSends(waiting, cb, err) {
+    const callbacks = cb === undefined ? [] : [cb];
+    for (const entry of waiting) {
+      this._queuedBytes -= entry.bytes;
+      if (entry.cb !== undefined) callbacks.push(entry.cb);
+    }
+    runCallbacks(callbacks, err);
+  }
+
+  /** Whether nothing can be written any more (terminated, destroyed, ended or closed). */
+  _cannotWrite() {
+    return this._transport === null || this._terminated || !this._transport.writable;
+  }
+
+  /** Reads a Blob, then sendBytes(bytes); sends made meanwhile wait for it. */
+  _whenBlobRead(blob, sendBytes, cb) {
+    const size = blob.size;
+    this._holdSends(size);
+    // (Continued in a tick of its own, so that what the callbacks throw is not a rejection.)
     blob.arrayBuffer().then(
-      (arrayBuffer) => {
-        if (this._readyState === OPEN) sendBuffer(Buffer.from(arrayBuffer));
-        else if (cb) cb(new Error('The socket was closed while the blob was being read'));
-        this._releaseSends();
-      },
-      (err) => {
-        if (cb) cb(err);
-        this._releaseSends();
-      }
+      (arrayBuffer) => process.nextTick(blobRead, this, size, arrayBuffer, sendBytes, cb),
+      (err) => process.nextTick(blobFailed, this, size, err, cb)
     );
   }
 
@@ -515,22 +558,38 @@ class WebSocket {
    * Compresses a large message in the thread pool (zlib takes milliseconds per 64 KiB, which
    * would stall every other connection); sends made meanwhile wait for it.
    */
-  _sendCompressedAsync(data, opcode, cb) {
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-    this._holdSends();
-    this._compressingBytes += size;
+  _sendCompressedAsync(data, size, opcode, cb) {
+    this._holdSends(size);
     binding.compressAsync(this._handle, data, opcode, (err) => {
-      this._compressingBytes -= size;
-      if (err || this._readyState === CLOSED || this._transport === null) {
-        if (cb) {
-          cb(err || new Error(`WebSocket is not open: readyState ${this._readyState} (CLOSED)`));
-        }
-      } else {
-        if (cb !== undefined) this._addSendCallback(cb);
-        this._scheduleFlush();
+      const waiting = this._takeHeldSends(size);
+      if (!err && this._cannotWrite()) {
+        err = new Error('The socket was closed while data was being compressed');
       }
-      this._releaseSends();
+      if (err) {
+        this._failHeldSends(waiting, cb, err);
+        return;
+      }
+      this._unflushedBytes += size;
+      if (cb !== undefined) this._addSendCallback(cb);
+      this._scheduleFlush();
+      this._runHeldSends(waiting);
     });
+  }
+
+  /**
+   * A Blob could not be read (ws: the file behind it changed): every send waiting for it
+   * fails with the error, and so does the connection, as in ws: 'error', then the socket is
+   * ended without a close frame.
+   */
+  _onSendFailure(err) {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this._setCloseTimer();
+    this._endAfterFlush = true;
+    this._scheduleFlush();
+    if (this._errorEmitted) return;
+    this._errorEmitted = true;
+    this._emitError(err);
   }
 
   _sendControl(opcode, data, mask, cb) {
@@ -539,17 +598,25 @@ class WebSocket {
       data = undefined;
     } else if (typeof mask === 'function') {
       cb = mask;
+    } else {
+      cb = callbackArgument(cb);
     }
     if (this._readyState === CONNECTING) {
       throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     }
     if (typeof data === 'number') data = data.toString();
+    const size = byteLengthOf(data);
+    if (size > 125) {
+      const err = new RangeError('The data size must not be greater than 125 bytes');
+      err.code = 'WS_ERR_CONTROL_PAYLOAD_TOO_LARGE';
+      throw err;
+    }
     if (this._readyState !== OPEN) {
-      sendAfterClose(this, data, cb);
+      sendAfterClose(this, byteLengthOf(data), cb);
       return;
     }
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => this._sendControl(opcode, data, mask, cb));
+      this._queueSend(() => this._sendControl(opcode, data, mask, cb), size, cb);
       return;
     }
     if (isBlob(data)) {
@@ -561,6 +628,7 @@ class WebSocket {
       data = Buffer.from(data);
     }
     binding.send(this._handle, data, opcode, true, false);
+    this._unflushedBytes += size;
     if (cb !== undefined) this._addSendCallback(cb);
     this._scheduleFlush();
   }
@@ -588,7 +656,7 @@ class WebSocket {
     // A whole message cannot go in between the fragments of one this connection is sending.
     if (this._sendingFragments) return false;
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => this._sendFramed(frame, compressed));
+      this._queueSend(() => this._sendFramed(frame, compressed), frame.length, undefined);
       return true;
     }
     if (frame.length >= DIRECT_WRITE_MIN) {
@@ -600,8 +668,64 @@ class WebSocket {
     } else {
       binding.sendFramed(this._handle, frame, compressed);
     }
+    this._unflushedBytes += frame.length;
     this._scheduleFlush();
     return true;
+  }
+
+  /**
+   * ws._sender.sendFrame(list, cb): whole frames built beforehand, queued as they are. On a
+   * server small ones join the engine's output (one copy); otherwise the engine's output so
+   * far and these buffers are written after each other, without a copy.
+   */
+  _sendFrames(list, cb) {
+    cb = callbackArgument(cb);
+    const buffers = framesOf(list);
+    let size = 0;
+    for (const buffer of buffers) size += buffer.length;
+    if (this._readyState !== OPEN) {
+      if (this._readyState === CONNECTING) {
+        throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+      }
+      sendAfterClose(this, 0, cb); // (ws does not count these in bufferedAmount)
+      return false;
+    }
+    if (size === 0) throw framesError('The frame list is empty');
+    const first = buffers[0][0];
+    const isData = (first & 0x08) === 0;
+    // A data frame cannot go in between the fragments of a message this connection sends.
+    if (isData && this._sendingFragments) {
+      const err = new Error('A frame cannot be sent while a fragmented message is being sent');
+      err.code = 'WS_ERR_FRAGMENTED_SEND';
+      throw err;
+    }
+    // RSV1 on a data frame: compressed by someone else's deflater, so ours must not refer back
+    // past it (sendFramed's compressed flag); the engine does that only for a server.
+    const compressed = isData && (first & 0x40) !== 0 && this._deflate;
+    if (compressed && !this._isServer) {
+      const err = new Error(
+        'A compressed frame built elsewhere cannot be sent on a client connection that ' +
+          'negotiated permessage-deflate'
+      );
+      err.code = 'WS_ERR_UNSUPPORTED_FRAME';
+      throw err;
+    }
+    if (this._sendQueue !== null) {
+      this._queueSend(() => this._sendFrames(buffers, cb), size, cb);
+      return this._belowHighWaterMark();
+    }
+    if (this._isServer && !this._sendingFragments && size < DIRECT_WRITE_MIN) {
+      binding.sendFramed(this._handle, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), compressed);
+    } else {
+      const out = binding.takeOutput(this._handle);
+      if (out !== undefined) this._queueWrite(out);
+      for (const buffer of buffers) this._queueWrite(buffer);
+      if (compressed) binding.sendFramed(this._handle, EMPTY_BUFFER, true);
+    }
+    this._unflushedBytes += size;
+    if (cb !== undefined) this._addSendCallback(cb);
+    this._scheduleFlush();
+    return this._belowHighWaterMark();
   }
 
   _addSendCallback(cb) {
@@ -619,6 +743,7 @@ class WebSocket {
   /** Writes everything queued in one write, then ends the socket if the close is complete. */
   _flush() {
     this._flushScheduled = false;
+    this._unflushedBytes = 0; // (the transport counts what it could not write yet)
     if (this._transport === null) return;
     const queue = this._writeQueue;
     this._writeQueue = null;
@@ -636,11 +761,20 @@ class WebSocket {
     }
   }
 
+  /**
+   * The bytes of a flush were written (or failed): its callbacks, then 'drain'. Each runs
+   * even if one before it throws; the first exception is rethrown afterwards (see
+   * runCallbacks), so one throwing callback cannot starve the others or stop 'drain'.
+   */
   _afterWrite(err, callbacks) {
-    if (callbacks !== null) {
-      for (const cb of callbacks) cb(err || undefined);
+    let thrown = NO_EXCEPTION;
+    if (callbacks !== null) thrown = callEach(callbacks, err || null);
+    try {
+      this._checkDrain();
+    } catch (e) {
+      if (thrown === NO_EXCEPTION) thrown = e;
     }
-    this._checkDrain();
+    if (thrown !== NO_EXCEPTION) process.nextTick(rethrow, thrown);
   }
 
   _checkDrain() {
@@ -696,8 +830,17 @@ class WebSocket {
   /** The engine failed the connection (it queued a close frame with the status). */
   _onProtocolError() {
     const [message, code, status] = binding.errorInfo(this._handle);
-    const err = code === 'WS_ERR_INVALID_UTF8' ? new Error(message) : new RangeError(message);
-    err.code = code;
+    let err;
+    if (code === 'WS_ERR_INVALID_COMPRESSED_DATA') {
+      // What ws reports, zlib's error of corrupt input (ws's is zlib's own): code and errno
+      // as Node's zlib has them.
+      err = new Error(message);
+      err.code = 'Z_DATA_ERROR';
+      err.errno = -3;
+    } else {
+      err = code === 'WS_ERR_INVALID_UTF8' ? new Error(message) : new RangeError(message);
+      err.code = code;
+    }
     err[kStatusCode] = status;
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._closeFrameSent = true;
@@ -742,8 +885,7 @@ class WebSocket {
     const callbacks = this._sendCallbacks;
     this._sendCallbacks = null;
     if (callbacks !== null) {
-      const err = new Error('WebSocket is not open: readyState 3 (CLOSED)');
-      for (const cb of callbacks) process.nextTick(cb, err);
+      process.nextTick(runCallbacks, callbacks, new Error('WebSocket is not open: readyState 3 (CLOSED)'));
     }
     binding.release(this._handle);
     if (this._parksStreams) unwatchIdleStreams();
@@ -763,12 +905,75 @@ function flushTick(ws) {
   ws._flush();
 }
 
-/** The bytes of a write queue (null when empty). */
-function bytesOf(queue) {
-  if (queue === null) return 0;
-  let bytes = 0;
-  for (const buffer of queue) bytes += buffer.length;
-  return bytes;
+// Send callbacks. Each one runs even when one before it throws; the first exception is then
+// rethrown in a tick of its own, where it is an uncaught exception as any other (Node's
+// streams report a throwing write callback that way too).
+const NO_EXCEPTION = Symbol('no exception');
+
+/** Calls each callback with err; returns the first exception thrown, or NO_EXCEPTION. */
+function callEach(callbacks, err) {
+  let thrown = NO_EXCEPTION;
+  for (let i = 0; i < callbacks.length; i++) {
+    try {
+      callbacks[i](err);
+    } catch (e) {
+      if (thrown === NO_EXCEPTION) thrown = e;
+    }
+  }
+  return thrown;
+}
+
+function runCallbacks(callbacks, err) {
+  const thrown = callEach(callbacks, err);
+  if (thrown !== NO_EXCEPTION) process.nextTick(rethrow, thrown);
+}
+
+function rethrow(err) {
+  throw err;
+}
+
+/** A send's callback argument: a function, or undefined/null for none. */
+function callbackArgument(cb) {
+  if (cb === undefined || cb === null) return undefined;
+  if (typeof cb !== 'function') {
+    const err = new TypeError(`The "cb" argument must be of type function; got ${typeof cb}`);
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    throw err;
+  }
+  return cb;
+}
+
+function framesError(message) {
+  const err = new TypeError(message);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+/** sendFrame()'s list as Buffers: each a Buffer, another binary view, or a string (UTF-8). */
+function framesOf(list) {
+  if (!Array.isArray(list)) throw framesError('The "list" argument must be an array of Buffers');
+  return list.map((item) => {
+    if (typeof item === 'string') return Buffer.from(item);
+    if (ArrayBuffer.isView(item) || isArrayBuffer(item)) return toBuffer(item);
+    throw framesError('The "list" argument must be an array of Buffers');
+  });
+}
+
+function blobRead(ws, size, arrayBuffer, sendBytes, cb) {
+  const waiting = ws._takeHeldSends(size);
+  if (ws._cannotWrite()) {
+    ws._failHeldSends(waiting, cb, new Error('The socket was closed while the blob was being read'));
+    return;
+  }
+  // Its own send goes first, before those that waited (it may itself hold them again).
+  if (ws._readyState === OPEN) sendBytes(Buffer.from(arrayBuffer));
+  else sendAfterClose(ws, arrayBuffer.byteLength, cb);
+  ws._runHeldSends(waiting);
+}
+
+function blobFailed(ws, size, err, cb) {
+  ws._failHeldSends(ws._takeHeldSends(size), cb, err);
+  ws._onSendFailure(err);
 }
 
 function isArrayBuffer(value) {
@@ -801,13 +1006,16 @@ function splitFragments(data, ends) {
   return fragments;
 }
 
-/** Bytes of a message, without encoding a string when its length alone decides. */
-function byteSize(data) {
-  if (typeof data !== 'string') return data.byteLength;
-  // UTF-8 takes at least one byte per UTF-16 unit and at most three.
-  if (data.length >= ASYNC_DEFLATE_MIN) return data.length;
-  if (data.length * 3 < ASYNC_DEFLATE_MIN) return data.length;
-  return Buffer.byteLength(data);
+/**
+ * Whether a message has at least `min` bytes; a string is measured only when its length does
+ * not decide (UTF-8 takes one to three bytes per UTF-16 unit). size: -1 for a string not
+ * measured yet.
+ */
+function atLeast(data, size, min) {
+  if (size >= 0) return size >= min;
+  if (data.length >= min) return true;
+  if (data.length * 3 < min) return false;
+  return Buffer.byteLength(data) >= min;
 }
 
 /** An array of Buffers (a 'fragments' message): sent as one message of their bytes. */
@@ -827,13 +1035,45 @@ function byteLengthOf(data) {
 }
 
 // As ws: data sent after close is counted in bufferedAmount and its callback gets an error.
-function sendAfterClose(ws, data, cb) {
-  if (data) ws._bufferedAmount += byteLengthOf(data);
+function sendAfterClose(ws, bytes, cb) {
+  if (bytes > 0) ws._bufferedAmount += bytes;
   if (cb) {
     const state = ws._readyState;
     const err = new Error(`WebSocket is not open: readyState ${state} (${readyStates[state]})`);
     process.nextTick(cb, err);
   }
+}
+
+/** close()'s code as ws takes it: undefined (no status), or a valid code (truncated). */
+function closeCode(code) {
+  if (code === undefined) return undefined;
+  const truncated = typeof code === 'number' ? Math.trunc(code) : NaN;
+  if (!binding.isValidCloseCode(truncated)) {
+    const err = new TypeError('First argument must be a valid error code number');
+    err.code = 'WS_ERR_INVALID_CLOSE_CODE';
+    throw err;
+  }
+  return truncated;
+}
+
+/**
+ * close()'s reason as ws takes it: a string or bytes (checked by the engine), or undefined
+ * when it has no length (none, an empty one, or a value such as a number, which ws ignores).
+ */
+function closeReason(data) {
+  if (typeof data === 'string' || ArrayBuffer.isView(data) || isArrayBuffer(data)) {
+    const length = byteLengthOf(data);
+    if (length > 123) {
+      const err = new RangeError('The message must not be greater than 123 bytes');
+      err.code = 'WS_ERR_CLOSE_REASON_TOO_LONG';
+      throw err;
+    }
+    return length === 0 ? undefined : data;
+  }
+  if (data === undefined || data === null || !data.length) return undefined;
+  const err = new TypeError('Second argument must be a string or a Uint8Array');
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  throw err;
 }
 
 // State that stays at its initial value on most connections: the closing handshake's,
@@ -853,7 +1093,8 @@ function RareState() {
   // Sends waiting behind an asynchronous step (a Blob being read, a large message being
   // compressed in the thread pool), in call order.
   this._sendQueue = null;
-  this._compressingBytes = 0;
+  this._queuedBytes = 0; // bytes of those sends and of the step they wait for
+  this._terminated = false; // terminate() was called
   this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
   this._inflating = false; // a large message is being inflated in the thread pool
   this._topics = null; // Set of subscribed topics, created on first subscribe()
@@ -864,6 +1105,7 @@ function RareState() {
   this._url = undefined; // a client's
   this._redirects = 0;
   this._req = null;
+  this._handshakeTimer = null; // a client's handshakeTimeout
 }
 
 // The initial values.
@@ -927,10 +1169,23 @@ for (const [field, name] of [
   });
 }
 
+// The window our compressed messages may use (8..15), 0 when permessage-deflate was not
+// negotiated: four bits of _flags above the booleans' (a field would cost every connection).
+const WINDOW_SHIFT = FLAGS.length;
+const WINDOW_MASK = 0xf << WINDOW_SHIFT;
+Object.defineProperty(WebSocket.prototype, '_deflateWindowBits', {
+  get() {
+    return (this._flags & WINDOW_MASK) >> WINDOW_SHIFT;
+  },
+  set(bits) {
+    this._flags = (this._flags & ~WINDOW_MASK) | (bits << WINDOW_SHIFT);
+  }
+});
+
 // permessage-deflate was negotiated
 Object.defineProperty(WebSocket.prototype, '_deflate', {
   get() {
-    return this._deflateWindowBits !== 0;
+    return (this._flags & WINDOW_MASK) !== 0;
   }
 });
 
@@ -962,6 +1217,7 @@ for (const property of [
 // onopen, onerror, onclose, onmessage: one handler each, alongside addEventListener ones.
 for (const method of ['open', 'error', 'close', 'message']) {
   Object.defineProperty(WebSocket.prototype, `on${method}`, {
+    configurable: true,
     enumerable: true,
     get() {
       for (const listener of this.listeners(method)) {

@@ -461,6 +461,32 @@ describe('client handshake failures', function () {
     assert.strictEqual(srv.requests.length, 1);
   });
 
+  // (ws resets its timer on every byte, so it completes this handshake: ws-native only.)
+  nativeOnly.it('handshakeTimeout is a deadline: a server dripping its 101 a byte at a time cannot hold the handshake open past it', async function () {
+    let written = 0;
+    let total = 0;
+    let timer = null;
+    const srv = await rawServer((socket, req) => {
+      const captured = [];
+      write101({ write: (text) => captured.push(text) }, req);
+      const answer = Buffer.from(captured.join(''), 'latin1');
+      total = answer.length;
+      // About 20 ms a byte: the whole answer takes several seconds, far past the deadline.
+      timer = setInterval(() => {
+        if (written === total || socket.destroyed) return clearInterval(timer);
+        socket.write(answer.subarray(written, ++written));
+      }, 20);
+      socket.on('close', () => clearInterval(timer));
+    });
+    try {
+      await expectFailure(client(srv.url, { handshakeTimeout: 300 }), 'Opening handshake has timed out');
+      assert.ok(written > 0, 'the server had begun to answer');
+      assert.ok(written < total, `aborted before the whole answer came (${written} of ${total} bytes)`);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
   it("the server picks a subprotocol that was not offered -> 'Server sent an invalid subprotocol'", async function () {
     const srv = await rawServer((socket, req) =>
       write101(socket, req, { 'Sec-WebSocket-Protocol': 'c' })
@@ -491,6 +517,22 @@ describe('client handshake failures', function () {
       'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
     );
     assert.strictEqual(srv.requests[0].headers['sec-websocket-extensions'], undefined);
+  });
+
+  for (const answer of ['foo', 'permessage-deflate, foo']) {
+    it(`an extension that was not offered (${answer}) -> 'Server indicated an extension that was not requested'`, async function () {
+      const srv = await rawServer((socket, req) =>
+        write101(socket, req, { 'Sec-WebSocket-Extensions': answer })
+      );
+      await expectFailure(client(srv.url), 'Server indicated an extension that was not requested');
+    });
+  }
+
+  it("a malformed Sec-WebSocket-Extensions answer -> 'Invalid Sec-WebSocket-Extensions header'", async function () {
+    const srv = await rawServer((socket, req) =>
+      write101(socket, req, { 'Sec-WebSocket-Extensions': 'permessage-deflate; =x' })
+    );
+    await expectFailure(client(srv.url), 'Invalid Sec-WebSocket-Extensions header');
   });
 
   it("connection refused -> 'error' (ECONNREFUSED) then 'close' 1006", async function () {
@@ -573,6 +615,46 @@ describe('client constructor errors (thrown synchronously, as ws)', function () 
       RangeError,
       'Unsupported protocol version: 7 (supported versions: 8, 13)'
     );
+  });
+
+  // ws takes them and misbehaves later (ws-native used to throw from inside the 'upgrade'
+  // event, where no caller can catch it); checked in the constructor, as the server does.
+  nativeOnly.it('an invalid limit option -> RangeError ERR_OUT_OF_RANGE from the constructor', function () {
+    const names = [
+      'maxPayload',
+      'closeTimeout',
+      'highWaterMark',
+      'maxFragments',
+      'maxBufferedChunks',
+      'maxPendingAutoPongs',
+      'maxBufferedAmount',
+      'maxRedirects',
+      'handshakeTimeout'
+    ];
+    for (const name of names) {
+      for (const value of [NaN, null, -1, 'big', {}]) {
+        assert.throws(
+          () => cleanup.add(new WebSocket('ws://127.0.0.1:1', { [name]: value })),
+          (err) => err instanceof RangeError && err.code === 'ERR_OUT_OF_RANGE' && err.message.includes(name),
+          `${name}: ${String(value)}`
+        );
+      }
+    }
+    for (const name of ['closeTimeout', 'handshakeTimeout']) {
+      assert.throws(() => new WebSocket('ws://127.0.0.1:1', { [name]: 2 ** 31 }), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    assert.throws(() => new WebSocket('ws://127.0.0.1:1', { onBufferOverflow: 'ignore' }), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE'
+    });
+  });
+
+  it('an option given as undefined keeps its default', async function () {
+    const ref = await refServer();
+    const ws = await open(ref.url, { maxPayload: undefined, handshakeTimeout: undefined, closeTimeout: undefined });
+    ws.send('still works');
+    const [data] = await nextMessage(ws);
+    assert.strictEqual(data.toString(), 'still works');
   });
 });
 
@@ -855,6 +937,37 @@ describe('client options', function () {
     ref.wss.on('connection', (ws, req) => requests.push(req));
     return { ...ref, requests };
   }
+
+  // As in ws: nothing caps what a client may queue for the server it chose.
+  it('a bulk upload that ignores backpressure completes (no default maxBufferedAmount on a client)', async function () {
+    const wss = cleanup.add(new Native.WebSocketServer({ port: 0, host: '127.0.0.1' }));
+    await once(wss, 'listening');
+    const MESSAGES = 72; // 72 MiB: more than a server's 64 MiB default, and than socket buffers
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    let received = 0;
+    const allReceived = new Promise((resolve) => {
+      wss.on('connection', (serverWs) => {
+        serverWs.pause(); // reads nothing until the client has queued everything
+        serverWs.on('message', (data) => {
+          received += data.length;
+          if (received === MESSAGES * chunk.length) resolve();
+        });
+        serverWs.once('resume-now', () => serverWs.resume());
+      });
+    });
+    const ws = await open(`ws://127.0.0.1:${wss.address().port}`);
+    const errors = [];
+    ws.on('error', (err) => errors.push(err));
+    const callbacks = [];
+    for (let i = 0; i < MESSAGES; i++) ws.send(chunk, (err) => callbacks.push(err));
+    assert.ok(ws.bufferedAmount > 64 * 1024 * 1024 - 1, `bufferedAmount ${ws.bufferedAmount}`);
+    for (const serverWs of wss.clients) serverWs.emit('resume-now');
+    await withTimeout(allReceived, 'every byte at the server');
+    while (callbacks.length < MESSAGES) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepStrictEqual(errors, []);
+    assert.ok(callbacks.every((err) => !err), 'every send succeeded');
+    assert.strictEqual(ws.readyState, WebSocket.OPEN);
+  });
 
   it('headers: a custom header reaches the server', async function () {
     const ref = await recordingServer();

@@ -4,7 +4,9 @@
 // and abrupt TCP closes, seen from a raw client.
 
 const assert = require('assert');
+const { Blob } = require('buffer');
 
+const { isWs } = require('./support/impl');
 const { OP, frame, closeFrame, open, cleanup } = require('./support/raw');
 
 /** Resolves with [code, reason, readyState at that moment] on the connection's 'close'. */
@@ -215,6 +217,68 @@ describe('close', function () {
       const f = await client.nextFrame();
       assert.strictEqual(f.code, 4999);
       assert.strictEqual(f.reason, reason);
+    });
+  });
+
+  // As ws takes them (nothing in RFC 6455 forbids what it sends for these).
+  describe('close() arguments as ws takes them', function () {
+    it('close(1000.5): the code is truncated to 1000; a truncation that is not a valid code throws', async function () {
+      const { client, ws } = await open();
+      // (ws sends 1004 for 1004.5, a code RFC 6455 7.4.2 reserves: "MUST NOT be set".)
+      for (const code of isWs ? [999.5, 2999.5, NaN, Infinity] : [999.5, 2999.5, 1004.5, NaN, Infinity]) {
+        assert.throws(() => ws.close(code), { name: 'TypeError' }, `code ${code}`);
+      }
+      ws.close(1000.5, 'half');
+      const f = await client.nextFrame();
+      assert.strictEqual(f.opcode, OP.CLOSE);
+      assert.strictEqual(f.code, 1000);
+      assert.strictEqual(f.reason, 'half');
+    });
+
+    it('close(1000, 123): a reason without a length is ignored, the code is sent alone', async function () {
+      const { client, ws } = await open();
+      ws.close(1000, 123);
+      const f = await client.nextFrame();
+      assert.strictEqual(f.opcode, OP.CLOSE);
+      assert.strictEqual(f.payload.length, 2);
+      assert.strictEqual(f.code, 1000);
+    });
+
+    it('close(1000, [1, 2]): a reason with a length that is not a string or bytes throws a TypeError', async function () {
+      const { ws } = await open();
+      assert.throws(
+        () => ws.close(1000, [1, 2]),
+        (err) =>
+          err instanceof TypeError &&
+          (isWs || err.message === 'Second argument must be a string or a Uint8Array')
+      );
+      assert.strictEqual(ws.readyState, ws.OPEN);
+    });
+
+    it("close(undefined, 'reason'): no status, so no reason either; the peer sees 1005", async function () {
+      const { client, ws } = await open();
+      const closed = closeEvent(ws);
+      ws.close(undefined, 'reason');
+      const f = await client.nextFrame();
+      assert.strictEqual(f.opcode, OP.CLOSE);
+      assert.strictEqual(f.payload.length, 0);
+      await client.sendClose();
+      const [code] = await closed;
+      assert.strictEqual(code, 1005);
+    });
+
+    it('an invalid code is refused at the call even while a Blob is still being read', async function () {
+      const { client, ws } = await open();
+      ws.send(new Blob(['first']));
+      assert.throws(() => ws.close(1004), { name: 'TypeError' });
+      assert.throws(() => ws.close(1000, 'x'.repeat(124)), { name: 'RangeError' });
+      ws.close(4000, 'later');
+      const frames = [await client.nextFrame(), await client.nextFrame()];
+      assert.deepStrictEqual(
+        frames.map((f) => f.opcode),
+        [OP.BINARY, OP.CLOSE]
+      );
+      assert.strictEqual(frames[1].code, 4000);
     });
   });
 

@@ -15,8 +15,9 @@ describe('ESM entry point', function () {
     esm = await import('ws-native');
   });
 
-  it('has named exports WebSocket, WebSocketServer, createWebSocketStream, createRedisBroker and a default', function () {
+  it('has named exports WebSocket, WebSocketServer, Sender, createWebSocketStream, createRedisBroker and a default', function () {
     assert.deepStrictEqual(Object.keys(esm).sort(), [
+      'Sender',
       'WebSocket',
       'WebSocketServer',
       'createRedisBroker',
@@ -32,6 +33,7 @@ describe('ESM entry point', function () {
     assert.strictEqual(esm.WebSocketServer, cjs.WebSocketServer);
     assert.strictEqual(esm.createWebSocketStream, cjs.createWebSocketStream);
     assert.strictEqual(esm.createRedisBroker, cjs.createRedisBroker);
+    assert.strictEqual(esm.Sender, cjs.Sender);
   });
 
   it('echoes a message through the imported classes', function (done) {

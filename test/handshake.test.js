@@ -158,6 +158,7 @@ describe('handshake', function () {
         port,
         upgradeRequest({ headers: { 'Sec-WebSocket-Version': null } })
       );
+      assert.strictEqual(res.headers['sec-websocket-version'], '13, 8');
       await assertRejected(res, 400, 'Missing or invalid Sec-WebSocket-Version header', connections);
     });
 
@@ -257,22 +258,54 @@ describe('handshake', function () {
     });
   });
 
-  nativeOnly.describe('strict RFC 6455 checks (ws-native only)', function () {
-    for (const version of ['8', '12']) {
-      it(`Sec-WebSocket-Version: ${version} -> 426 with Sec-WebSocket-Version: 13`, async function () {
+  describe('Sec-WebSocket-Version', function () {
+    // Version 8 (the last draft before RFC 6455) frames exactly as 13 does; ws accepts it.
+    it('8 is accepted, its Sec-WebSocket-Origin is verifyClient\'s origin, and it talks', async function () {
+      const infos = [];
+      const { port, wss } = await setup({
+        verifyClient: (info) => infos.push(info) > 0
+      });
+      const received = new Promise((resolve) => {
+        wss.on('connection', (ws) => ws.once('message', (data, isBinary) => resolve([ws, data, isBinary])));
+      });
+      const res = await request(
+        port,
+        Buffer.concat([
+          Buffer.from(
+            upgradeRequest({
+              headers: { 'Sec-WebSocket-Version': '8', 'Sec-WebSocket-Origin': 'http://draft.example' }
+            })
+          ),
+          maskedFrame(0x1, 'hello, draft 8')
+        ])
+      );
+      assert.strictEqual(res.statusLine, 'HTTP/1.1 101 Switching Protocols');
+      assert.strictEqual(infos[0].origin, 'http://draft.example');
+      const [ws, data, isBinary] = await received;
+      assert.strictEqual(data.toString(), 'hello, draft 8');
+      assert.strictEqual(isBinary, false);
+      ws.send('echo');
+      const frame = await readFrame(res.socket, { buf: res.body });
+      assert.strictEqual(frame.opcode, 0x1);
+      assert.strictEqual(frame.payload.toString(), 'echo');
+    });
+
+    // RFC 6455 4.4 asks for "an appropriate HTTP error code" and the versions spoken; ws
+    // answers 400 with both, and so do we.
+    for (const version of ['12', '7']) {
+      it(`${version} -> 400 with Sec-WebSocket-Version: 13, 8`, async function () {
         const { port, connections } = await setup();
         const res = await request(
           port,
           upgradeRequest({ headers: { 'Sec-WebSocket-Version': version } })
         );
-        assert.strictEqual(res.statusLine, 'HTTP/1.1 426 Upgrade Required');
-        assert.strictEqual(res.headers['sec-websocket-version'], '13');
-        assert.strictEqual(res.headers.connection, 'close');
-        await closed(res.socket);
-        assert.strictEqual(connections.length, 0);
+        assert.strictEqual(res.headers['sec-websocket-version'], '13, 8');
+        await assertRejected(res, 400, 'Missing or invalid Sec-WebSocket-Version header', connections);
       });
     }
+  });
 
+  nativeOnly.describe('strict RFC 6455 checks (ws-native only)', function () {
     // Node's HTTP parser does not treat such a request as an upgrade (it goes to 'request'),
     // so this is checked in port mode, where the library owns the request handler.
     it('Upgrade: websocket without the "upgrade" token in Connection -> 400', async function () {

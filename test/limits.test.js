@@ -157,4 +157,22 @@ nativeOnly.describe('limits', function () {
       code: 'ERR_INVALID_ARG_VALUE'
     });
   });
+
+  it('a limit option given as undefined keeps its default; timeouts past setTimeout()\'s range throw', async function () {
+    const { WebSocketServer } = require('./support/impl');
+    const options = {};
+    for (const name of ['maxPayload', 'closeTimeout', 'highWaterMark', 'maxFragments', 'maxBufferedAmount']) {
+      options[name] = undefined;
+    }
+    const { client, ws } = await open(options);
+    ws.send('defaults');
+    const f = await client.nextFrame();
+    assert.strictEqual(f.payload.toString(), 'defaults');
+    for (const name of ['closeTimeout', 'headersTimeout']) {
+      assert.throws(() => new WebSocketServer({ noServer: true, [name]: 2 ** 31 }), {
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE'
+      });
+    }
+  });
 });

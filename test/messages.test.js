@@ -340,6 +340,17 @@ describe('messages', function () {
       assert.deepStrictEqual(pings, ['x']);
     });
 
+    // The engine answers pings in C as it parses them, so a test that stubs ws.pong() to play
+    // a dead peer (graphql-ws's keep-alive test does) still sees pongs; autoPong is the switch.
+    nativeOnly.it('replacing ws.pong() does not stop the automatic pong (autoPong: false does)', async function () {
+      const { client, ws } = await open();
+      let stubCalls = 0;
+      ws.pong = () => stubCalls++;
+      await client.send(ping('still answered'));
+      assertFrame(await client.nextFrame(), OP.PONG, 'still answered');
+      assert.strictEqual(stubCalls, 0);
+    });
+
     it("'pong' events carry the payload", async function () {
       const { client, ws } = await open();
       const pongs = [];

@@ -18,6 +18,9 @@ static napi_value queued(napi_env env, const connection *c) {
   return make_uint(env, conn_output_size(&c->engine));
 }
 
+/* What send() returns: the payload's size (what bufferedAmount counts of it). */
+static napi_value payload_size(napi_env env, size_t len) { return make_uint(env, len); }
+
 /* A string message: encoded straight into the frame unless it is compressed. */
 static napi_value send_string(napi_env env, connection *c, napi_value data, uint8_t opcode,
                               bool fin, bool compress, bool control) {
@@ -33,7 +36,7 @@ static napi_value send_string(napi_env env, connection *c, napi_value data, uint
     if (!text) return out_of_memory(env);
     bool ok = conn_send_compressed(e, opcode, text, len);
     free(text);
-    return ok ? queued(env, c) : out_of_memory(env);
+    return ok ? payload_size(env, len) : out_of_memory(env);
   }
   /* napi_get_value_string_utf8 always writes a NUL after the text: make room for it past the
    * frame so the frame itself is sized exactly and the string is encoded in place. */
@@ -43,12 +46,14 @@ static napi_value send_string(napi_env env, connection *c, napi_value data, uint
   size_t written = 0;
   napi_get_value_string_utf8(env, data, (char *)dst, len + 1, &written);
   conn_frame_commit(e, dst, len);
-  return queued(env, c);
+  return payload_size(env, len);
 }
 
-/* send(handle, data, opcode, fin, compress) -> bytes queued. data: string or binary view.
- * compress: compress it if permessage-deflate was negotiated and it is a whole message of at
- * least the threshold's size (conn_should_compress). */
+/* send(handle, data, opcode, fin, compress) -> the payload's size in bytes (a string's UTF-8
+ * length, a compressed message's size before compression; 0 once released): what
+ * bufferedAmount counts of it, without JavaScript measuring a string again. data: string or
+ * binary view. compress: compress it if permessage-deflate was negotiated and it is a whole
+ * message of at least the threshold's size (conn_should_compress). */
 static napi_value send_frame(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
   GET_CONNECTION(c);
@@ -77,7 +82,7 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   bool ok = !control && conn_should_compress(&c->engine, compress, fin, len)
                 ? conn_send_compressed(&c->engine, (uint8_t)opcode, data, len)
                 : conn_send_frame(&c->engine, (uint8_t)opcode, fin, false, data, len);
-  return ok ? queued(env, c) : out_of_memory(env);
+  return ok ? payload_size(env, len) : out_of_memory(env);
 }
 
 /* sendHeader(handle, opcode, fin, rsv1, length) -> bytes queued. Server only: queues the
@@ -154,6 +159,48 @@ static napi_value frame_once(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* buildFrame(data, opcode, fin, rsv1, mask) -> Buffer holding one frame of data exactly as
+ * asked: any opcode 0..15, FIN and RSV1 as given (nothing is compressed here), masked with a
+ * key from the CSPRNG when mask is true. What WebSocket.Sender.frame() (ws's signature)
+ * returns; the engine's own encoder builds it on a scratch connection, as frameOnce does. */
+static napi_value build_frame(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  int32_t opcode = -1;
+  if (napi_get_value_int32(env, argv[1], &opcode) != napi_ok || opcode < 0 || opcode > 15)
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "opcode must be 0..15");
+  bool fin = get_bool(env, argv[2]);
+  bool rsv1 = get_bool(env, argv[3]);
+  bool mask = get_bool(env, argv[4]);
+
+  const uint8_t *payload;
+  size_t len;
+  uint8_t *text = NULL;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type == napi_string) {
+    text = string_utf8_copy(env, argv[0], &len);
+    if (!text) return out_of_memory(env);
+    payload = text;
+  } else if (!get_bytes(env, argv[0], &payload, &len)) {
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                            "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+  }
+
+  /* A client connection masks what it frames, a server's does not. */
+  conn scratch;
+  conn_config config = {.is_server = !mask};
+  conn_init(&scratch, &config);
+  bool ok = conn_send_frame(&scratch, (uint8_t)opcode, fin, rsv1, payload, len);
+  free(text);
+  size_t framed_len = 0;
+  uint8_t *bytes = ok ? conn_output_detach(&scratch, &framed_len) : NULL;
+  conn_release(&scratch);
+  napi_value buffer;
+  if (!ok || adopt_buffer(env, bytes, framed_len, EXTERNAL_BUFFER_MIN, &buffer) != napi_ok)
+    return out_of_memory(env);
+  return buffer;
+}
+
 /* sendFramed(handle, frames, compressed) -> bytes queued: appends whole frames made by
  * frameOnce. compressed: they were compressed without this connection's deflater, which then
  * must not refer back past them (its next message starts from an empty window). Empty frames
@@ -217,6 +264,16 @@ static napi_value send_close(napi_env env, napi_callback_info info) {
   return make_bool(env, sent);
 }
 
+/* isValidCloseCode(code) -> whether code may be sent in a close frame (the one table of
+ * codes, codec/close_code.c, which the engine checks received ones against too). */
+static napi_value is_valid_close_code(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  double d = 0;
+  bool valid = napi_get_value_double(env, argv[0], &d) == napi_ok && d == (double)(int32_t)d &&
+               close_code_is_valid((int)d);
+  return make_bool(env, valid);
+}
+
 /* takeOutput(handle) -> Buffer with everything queued, or undefined when nothing is. */
 static napi_value take_output(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
@@ -255,8 +312,10 @@ bool send_register(napi_env env, napi_value exports, napi_value constants) {
       {"send", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
       {"sendHeader", NULL, send_header, NULL, NULL, NULL, napi_default, NULL},
       {"frameOnce", NULL, frame_once, NULL, NULL, NULL, napi_default, NULL},
+      {"buildFrame", NULL, build_frame, NULL, NULL, NULL, napi_default, NULL},
       {"sendFramed", NULL, send_framed, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
+      {"isValidCloseCode", NULL, is_valid_close_code, NULL, NULL, NULL, napi_default, NULL},
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
       {"pendingOutput", NULL, pending_output, NULL, NULL, NULL, napi_default, NULL},
   };

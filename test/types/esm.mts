@@ -1,7 +1,7 @@
 // The ESM entry point (wrapper.mjs, via the "import" condition of package.json's exports):
 // a default export and named exports with the same types as require() gives.
 
-import WebSocket, { WebSocket as Named, WebSocketServer, createWebSocketStream, createRedisBroker } from 'ws-native';
+import WebSocket, { WebSocket as Named, WebSocketServer, Sender, createWebSocketStream, createRedisBroker } from 'ws-native';
 import type { RawData } from 'ws-native';
 
 const wss = new WebSocketServer({ port: 0 }, () => {
@@ -22,3 +22,5 @@ export const states: readonly [0, 1, 2, 3] = [
 ];
 
 export const broker: WebSocket.RedisBroker = createRedisBroker({ url: 'redis://127.0.0.1:6379' });
+
+export const preEncoded: Buffer[] = Sender.frame('hello', { opcode: 1, fin: true });

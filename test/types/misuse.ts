@@ -57,3 +57,7 @@ new WebSocket('ws://localhost', { highWaterMark: '64k' });
 const code: ErrorCode = 'WS_ERR_BOGUS';
 
 export { code };
+// @ts-expect-error Sender.frame() needs its options (the opcode at least)
+WebSocket.Sender.frame(Buffer.from('x'));
+// @ts-expect-error nor is the Sender constructed by applications
+new WebSocket.Sender();

@@ -222,3 +222,23 @@ tagged.on('connection', (ws) => expect<string>()(ws.tag));
   };
   new WebSocketServer({ noServer: true }).useBroker(custom);
 }
+
+// socket.io's broadcast: a frame built once with Sender.frame(), queued to each connection
+// with ws._sender.sendFrame() (socket.io-adapter + engine.io).
+{
+  const frame = WebSocketDefault.Sender.frame(Buffer.from('42["news"]'), {
+    readOnly: false,
+    mask: false,
+    rsv1: false,
+    opcode: 1,
+    fin: true
+  });
+  expect<Buffer[]>()(frame);
+  const each = new WebSocketServer({ noServer: true, clientTracking: true });
+  for (const ws of each.clients) {
+    if (typeof ws._sender.sendFrame === 'function') {
+      expect<boolean>()(ws._sender.sendFrame(frame, (err) => err && console.error(err.message)));
+    }
+  }
+  expect<WebSocketDefault.Sender>()(new WebSocket('ws://127.0.0.1:1')._sender);
+}
