@@ -19,9 +19,13 @@ const net = require('net');
 
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
+const { receive } = require('./receiver');
 
 // Events of the socket's own (the ones net.Socket emits about the connection).
 const EVENTS = new Set(['close', 'end', 'error', 'timeout', 'drain']);
+// ... and on ws._socket also 'data': the raw bytes of each read, as they came (the addon
+// hands them over as well as parsing them, only while someone listens).
+const FACE_EVENTS = new Set([...EVENTS, 'data']);
 
 // Per transport, made on demand so that a connection nobody asks about carries none of it:
 // listeners, released sockets to emit on too, the idle timeout, the byte counts once closed,
@@ -43,7 +47,7 @@ function unsupported(name) {
 }
 
 function checkEvent(name, event) {
-  if (!EVENTS.has(event)) {
+  if (!FACE_EVENTS.has(event)) {
     const err = unsupported(`${name}('${String(event)}')`);
     throw err;
   }
@@ -90,6 +94,22 @@ function onIdle(transport) {
 function socketEnded(transport) {
   transport._peerEnded = true;
   emitSocketEvent(transport, 'end');
+}
+
+/** Whether the addon hands over raw reads: while ws._socket has 'data' listeners. */
+function observeData(transport) {
+  const emitter = emitters.get(transport);
+  const on = emitter !== undefined && emitter.listenerCount('data') > 0;
+  if (on !== transport._observed && !transport._closed) {
+    transport._observed = on;
+    binding.transportObserve(transport._ws._handle, on);
+  }
+}
+
+/** A read's raw bytes (while observed). */
+function socketData(transport, bytes) {
+  emitSocketEvent(transport, 'data', bytes);
+  observeData(transport);
 }
 
 /** The output the kernel did not take was written. */
@@ -139,7 +159,7 @@ function validateTimeout(ms) {
 /**
  * Gives NativeTransport.prototype the net.Socket members. The transport's own fields:
  * _ws, _pending (bytes the kernel did not take), and flag bits _paused, _ended, _closed,
- * _destroyed, _peerEnded, _statsRead.
+ * _destroyed, _peerEnded, _statsRead, _observed.
  */
 function installSocketFace(NativeTransport) {
   const proto = NativeTransport.prototype;
@@ -256,37 +276,57 @@ function installSocketFace(NativeTransport) {
       return this;
     },
 
-    // Events of the socket's own (EVENTS); any other event is one the native transport has
-    // not (a 'data' listener would wait forever), and says so.
+    // Events of the socket's own (FACE_EVENTS); any other event is one the native transport
+    // has not ('readable', say), and says so.
     on(event, listener) {
       checkEvent('on', event);
       emitterOf(this).on(event, listener);
+      if (event === 'data') observeData(this);
       return this;
     },
     once(event, listener) {
       checkEvent('once', event);
       emitterOf(this).once(event, listener);
+      if (event === 'data') observeData(this);
       return this;
     },
     prependListener(event, listener) {
       checkEvent('prependListener', event);
       emitterOf(this).prependListener(event, listener);
+      if (event === 'data') observeData(this);
       return this;
     },
     prependOnceListener(event, listener) {
       checkEvent('prependOnceListener', event);
       emitterOf(this).prependOnceListener(event, listener);
+      if (event === 'data') observeData(this);
       return this;
     },
     removeListener(event, listener) {
       const emitter = emitters.get(this);
       if (emitter !== undefined) emitter.removeListener(event, listener);
+      if (event === 'data') observeData(this);
       return this;
     },
     removeAllListeners(event) {
       const emitter = emitters.get(this);
       if (emitter !== undefined) emitter.removeAllListeners(event);
+      observeData(this);
       return this;
+    },
+
+    /**
+     * Bytes handed in as if the socket had read them (as Readable's push(); null: the end).
+     * They go through the same parser as what the addon reads.
+     */
+    push(chunk) {
+      if (this._closed) return false;
+      if (chunk === null) {
+        this._ws._onTransportEnd();
+        return false;
+      }
+      receive(this._ws, typeof chunk === 'string' ? Buffer.from(chunk) : toBuffer(chunk), 0);
+      return true;
     },
     listeners(event) {
       const emitter = emitters.get(this);
@@ -392,7 +432,6 @@ function installSocketFace(NativeTransport) {
     'setEncoding',
     'setDefaultEncoding',
     'wrap',
-    'push',
     'connect',
     Symbol.asyncIterator
   ]) {
@@ -570,6 +609,7 @@ module.exports = {
   releaseSocket,
   socketActive,
   socketClosed,
+  socketData,
   socketDrained,
   socketEnded
 };

@@ -19,6 +19,7 @@ const {
   releaseSocket,
   socketActive,
   socketClosed,
+  socketData,
   socketDrained,
   socketEnded
 } = require('./native-socket');
@@ -30,6 +31,7 @@ const {
   DRAIN: EV_DRAIN,
   CLOSE: EV_CLOSE,
   HANDSHAKE: EV_HANDSHAKE,
+  DATA: EV_DATA,
   BATCH_HEADER,
   BATCH_STRIDE,
   BATCH_COUNT,
@@ -274,7 +276,8 @@ defineFlags(NativeTransport.prototype, [
   '_closed',
   '_destroyed', // destroy() called (the close is told from the loop)
   '_peerEnded', // the peer's FIN arrived
-  '_statsRead' // bytesRead/bytesWritten were asked for: kept at the close
+  '_statsRead', // bytesRead/bytesWritten were asked for: kept at the close
+  '_observed' // the addon hands raw reads over too ('data' listeners on ws._socket)
 ]);
 installSocketFace(NativeTransport);
 
@@ -295,8 +298,11 @@ function adoptHandshake(transport, ws, socket, head, response) {
   return transport;
 }
 
+/** Bytes that came with the upgrade: delivered as the socket's first read. */
 function receiveHead(transport, head) {
-  if (!transport._closed) receive(transport._ws, head, 0);
+  if (transport._closed) return;
+  if (transport._observed) socketData(transport, head);
+  receive(transport._ws, head, 0);
 }
 
 function afterWrite(ws, callbacks) {
@@ -343,9 +349,12 @@ function endDelivery(ws) {
   else delivered.push(ws);
 }
 
-/** EV_END, EV_DRAIN, EV_CLOSE and EV_REST of a connection. */
+/** EV_END, EV_DRAIN, EV_CLOSE, EV_REST and EV_DATA of a connection. */
 function transportEvent(transport, ws, kind, id, code, rest) {
   switch (kind) {
+    case EV_DATA:
+      socketData(transport, rest);
+      break;
     case EV_REST:
       // The engine is inflating a message elsewhere; C paused the socket. These bytes are
       // parsed once that message is delivered, then reading resumes (_onReceiveDrained).
@@ -431,7 +440,8 @@ function dispatchBatch() {
       if (transport === undefined) continue;
       const ws = transport._ws;
       if (kind >= EV_REST) {
-        const rest = kind === EV_REST ? inPlace(copy, start, table[base + 2], table[base + 3]) : null;
+        const rest =
+          kind === EV_REST || kind === EV_DATA ? inPlace(copy, start, table[base + 2], table[base + 3]) : null;
         transportEvent(transport, ws, kind, id, table[base + 4], rest);
         continue;
       }

@@ -171,7 +171,9 @@ function engineParams(agreed, options, isServer) {
   const theirs = isServer ? 'client' : 'server';
   const zlib = options.zlibDeflateOptions || {};
   return {
-    deflateWindowBits: agreed[`${ours}_max_window_bits`] || 15,
+    // zlib has no 256-byte window to deflate with: asked for 8 bits, it uses 9, as ws does
+    // (only a client can be asked so; a server declines an offer for it, see acceptOffer).
+    deflateWindowBits: Math.max(agreed[`${ours}_max_window_bits`] || 15, 9),
     deflateReset: !!agreed[`${ours}_no_context_takeover`],
     inflateWindowBits: agreed[`${theirs}_max_window_bits`] || 15,
     inflateReset: !!agreed[`${theirs}_no_context_takeover`],

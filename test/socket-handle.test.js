@@ -237,13 +237,39 @@ describe('the socket handed to handleUpgrade() and ws._socket', function () {
     assert.deepStrictEqual(events, ['end', 'close false']);
   });
 
+  it("ws._socket 'data' listeners see the raw bytes read; push() hands bytes in as if read", async function () {
+    const { port, accepted } = await setup({ echo: false });
+    const { client, ws } = await connect(port, { accepted });
+    const raw = [];
+    const onData = (chunk) => raw.push(Buffer.from(chunk));
+    ws._socket.on('data', onData);
+    const messages = [];
+    ws.on('message', (data) => messages.push(data.toString()));
+    client.send('seen raw');
+    while (messages.length < 1) await delay(5);
+    const bytes = Buffer.concat(raw);
+    assert.strictEqual(bytes[0], 0x81); // FIN + text
+    assert.strictEqual(bytes[1], 0x80 | 8); // masked, 8 bytes
+    assert.strictEqual(bytes.length, 2 + 4 + 8);
+    ws._socket.removeListener('data', onData);
+    client.send('not seen');
+    while (messages.length < 2) await delay(5);
+    assert.strictEqual(Buffer.concat(raw).length, 14, 'no more after removeListener');
+    // A masked text frame "pushed" is parsed as if it had come from the peer.
+    const key = [1, 2, 3, 4];
+    const payload = Buffer.from('pushed').map((b, i) => b ^ key[i % 4]);
+    assert.strictEqual(ws._socket.push(Buffer.from([0x81, 0x80 | 6, ...key, ...payload])), true);
+    while (messages.length < 3) await delay(5);
+    assert.deepStrictEqual(messages, ['seen raw', 'not seen', 'pushed']);
+  });
+
   nativeOnly.it("on the native transport, what ws._socket cannot do throws WS_ERR_NATIVE_SOCKET, naming it", async function () {
     if (!nativeOn) this.skip();
     const { port, accepted } = await setup();
     const { ws, socket } = await connect(port, { accepted });
     assert.strictEqual(ws.transport, 'native');
     for (const call of [
-      () => ws._socket.on('data', () => {}),
+      () => ws._socket.on('readable', () => {}),
       () => ws._socket.pipe(process.stdout),
       () => ws._socket.setEncoding('utf8'),
       () => ws._socket.read(),

@@ -168,7 +168,7 @@ static void handshake_answer(transport_state *s, listener_state *ls, handshake *
   }
   h->state = HS_ANSWERED;
   h->deadline = uv_now(s->loop) + LINGER_MS;
-  h->socket.flags &= (uint8_t)~SOCKET_PAUSED;
+  h->socket.flags &= (uint16_t)~SOCKET_PAUSED;
   if (socket_pending_size(&h->socket) == 0) socket_shutdown_write(&h->socket);
   else h->socket.flags |= SOCKET_END_REQUESTED;
   free(h->buf);
@@ -558,7 +558,7 @@ static napi_value listener_ref_js(napi_env env, napi_callback_info info) {
   if (ref == ((l->socket.flags & SOCKET_UNREF) != 0)) {
     /* (One referenced socket more or fewer: the open count is left as it is.) */
     transport_socket_closed(s, !ref);
-    l->socket.flags = (uint8_t)(ref ? l->socket.flags & ~SOCKET_UNREF : l->socket.flags | SOCKET_UNREF);
+    l->socket.flags = (uint16_t)(ref ? l->socket.flags & ~SOCKET_UNREF : l->socket.flags | SOCKET_UNREF);
     transport_socket_opened(s, ref);
     if (s->poller->backend->ref) s->poller->backend->ref(s->poller, &l->socket);
   }
@@ -636,7 +636,7 @@ static napi_value handshake_accept_js(napi_env env, napi_callback_info info) {
   s->poller->backend->forget(s->poller, &h->socket);
   socket.events = 0;
   socket.poll_slot = NULL;
-  socket.flags &= (uint8_t)~SOCKET_PAUSED;
+  socket.flags &= (uint16_t)~SOCKET_PAUSED;
   h->socket.flags = 0; /* (the socket is the connection's now) */
   transport_socket_closed(s, true);
   handshake_free(s, ls, h);

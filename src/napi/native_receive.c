@@ -186,6 +186,11 @@ static void read_socket(transport_state *s, connection *c) {
   switch (socket_read(t, at, s->read_buffer_size - s->read_used, &n)) {
     case SOCKET_DONE:
       s->read_used += n;
+      if (t->flags & SOCKET_OBSERVED) {
+        uint32_t offset = (uint32_t)(at - s->read_buffer);
+        span_add(s, offset, (uint32_t)n);
+        batch_add(s, c, EV_DATA, offset, (uint32_t)n, 0);
+      }
       feed_read(s, c, at, n);
       break;
     case SOCKET_END:
@@ -329,7 +334,7 @@ static void flush_touched(transport_state *s, uint32_t *left, uint32_t *left_cou
     connection *c = addon_connection_of_handle(s->env, s->touched[i]);
     if (c == NULL) continue;
     transport_socket *t = &c->socket;
-    t->flags &= (uint8_t)~SOCKET_TOUCHED;
+    t->flags &= (uint16_t)~SOCKET_TOUCHED;
     if (!(t->flags & SOCKET_OPEN)) continue;
     if (t->flags & SOCKET_END_REQUESTED) {
       conn_output_clear(&c->engine); /* (nothing may follow the FIN) */

@@ -434,7 +434,7 @@ static napi_value transport_pause(napi_env env, napi_callback_info info) {
   if (!transport_args(env, info, 2, argv, "transportPause(connection, paused)", &s, &c, &t))
     return NULL;
   if (t) {
-    t->flags = (uint8_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_PAUSED
+    t->flags = (uint16_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_PAUSED
                                                  : t->flags & ~SOCKET_PAUSED);
     transport_update_poll(s, c);
   }
@@ -473,10 +473,26 @@ static napi_value transport_ref(napi_env env, napi_callback_info info) {
     return NULL;
   bool ref = get_bool(env, argv[1]);
   if (t && ref == ((t->flags & SOCKET_UNREF) != 0)) {
-    t->flags = (uint8_t)(ref ? t->flags & ~SOCKET_UNREF : t->flags | SOCKET_UNREF);
+    t->flags = (uint16_t)(ref ? t->flags & ~SOCKET_UNREF : t->flags | SOCKET_UNREF);
     if (ref) s->ref_count++;
     else s->ref_count--;
     apply_ref(s, c);
+  }
+  return make_undefined(env);
+}
+
+/* transportObserve(connection, on): whether JS is given each read's raw bytes too (EV_DATA),
+ * for a 'data' listener on ws._socket. */
+static napi_value transport_observe(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  transport_state *s;
+  connection *c;
+  transport_socket *t;
+  if (!transport_args(env, info, 2, argv, "transportObserve(connection, on)", &s, &c, &t))
+    return NULL;
+  if (t) {
+    t->flags = (uint16_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_OBSERVED
+                                                  : t->flags & ~SOCKET_OBSERVED);
   }
   return make_undefined(env);
 }
@@ -583,6 +599,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
                {"DRAIN", EV_DRAIN},
                {"CLOSE", EV_CLOSE},
                {"HANDSHAKE", EV_HANDSHAKE},
+               {"DATA", EV_DATA},
                {"BATCH_HEADER", BATCH_HEADER},
                {"BATCH_STRIDE", BATCH_STRIDE},
                {"BATCH_COUNT", BATCH_COUNT},
@@ -612,6 +629,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportPause", NULL, transport_pause, NULL, NULL, NULL, napi_default, s},
       {"transportAddress", NULL, transport_address, NULL, NULL, NULL, napi_default, s},
       {"transportRef", NULL, transport_ref, NULL, NULL, NULL, napi_default, s},
+      {"transportObserve", NULL, transport_observe, NULL, NULL, NULL, napi_default, s},
       {"transportNoDelay", NULL, transport_no_delay, NULL, NULL, NULL, napi_default, s},
       {"transportKeepAlive", NULL, transport_keep_alive, NULL, NULL, NULL, napi_default, s},
       {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},

@@ -32,6 +32,8 @@ enum {
   EV_END = 17,   /* the peer sent FIN */
   EV_DRAIN = 18, /* output the kernel had refused is written */
   EV_CLOSE = 19, /* the socket closed; code: the errno that ended it, or 0 */
+  EV_DATA = 21,  /* a: offset, b: bytes of a read, as it came (SOCKET_OBSERVED), before its
+                    events */
 };
 
 /* The native listener's events in the batch table: a: objects index of the request (and,
@@ -42,7 +44,7 @@ enum { EV_HANDSHAKE = 20 };
 /* Poller tokens: a connection's handle, or with this bit one of the native listener's. */
 #define TOKEN_LISTENER_PART (1u << 31)
 
-/* SOCKET_* flags' one free bit: the connection had events in this batch, so its replies are
+/* A SOCKET_* bit left to the socket's owner: the connection had events in this batch, so its replies are
  * written when JS has handled them (transportFlushBatch). */
 #define SOCKET_TOUCHED 128
 

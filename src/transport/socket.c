@@ -193,7 +193,7 @@ void socket_close(transport_socket *s, bool reset) {
   free(s->pending);
   s->pending = NULL;
   s->events = 0;
-  s->flags = (uint8_t)((s->flags & ~SOCKET_OPEN) | SOCKET_CLOSED);
+  s->flags = (uint16_t)((s->flags & ~SOCKET_OPEN) | SOCKET_CLOSED);
 }
 
 int socket_set_no_delay(transport_socket *s, bool on) {

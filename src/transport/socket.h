@@ -6,6 +6,7 @@
 #ifndef WSN_TRANSPORT_SOCKET_H
 #define WSN_TRANSPORT_SOCKET_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,8 @@ enum {
   SOCKET_SHUT = 16,         /* FIN sent */
   SOCKET_CLOSED = 32,       /* closed (after having been open) */
   SOCKET_UNREF = 64,        /* does not keep the event loop alive (net.Socket's unref()) */
+  /* 128: the caller's own (src/napi/native_transport.h) */
+  SOCKET_OBSERVED = 256,    /* the owner wants each read's raw bytes too (a 'data' listener) */
 };
 
 /* What a socket wants its poller to report (and what the poller reports). */
@@ -38,9 +41,9 @@ enum { SOCKET_WANT_READ = 1, SOCKET_WANT_WRITE = 2 };
  * allocation: pending output exists only while the kernel's buffer is full. */
 typedef struct transport_socket {
   int fd;         /* meaningful while SOCKET_OPEN is set */
-  uint16_t error; /* errno that ended the socket, or 0 (errno values are small) */
+  uint8_t error;  /* errno that ended the socket, or 0 (errno values are below 256) */
   uint8_t events; /* SOCKET_WANT_* registered with the poller; 0: not registered */
-  uint8_t flags;  /* SOCKET_*; 0 (zeroed memory) means never opened */
+  uint16_t flags; /* SOCKET_*; 0 (zeroed memory) means never opened */
   struct socket_output *pending; /* output the kernel did not take yet; NULL when none */
   void *poll_slot; /* the poller's per-socket data, if its backend needs any */
   uint64_t bytes_read, bytes_written; /* as net.Socket counts them (written: taken by the kernel) */
@@ -90,7 +93,7 @@ void socket_close(transport_socket *s, bool reset);
 
 /* Records err as why the socket ended (the first reason counts). */
 static inline void socket_set_error(transport_socket *s, int err) {
-  if (s->error == 0) s->error = (uint16_t)err;
+  if (s->error == 0) s->error = (uint8_t)(err > 0 && err < 256 ? err : EIO);
 }
 
 /* Socket options, as net.Socket has them. Each returns 0 or an errno value. idle_seconds 0
