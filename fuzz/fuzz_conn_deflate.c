@@ -441,12 +441,13 @@ static void drain(harness *h) {
 /* Parks idle streams, as the addon's sweep does, and checks none in use was parked. */
 static void park(harness *h, unsigned periods) {
   conn *c = &h->c;
-  bool inflater_started = c->inflater && c->inflater->started;
-  bool deflater_started = c->deflater && c->deflater->started;
+  const conn_zlib *z = c->zlib;
+  bool inflater_started = z && z->inflater && z->inflater->started;
+  bool deflater_started = z && z->deflater && z->deflater->started;
   unsigned parked = conn_park_idle_streams(c, periods);
   FUZZ_CHECK(parked <= 2);
-  if (c->inflate_busy && inflater_started) FUZZ_CHECK(c->inflater->started);
-  if (c->out_fragmenting && deflater_started) FUZZ_CHECK(c->deflater->started);
+  if (conn_inflating(c) && inflater_started) FUZZ_CHECK(z->inflater->started);
+  if (c->out_fragmenting && deflater_started) FUZZ_CHECK(z->deflater->started);
 }
 
 /* A frame compressed once for many connections (a topic's), with a fresh stream. */
@@ -574,7 +575,7 @@ static bool on_event(void *ctx, const conn_event *ev) {
   bool first = h->events_in_call++ == 0;
   switch (ev->kind) {
     case CONN_EV_INFLATE:
-      FUZZ_CHECK(c->inflate_busy && !h->inflate_handed_out);
+      FUZZ_CHECK(conn_inflating(c) && !h->inflate_handed_out);
       h->inflate_handed_out = true;
       h->inflate_binary = ev->binary;
       break;
@@ -624,7 +625,7 @@ static void finish_inflate(harness *h) {
   conn_error err = conn_inflate_finish(c, &task, false);
   pmd_buffer out = task.output;
   h->inflate_handed_out = false;
-  FUZZ_CHECK(!c->inflate_busy);
+  FUZZ_CHECK(!conn_inflating(c));
   if (err == CONN_OK) {
     expect_event(h, CONN_EV_MESSAGE, h->inflate_binary, 0, out.data, out.len, NULL, 0);
   } else {

@@ -15,6 +15,10 @@ void frame_parser_init(frame_parser *p, bool expect_masked, bool allow_rsv1) {
   p->state = STATE_HEADER;
 }
 
+bool frame_parser_idle(const frame_parser *p) {
+  return p->state == STATE_HEADER && p->header_len == 0;
+}
+
 static frame_event fail(frame_parser *p, frame_error error) {
   p->state = STATE_ERROR;
   p->error = error;

@@ -75,6 +75,10 @@ typedef struct frame_parser {
 
 void frame_parser_init(frame_parser *p, bool expect_masked, bool allow_rsv1);
 
+/* True between frames: nothing of a frame has been parsed yet, so the parser holds nothing
+ * but its configuration (a new one from frame_parser_init would do the same). */
+bool frame_parser_idle(const frame_parser *p);
+
 /* Advances over buf[0..len). Returns one event and stores in *consumed how many bytes of buf
  * it used (possibly 0 for FRAME_END on an empty frame). For FRAME_PAYLOAD, the payload bytes
  * are returned through payload/payload_len (they lie within buf), unmasked in place unless

@@ -62,23 +62,22 @@ char *conn_error_message(conn_error err, int detail, char *out, size_t out_size)
 void conn_init(conn *c, const conn_config *config) {
   memset(c, 0, sizeof(*c));
   c->config = config;
-  frame_parser_init(&c->parser, config->is_server, config->deflate);
 }
 
-static void message_reset(conn *c) {
-  free(c->fragment_ends);
-  c->fragment_ends = NULL;
-  c->fragment_count = 0;
-  c->fragment_cap = 0;
-  free(c->message_buf);
-  c->message_buf = NULL;
-  c->message_len = 0;
-  c->message_cap = 0;
-  c->message_size = 0;
-  c->in_message = false;
-  c->message_direct = false;
-  c->message_compressed = false;
-  utf8_state_init(&c->utf8);
+/* Frees what the message being received holds, and forgets it. */
+static void message_reset(conn_progress *p) {
+  free(p->fragment_ends);
+  p->fragment_ends = NULL;
+  p->fragment_count = 0;
+  p->fragment_cap = 0;
+  free(p->message_buf);
+  p->message_buf = NULL;
+  p->message_len = 0;
+  p->message_cap = 0;
+  p->message_size = 0;
+  p->in_message = false;
+  p->message_compressed = false;
+  utf8_state_init(&p->utf8);
 }
 
 static void stream_free(pmd_stream **s) {
@@ -89,20 +88,30 @@ static void stream_free(pmd_stream **s) {
 }
 
 void conn_release(conn *c) {
-  message_reset(c);
-  free(c->pending_inflate.data);
-  c->pending_inflate = (pmd_buffer){0};
-  stream_free(&c->inflater);
-  stream_free(&c->deflater);
+  if (c->progress) {
+    message_reset(c->progress);
+    free(c->progress);
+    c->progress = NULL;
+  }
+  if (c->zlib) {
+    free(c->zlib->pending_inflate.data);
+    stream_free(&c->zlib->inflater);
+    stream_free(&c->zlib->deflater);
+    free(c->zlib);
+    c->zlib = NULL;
+  }
   free(c->out);
   c->out = NULL;
   c->out_len = 0;
   c->out_cap = 0;
-  free(c->control);
-  c->control = NULL;
-  c->control_len = 0;
-  free(c->random_pool);
-  c->random_pool = NULL;
+  free(c->keys);
+  c->keys = NULL;
+}
+
+/* The connection's permessage-deflate state, made on first use; NULL when memory runs out. */
+static conn_zlib *zlib_of(conn *c) {
+  if (c->zlib == NULL) c->zlib = calloc(1, sizeof(*c->zlib));
+  return c->zlib;
 }
 
 /* ---- output queue ---- */
@@ -122,19 +131,18 @@ static bool out_reserve(conn *c, size_t extra) {
 
 bool conn_output_ensure(conn *c, size_t extra) { return out_reserve(c, extra); }
 
-#define RANDOM_POOL_SIZE 64 /* 16 mask keys per system call */
-
 static bool next_mask_key(conn *c, uint8_t key[4]) {
-  if (c->random_pool == NULL) {
-    if ((c->random_pool = malloc(RANDOM_POOL_SIZE)) == NULL) return false;
-    c->random_used = RANDOM_POOL_SIZE;
+  conn_mask_keys *k = c->keys;
+  if (k == NULL) {
+    if ((k = c->keys = malloc(sizeof(*k))) == NULL) return false;
+    k->used = sizeof(k->pool);
   }
-  if (c->random_used + 4 > RANDOM_POOL_SIZE) {
-    if (!random_fill(c->random_pool, RANDOM_POOL_SIZE)) return false;
-    c->random_used = 0;
+  if (k->used + 4 > sizeof(k->pool)) {
+    if (!random_fill(k->pool, sizeof(k->pool))) return false;
+    k->used = 0;
   }
-  memcpy(key, c->random_pool + c->random_used, 4);
-  c->random_used += 4;
+  memcpy(key, k->pool + k->used, 4);
+  k->used += 4;
   return true;
 }
 
@@ -204,13 +212,23 @@ bool conn_send_framed(conn *c, const uint8_t *frames, size_t len) {
 
 static pmd_stream *deflater_for(conn *c) {
   if (c->config->deflate_reset && c->config->shared_deflater) return c->config->shared_deflater;
-  if (c->deflater == NULL) {
-    c->deflater = malloc(sizeof(*c->deflater));
-    if (c->deflater)
-      pmd_deflater_init(c->deflater, c->config->deflate_window_bits, c->config->deflate_level,
+  conn_zlib *z = zlib_of(c);
+  if (z == NULL) return NULL;
+  if (z->deflater == NULL) {
+    z->deflater = malloc(sizeof(*z->deflater));
+    if (z->deflater)
+      pmd_deflater_init(z->deflater, c->config->deflate_window_bits, c->config->deflate_level,
                         c->config->deflate_mem_level);
   }
-  return c->deflater;
+  return z->deflater;
+}
+
+/* Restarts the connection's own deflater when frames compressed elsewhere went out. */
+static void deflater_refresh(conn *c, pmd_stream *s) {
+  conn_zlib *z = c->zlib;
+  if (z == NULL) return;
+  if (z->deflater_stale && s == z->deflater && s->started) deflateReset(&s->zs);
+  z->deflater_stale = false;
 }
 
 /* The stream this connection compresses its next message with, if it owns one (context
@@ -219,8 +237,7 @@ static pmd_stream *deflater_for(conn *c) {
 static pmd_stream *own_deflater(conn *c) {
   if (c->config->deflate_reset && c->config->shared_deflater) return NULL;
   pmd_stream *s = deflater_for(c);
-  if (s && c->deflater_stale && s->started) deflateReset(&s->zs);
-  c->deflater_stale = false;
+  if (s) deflater_refresh(c, s);
   return s;
 }
 
@@ -266,7 +283,8 @@ conn_send_result conn_deflate_finish(conn *c, conn_deflate_task *task, bool rele
 }
 
 unsigned conn_zlib_state(const conn *c) {
-  const pmd_stream *in = c->inflater, *out = c->deflater;
+  const pmd_stream *in = c->zlib ? c->zlib->inflater : NULL;
+  const pmd_stream *out = c->zlib ? c->zlib->deflater : NULL;
   return (in && in->started ? CONN_ZLIB_INFLATER : 0) |
          (in && in->window ? CONN_ZLIB_INFLATER_WINDOW : 0) |
          (out && out->started ? CONN_ZLIB_DEFLATER : 0);
@@ -280,8 +298,7 @@ bool conn_should_compress(const conn *c, bool requested, bool fin, size_t len) {
 bool conn_send_compressed(conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
   pmd_stream *s = deflater_for(c);
   if (s == NULL) return false;
-  if (c->deflater_stale && s == c->deflater && s->started) deflateReset(&s->zs);
-  c->deflater_stale = false;
+  deflater_refresh(c, s);
   pmd_buffer compressed = {0};
   bool ok = pmd_deflate_message(s, data, len, c->config->deflate_reset, &compressed) == PMD_OK &&
             conn_send_frame(c, opcode, true, true, compressed.data, compressed.len);
@@ -327,6 +344,26 @@ uint8_t *conn_output_detach(conn *c, size_t *len) {
 
 /* ---- input ---- */
 
+/* One conn_feed call: where its events go, and what it works on. */
+typedef struct feed {
+  conn *c;
+  conn_progress *p; /* c->progress, or one on the stack while nothing is kept */
+  conn_event_cb cb;
+  void *ctx;
+  size_t events; /* reported by this call */
+  /* The current frame is a whole message whose payload lies in the input: it is delivered
+   * from there (direct_*), without being assembled. */
+  bool direct;
+  const uint8_t *direct_data;
+  size_t direct_len;
+} feed;
+
+static void progress_init(conn_progress *p, const conn_config *config) {
+  /* (control[] needs no clearing: control_len says what of it is valid) */
+  memset(p, 0, offsetof(conn_progress, control));
+  frame_parser_init(&p->parser, config->is_server, config->deflate);
+}
+
 static conn_error from_frame_error(frame_error e) {
   switch (e) {
     case FRAME_ERR_RSV1: return CONN_ERR_RSV1;
@@ -342,28 +379,29 @@ static conn_error from_frame_error(frame_error e) {
   }
 }
 
-static bool emit(conn *c, conn_event_cb cb, void *ctx, const conn_event *ev) {
-  c->events_this_feed++;
-  return cb(ctx, ev);
+static bool emit(feed *f, const conn_event *ev) {
+  f->events++;
+  return f->cb(f->ctx, ev);
 }
 
 /* Fails the connection: queues a close frame with the error's status (as ws does) and
  * reports the error. Returns what the event callback returned (false when deferred). */
-static bool fail_connection(conn *c, conn_error err, int detail, conn_event_cb cb, void *ctx) {
-  if (c->events_this_feed > 0) {
+static bool fail_connection(feed *f, conn_error err, int detail) {
+  conn *c = f->c;
+  if (f->events > 0) {
     c->deferred = DEFERRED_FAILURE;
-    c->deferred_error = err;
+    c->deferred_error = (uint8_t)err;
     c->deferred_detail = detail;
     return false;
   }
-  c->error = err;
+  c->error = (uint8_t)err;
   c->error_detail = detail;
   c->close_state |= CONN_CLOSE_FAILED;
   int status = conn_error_info(err)->status;
   conn_send_close(c, status, NULL, 0);
-  message_reset(c);
+  message_reset(f->p);
   conn_event ev = {.kind = CONN_EV_ERROR, .close_code = status};
-  return emit(c, cb, ctx, &ev);
+  return emit(f, &ev);
 }
 
 /* Up to this size a single-frame message gets its whole buffer at once. Beyond it the buffer
@@ -374,80 +412,83 @@ static bool fail_connection(conn *c, conn_error err, int detail, conn_event_cb c
 
 /* Appends a piece of payload, unmasking it on the way when key is given (offset: its
  * position in the frame). frame_left counts this piece and the rest of its frame. */
-static bool message_append(conn *c, const uint8_t *data, size_t len, uint64_t frame_left,
+static bool message_append(conn_progress *p, const uint8_t *data, size_t len, uint64_t frame_left,
                            const uint8_t *key, uint64_t offset) {
-  if (c->message_len + len > c->message_cap) {
-    size_t need = c->message_len + len;
-    size_t frame_end = c->message_len + (size_t)frame_left;
-    size_t cap = c->message_cap * 2;
+  if (p->message_len + len > p->message_cap) {
+    size_t need = p->message_len + len;
+    size_t frame_end = p->message_len + (size_t)frame_left;
+    size_t cap = p->message_cap * 2;
     if (cap < MESSAGE_PREALLOC_MAX) cap = MESSAGE_PREALLOC_MAX;
     if (cap > frame_end) cap = frame_end;
     if (cap < need) cap = need;
-    uint8_t *grown = realloc(c->message_buf, cap);
+    uint8_t *grown = realloc(p->message_buf, cap);
     if (!grown) return false;
-    c->message_buf = grown;
-    c->message_cap = cap;
+    p->message_buf = grown;
+    p->message_cap = cap;
   }
-  uint8_t *dst = c->message_buf + c->message_len;
+  uint8_t *dst = p->message_buf + p->message_len;
   if (key) mask_copy(dst, data, len, key, offset);
   else memcpy(dst, data, len);
-  c->message_len += len;
+  p->message_len += len;
   return true;
 }
 
 /* Checks a data or continuation frame's header against the message state. */
-static conn_error on_data_header(conn *c, const frame_info *f) {
+static conn_error on_data_header(const conn *c, conn_progress *p, const frame_info *f) {
   if (f->opcode == OP_CONTINUATION) {
-    if (!c->in_message) return CONN_ERR_OPCODE;
+    if (!p->in_message) return CONN_ERR_OPCODE;
   } else {
-    if (c->in_message) return CONN_ERR_OPCODE;
-    c->in_message = true;
-    c->message_binary = f->opcode == OP_BINARY;
-    c->message_compressed = f->rsv1; /* the parser allows RSV1 only when negotiated */
-    c->message_size = 0;
-    c->message_frames = 0;
-    utf8_state_init(&c->utf8);
+    if (p->in_message) return CONN_ERR_OPCODE;
+    p->in_message = true;
+    p->message_binary = f->opcode == OP_BINARY;
+    p->message_compressed = f->rsv1; /* the parser allows RSV1 only when negotiated */
+    p->message_size = 0;
+    p->message_frames = 0;
+    utf8_state_init(&p->utf8);
   }
-  if (c->config->max_fragments && ++c->message_frames > c->config->max_fragments)
+  if (c->config->max_fragments && ++p->message_frames > c->config->max_fragments)
     return CONN_ERR_TOO_MANY_FRAGMENTS;
   uint64_t limit = c->config->max_payload ? c->config->max_payload : FRAME_MAX_SAFE_LENGTH;
-  if (f->payload_len > limit - c->message_size) return CONN_ERR_MAX_PAYLOAD;
-  c->message_size += f->payload_len;
+  if (f->payload_len > limit - p->message_size) return CONN_ERR_MAX_PAYLOAD;
+  p->message_size += f->payload_len;
   return CONN_OK;
 }
 
-static bool deliver_message(conn *c, conn_event_cb cb, void *ctx) {
-  conn_event ev = {.kind = CONN_EV_MESSAGE, .binary = c->message_binary};
-  if (c->fragment_count > 1) {
-    ev.fragment_ends = c->fragment_ends;
-    ev.fragment_count = c->fragment_count;
+static bool deliver_message(feed *f) {
+  conn_progress *p = f->p;
+  conn_event ev = {.kind = CONN_EV_MESSAGE, .binary = p->message_binary};
+  if (p->fragment_count > 1) {
+    ev.fragment_ends = p->fragment_ends;
+    ev.fragment_count = p->fragment_count;
   }
-  if (c->message_direct) {
-    ev.data = c->direct_data;
-    ev.len = c->direct_len;
+  if (f->direct) {
+    ev.data = f->direct_data;
+    ev.len = f->direct_len;
   } else {
-    ev.data = c->message_buf;
-    ev.len = c->message_len;
-    ev.owned = c->message_buf;
-    c->message_buf = NULL; /* ownership passes to the receiver */
-    c->message_cap = 0;
+    ev.data = p->message_buf;
+    ev.len = p->message_len;
+    ev.owned = p->message_buf;
+    p->message_buf = NULL; /* ownership passes to the receiver */
+    p->message_cap = 0;
   }
-  c->message_len = 0;
-  c->message_size = 0;
-  c->message_direct = false;
-  c->in_message = false;
-  bool more = emit(c, cb, ctx, &ev);
-  c->fragment_count = 0;
+  p->message_len = 0;
+  p->message_size = 0;
+  f->direct = false;
+  p->in_message = false;
+  bool more = emit(f, &ev);
+  p->fragment_count = 0;
   return more;
 }
 
 static pmd_stream *inflater_for(conn *c) {
   if (c->config->inflate_reset && c->config->shared_inflater) return c->config->shared_inflater;
-  if (c->inflater == NULL) {
-    c->inflater = malloc(sizeof(*c->inflater));
-    if (c->inflater) pmd_inflater_init(c->inflater, c->config->inflate_window_bits);
+  conn_zlib *z = zlib_of(c);
+  if (z == NULL) return NULL;
+  if (z->inflater == NULL) {
+    z->inflater = malloc(sizeof(*z->inflater));
+    if (z->inflater) pmd_inflater_init(z->inflater, c->config->inflate_window_bits);
   }
-  return c->inflater;
+  return z->inflater;
 }
 
 /* Inflates one whole message into *out (at most cap bytes, 0: no cap) and, when check_utf8,
@@ -475,91 +516,90 @@ static bool validates_utf8(const conn *c, bool binary) {
 
 /* Replaces the assembled compressed message by its inflated bytes (at most maxPayload of
  * them), checked as UTF-8 when it is text. */
-static conn_error inflate_message(conn *c) {
+static conn_error inflate_message(conn *c, conn_progress *p) {
   pmd_stream *s = inflater_for(c);
   if (s == NULL) return CONN_ERR_NO_MEMORY;
   pmd_buffer out = {0};
-  conn_error err = inflate_into(s, c->message_buf, c->message_len, c->config->max_payload,
-                                c->config->inflate_reset, validates_utf8(c, c->message_binary),
+  conn_error err = inflate_into(s, p->message_buf, p->message_len, c->config->max_payload,
+                                c->config->inflate_reset, validates_utf8(c, p->message_binary),
                                 &out);
   if (err != CONN_OK) return err;
-  free(c->message_buf);
-  c->message_buf = out.data;
-  c->message_len = out.len;
-  c->message_cap = out.cap;
+  free(p->message_buf);
+  p->message_buf = out.data;
+  p->message_len = out.len;
+  p->message_cap = out.cap;
   /* Fragment boundaries describe compressed bytes: they mean nothing for the inflated ones. */
-  c->fragment_count = 0;
+  p->fragment_count = 0;
   return CONN_OK;
 }
 
 /* Records where a non-empty data frame ended within the message being assembled. */
-static bool fragment_record(conn *c) {
-  if (c->fragment_count == c->fragment_cap) {
-    size_t cap = c->fragment_cap ? c->fragment_cap * 2 : 8;
-    size_t *grown = realloc(c->fragment_ends, cap * sizeof(*grown));
+static bool fragment_record(conn_progress *p) {
+  if (p->fragment_count == p->fragment_cap) {
+    size_t cap = p->fragment_cap ? p->fragment_cap * 2 : 8;
+    size_t *grown = realloc(p->fragment_ends, cap * sizeof(*grown));
     if (!grown) return false;
-    c->fragment_ends = grown;
-    c->fragment_cap = cap;
+    p->fragment_ends = grown;
+    p->fragment_cap = cap;
   }
-  c->fragment_ends[c->fragment_count++] = c->message_len;
+  p->fragment_ends[p->fragment_count++] = p->message_len;
   return true;
 }
 
 /* Handles a complete control frame. Returns what the event callback returned. */
-static bool on_control(conn *c, uint8_t opcode, const uint8_t *data, size_t len,
-                       conn_event_cb cb, void *ctx) {
+static bool on_control(feed *f, uint8_t opcode, const uint8_t *data, size_t len) {
+  conn *c = f->c;
   if (opcode == OP_PING || opcode == OP_PONG) {
     if (opcode == OP_PING && c->config->auto_pong && !(c->close_state & CONN_CLOSE_SENT) &&
         !conn_send_frame(c, OP_PONG, true, false, data, len))
-      return fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx);
+      return fail_connection(f, CONN_ERR_NO_MEMORY, 0);
     conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
                      .data = data,
                      .len = len};
-    return emit(c, cb, ctx, &ev);
+    return emit(f, &ev);
   }
 
   /* close */
   int code = 1005;
   const uint8_t *reason = NULL;
   size_t reason_len = 0;
-  if (len == 1) return fail_connection(c, CONN_ERR_CONTROL_LENGTH, 1, cb, ctx);
+  if (len == 1) return fail_connection(f, CONN_ERR_CONTROL_LENGTH, 1);
   if (len >= 2) {
     code = (data[0] << 8) | data[1];
-    if (!close_code_is_valid(code)) return fail_connection(c, CONN_ERR_CLOSE_CODE, code, cb, ctx);
+    if (!close_code_is_valid(code)) return fail_connection(f, CONN_ERR_CLOSE_CODE, code);
     reason = data + 2;
     reason_len = len - 2;
     if (validates_utf8(c, false) && !utf8_is_valid(reason, reason_len))
-      return fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx);
+      return fail_connection(f, CONN_ERR_UTF8, 0);
   }
   c->close_state |= CONN_CLOSE_RECEIVED;
-  message_reset(c);
+  message_reset(f->p);
   /* Echo the peer's close (RFC 6455 5.5.1) unless we already sent ours. */
   conn_send_close(c, code == 1005 ? 0 : code, reason, reason_len);
   conn_event ev = {.kind = CONN_EV_CLOSE, .close_code = code, .data = reason, .len = reason_len};
-  return emit(c, cb, ctx, &ev);
+  return emit(f, &ev);
 }
 
-/* Handles the control frame collected in c->control, then frees that buffer. */
-static bool handle_control(conn *c, uint8_t opcode, conn_event_cb cb, void *ctx) {
-  static const uint8_t empty[1];
-  bool more = on_control(c, opcode, c->control ? c->control : empty, c->control_len, cb, ctx);
-  free(c->control);
-  c->control = NULL;
-  c->control_len = 0;
-  return more;
+/* Handles the control frame collected in progress->control. */
+static bool handle_control(feed *f, uint8_t opcode) {
+  conn_progress *p = f->p;
+  uint8_t len = p->control_len;
+  p->control_len = 0;
+  return on_control(f, opcode, p->control, len);
 }
 
 /* Does the work a previous call deferred; it is the first event of this call. */
-static bool run_deferred(conn *c, conn_event_cb cb, void *ctx) {
+static bool run_deferred(feed *f) {
+  conn *c = f->c;
   uint8_t what = c->deferred;
   c->deferred = DEFERRED_NONE;
-  if (what == DEFERRED_CONTROL) return handle_control(c, c->deferred_opcode, cb, ctx);
-  return fail_connection(c, c->deferred_error, c->deferred_detail, cb, ctx);
+  if (what == DEFERRED_CONTROL) return handle_control(f, c->deferred_opcode);
+  return fail_connection(f, (conn_error)c->deferred_error, c->deferred_detail);
 }
 
 void conn_fail(conn *c, conn_error err) {
   if (err == CONN_OK || conn_input_done(c)) return;
-  c->error = err;
+  c->error = (uint8_t)err;
   c->error_detail = 0;
   c->close_state |= CONN_CLOSE_FAILED;
   conn_send_close(c, conn_error_info(err)->status, NULL, 0);
@@ -567,12 +607,13 @@ void conn_fail(conn *c, conn_error err) {
 
 void conn_inflate_begin(conn *c, conn_inflate_task *task) {
   memset(task, 0, sizeof(*task));
-  task->input = c->pending_inflate;
-  c->pending_inflate = (pmd_buffer){0};
+  conn_zlib *z = c->zlib; /* (made when the message was handed out) */
+  task->input = z->pending_inflate;
+  z->pending_inflate = (pmd_buffer){0};
   task->cap = c->config->max_payload;
   task->reset = c->config->inflate_reset;
-  task->binary = c->pending_binary;
-  task->check_utf8 = validates_utf8(c, c->pending_binary);
+  task->binary = z->pending_binary;
+  task->check_utf8 = validates_utf8(c, z->pending_binary);
   /* The shared stream serves this thread's other connections meanwhile: the task gets one of
    * its own, of the negotiated window. So does a connection short of memory for its own. */
   task->stream = (c->config->inflate_reset && c->config->shared_inflater) ? NULL : inflater_for(c);
@@ -597,7 +638,7 @@ conn_error conn_inflate_finish(conn *c, conn_inflate_task *task, bool released) 
     task->output = (pmd_buffer){0};
   }
   if (released) return err;
-  c->inflate_busy = false;
+  c->zlib->inflate_busy = false;
   conn_fail(c, err);
   return err;
 }
@@ -606,140 +647,180 @@ unsigned conn_park_idle_streams(conn *c, unsigned periods) {
   /* (A parked inflater holds no message: each message is inflated whole, in one call. A
    * deflater in the middle of a fragmented message could be parked too, since a fresh stream
    * never refers back, but there is no need to.) */
+  conn_zlib *z = c->zlib;
+  if (z == NULL) return 0;
   unsigned parked = 0;
-  if (c->inflater && !c->inflate_busy && pmd_stream_idle(c->inflater, periods))
-    parked += pmd_stream_park(c->inflater);
-  if (c->deflater && !c->out_fragmenting && pmd_stream_idle(c->deflater, periods))
-    parked += pmd_stream_park(c->deflater);
+  if (z->inflater && !z->inflate_busy && pmd_stream_idle(z->inflater, periods))
+    parked += pmd_stream_park(z->inflater);
+  if (z->deflater && !c->out_fragmenting && pmd_stream_idle(z->deflater, periods))
+    parked += pmd_stream_park(z->deflater);
   return parked;
 }
 
-
-size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
+/* The work of conn_feed on f->p. */
+static size_t feed_input(feed *f, uint8_t *buf, size_t len) {
+  conn *c = f->c;
+  conn_progress *p = f->p;
   size_t pos = 0;
-  if (c->inflate_busy) return 0; /* the caller holds the input until the message is done */
-  c->events_this_feed = 0;
-  if (c->deferred != DEFERRED_NONE && !run_deferred(c, cb, ctx))
-    return conn_input_done(c) ? len : 0;
+  if (c->deferred != DEFERRED_NONE && !run_deferred(f)) return conn_input_done(c) ? len : 0;
   while (!conn_input_done(c)) {
     size_t used;
     uint8_t *payload;
     size_t payload_len;
-    frame_event fe = frame_parse(&c->parser, buf + pos, len - pos, &used, &payload, &payload_len);
+    frame_event fe = frame_parse(&p->parser, buf + pos, len - pos, &used, &payload, &payload_len);
     pos += used;
-    const frame_info *f = &c->parser.frame;
-    bool control = (f->opcode & 0x8) != 0;
+    const frame_info *fi = &p->parser.frame;
+    bool control = (fi->opcode & 0x8) != 0;
 
     switch (fe) {
       case FRAME_NEED_MORE:
         return pos;
 
       case FRAME_ERROR:
-        if (!fail_connection(c, from_frame_error(c->parser.error),
-                             c->parser.error == FRAME_ERR_CONTROL_LENGTH ? (int)f->payload_len
-                                                                         : f->opcode,
-                             cb, ctx))
+        if (!fail_connection(f, from_frame_error(p->parser.error),
+                             p->parser.error == FRAME_ERR_CONTROL_LENGTH ? (int)fi->payload_len
+                                                                         : fi->opcode))
           return len;
         break;
 
       case FRAME_HEADER:
         if (control) {
-          c->control_len = 0;
-          if (f->payload_len > 0 && c->control == NULL &&
-              (c->control = malloc(FRAME_MAX_CONTROL)) == NULL) {
-            if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
-            break;
-          }
+          p->control_len = 0;
         } else {
-          conn_error err = on_data_header(c, f);
+          conn_error err = on_data_header(c, p, fi);
           if (err != CONN_OK) {
-            if (!fail_connection(c, err, f->opcode, cb, ctx)) return len;
+            if (!fail_connection(f, err, fi->opcode)) return len;
             break;
           }
           /* A single-frame message whose payload is all in this input is delivered from the
            * input itself (unmasked in place); anything else is assembled in message_buf,
            * unmasked while it is copied there. */
-          c->message_direct = !c->message_compressed && f->fin &&
-                              c->message_size == f->payload_len && f->payload_len <= len - pos;
-          c->direct_data = NULL; /* an empty frame has no FRAME_PAYLOAD to set it */
-          c->direct_len = 0;
-          if (!c->message_direct) c->parser.unmask_payload = false;
+          f->direct = !p->message_compressed && fi->fin && p->message_size == fi->payload_len &&
+                      fi->payload_len <= len - pos;
+          f->direct_data = NULL; /* an empty frame has no FRAME_PAYLOAD to set it */
+          f->direct_len = 0;
+          if (!f->direct) p->parser.unmask_payload = false;
         }
         break;
 
       case FRAME_PAYLOAD: {
         if (control) {
-          memcpy(c->control + c->control_len, payload, payload_len);
-          c->control_len = (uint8_t)(c->control_len + payload_len); /* (<= 125: the parser checks) */
+          memcpy(p->control + p->control_len, payload, payload_len);
+          p->control_len = (uint8_t)(p->control_len + payload_len); /* (<= 125: the parser checks) */
           break;
         }
         const uint8_t *text = payload;
-        if (c->message_direct) {
-          c->direct_data = payload;
-          c->direct_len = payload_len;
+        if (f->direct) {
+          f->direct_data = payload;
+          f->direct_len = payload_len;
         } else {
-          size_t at = c->message_len;
-          if (!message_append(c, payload, payload_len,
-                              f->payload_len - c->parser.payload_done + payload_len,
-                              f->masked ? f->mask_key : NULL,
-                              c->parser.payload_done - payload_len)) {
-            if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+          size_t at = p->message_len;
+          if (!message_append(p, payload, payload_len,
+                              fi->payload_len - p->parser.payload_done + payload_len,
+                              fi->masked ? fi->mask_key : NULL,
+                              p->parser.payload_done - payload_len)) {
+            if (!fail_connection(f, CONN_ERR_NO_MEMORY, 0)) return len;
             break;
           }
-          text = c->message_buf + at;
+          text = p->message_buf + at;
         }
         /* Validated piece by piece, so invalid text fails where it appears (fail fast);
          * compressed text can only be checked once inflated. */
-        if (validates_utf8(c, c->message_binary) && !c->message_compressed &&
-            utf8_feed(&c->utf8, text, payload_len) == UTF8_INVALID) {
-          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
+        if (validates_utf8(c, p->message_binary) && !p->message_compressed &&
+            utf8_feed(&p->utf8, text, payload_len) == UTF8_INVALID) {
+          if (!fail_connection(f, CONN_ERR_UTF8, 0)) return len;
         }
         break;
       }
 
       case FRAME_END:
         if (control) {
-          if (c->events_this_feed > 0) {
+          if (f->events > 0) {
             c->deferred = DEFERRED_CONTROL;
-            c->deferred_opcode = f->opcode;
+            c->deferred_opcode = fi->opcode;
             return pos;
           }
-          bool more = handle_control(c, f->opcode, cb, ctx);
+          bool more = handle_control(f, fi->opcode);
           if (!more) return conn_input_done(c) ? len : pos;
           break;
         }
-        if (c->track_fragments && !c->message_direct && f->payload_len > 0 &&
-            !fragment_record(c)) {
-          if (!fail_connection(c, CONN_ERR_NO_MEMORY, 0, cb, ctx)) return len;
+        if (c->track_fragments && !f->direct && fi->payload_len > 0 && !fragment_record(p)) {
+          if (!fail_connection(f, CONN_ERR_NO_MEMORY, 0)) return len;
           break;
         }
-        if (!f->fin) break;
-        if (c->message_compressed && c->config->async_inflate_min &&
-            c->message_len >= c->config->async_inflate_min) {
+        if (!fi->fin) break;
+        if (p->message_compressed && c->config->async_inflate_min &&
+            p->message_len >= c->config->async_inflate_min) {
           /* Too big to inflate here without stalling everything else: hand it over. */
-          c->pending_inflate = (pmd_buffer){c->message_buf, c->message_len, c->message_cap};
-          c->pending_binary = c->message_binary;
-          c->message_buf = NULL;
-          message_reset(c);
-          c->inflate_busy = true;
-          conn_event ev = {.kind = CONN_EV_INFLATE, .binary = c->pending_binary};
-          emit(c, cb, ctx, &ev);
-          return pos;
-        }
-        if (c->message_compressed) {
-          conn_error err = inflate_message(c);
-          if (err != CONN_OK) {
-            if (!fail_connection(c, err, 0, cb, ctx)) return len;
+          conn_zlib *z = zlib_of(c);
+          if (z == NULL) {
+            if (!fail_connection(f, CONN_ERR_NO_MEMORY, 0)) return len;
             break;
           }
-        } else if (validates_utf8(c, c->message_binary) && !utf8_state_complete(&c->utf8)) {
-          if (!fail_connection(c, CONN_ERR_UTF8, 0, cb, ctx)) return len;
+          z->pending_inflate = (pmd_buffer){p->message_buf, p->message_len, p->message_cap};
+          z->pending_binary = p->message_binary;
+          p->message_buf = NULL;
+          message_reset(p);
+          z->inflate_busy = true;
+          conn_event ev = {.kind = CONN_EV_INFLATE, .binary = z->pending_binary};
+          emit(f, &ev);
+          return pos;
+        }
+        if (p->message_compressed) {
+          conn_error err = inflate_message(c, p);
+          if (err != CONN_OK) {
+            if (!fail_connection(f, err, 0)) return len;
+            break;
+          }
+        } else if (validates_utf8(c, p->message_binary) && !utf8_state_complete(&p->utf8)) {
+          if (!fail_connection(f, CONN_ERR_UTF8, 0)) return len;
           break;
         }
-        if (!deliver_message(c, cb, ctx)) return pos;
+        if (!deliver_message(f)) return pos;
         break;
     }
   }
   /* Nothing more is parsed once closed or failed: the rest is consumed and dropped. */
   return len;
+}
+
+/* Whether what the last input left must be kept until the next: a frame or a message under
+ * way, or a control frame waiting to be handled. */
+static bool progress_needed(const conn *c, const conn_progress *p) {
+  if (conn_input_done(c) || c->deferred == DEFERRED_FAILURE) return false;
+  return p->in_message || c->deferred == DEFERRED_CONTROL || !frame_parser_idle(&p->parser);
+}
+
+size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {
+  if (conn_inflating(c)) return 0; /* the caller holds the input until the message is done */
+  conn_progress local;
+  conn_progress *p = c->progress;
+  if (p == NULL) {
+    progress_init(&local, c->config);
+    p = &local;
+  }
+  feed f = {.c = c, .p = p, .cb = cb, .ctx = ctx};
+  size_t used = feed_input(&f, buf, len);
+
+  if (!progress_needed(c, p)) {
+    message_reset(p);
+    if (p != &local) {
+      free(p);
+      c->progress = NULL;
+    }
+  } else if (p == &local) {
+    /* Something spans inputs: it moves off the stack. */
+    conn_progress *kept = malloc(sizeof(*kept));
+    if (kept == NULL) {
+      /* The connection fails: reported at the start of the next call (conn_has_deferred). */
+      message_reset(p);
+      c->deferred = DEFERRED_FAILURE;
+      c->deferred_error = CONN_ERR_NO_MEMORY;
+      c->deferred_detail = 0;
+    } else {
+      memcpy(kept, p, sizeof(*kept));
+      c->progress = kept;
+    }
+  }
+  return used;
 }

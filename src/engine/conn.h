@@ -121,69 +121,75 @@ typedef struct conn_event {
  * event (the caller then calls conn_feed again with the rest of the input). */
 typedef bool (*conn_event_cb)(void *ctx, const conn_event *event);
 
-typedef struct conn {
-  /* Not a copy: the connections of one server share their configuration, and a pointer is
-   * 64 bytes less per connection. It must outlive the connection. */
-  const conn_config *config;
+/* What a connection keeps between inputs while a frame or a message is only partly received:
+ * the parser in the middle of a frame, the message being assembled, a control frame's
+ * payload. Allocated when an input ends with one of them unfinished and freed once none is,
+ * so an idle connection, and one whose messages each come whole in one input (the usual
+ * case), carry none of it: during conn_feed the engine works on one on the stack. */
+typedef struct conn_progress {
   frame_parser parser;
-
-  /* Fields are grouped by size within each part (and the flags gathered at the end), so the
-   * struct has no padding: every idle connection carries it. */
-
-  /* message being received */
   uint64_t message_size; /* payload bytes of the message so far, counted from headers */
   uint8_t *message_buf;  /* assembled payload when it could not be delivered in place */
   size_t message_len;
   size_t message_cap;
-  const uint8_t *direct_data;
-  size_t direct_len;
-  pmd_stream *inflater;    /* this connection's own, created on first use */
-  pmd_stream *deflater;
-  pmd_buffer pending_inflate; /* its compressed bytes, taken by conn_inflate_begin() */
-  size_t *fragment_ends;
+  size_t *fragment_ends; /* (track_fragments) where each frame ended in message_buf */
   size_t fragment_count;
   size_t fragment_cap;
   uint32_t message_frames; /* data frames of the message so far */
   utf8_state utf8;
+  bool in_message;         /* a data frame without FIN was seen; continuations expected */
+  bool message_binary;
+  bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
+  uint8_t control_len;     /* bytes in control[] */
+  /* The payload of the control frame being received, which may be split across inputs, or
+   * whose handling is deferred (see conn.deferred). */
+  uint8_t control[FRAME_MAX_CONTROL];
+} conn_progress;
 
-  /* The payload of the control frame being received (at most 125 bytes), collected here
-   * because it may be split across inputs or its handling deferred. Allocated at the frame's
-   * header and freed once it is handled, so an idle connection carries no buffer for it. */
-  uint8_t *control; /* (its length, control_len, is with the small state below) */
+/* permessage-deflate state of a connection that negotiated it, made when it first compresses
+ * or inflates a message. */
+typedef struct conn_zlib {
+  pmd_stream *inflater; /* this connection's own, created on first use */
+  pmd_stream *deflater;
+  pmd_buffer pending_inflate; /* a message's compressed bytes, taken by conn_inflate_begin() */
+  bool inflate_busy;    /* a CONN_EV_INFLATE message is being inflated elsewhere */
+  bool pending_binary;
+  bool deflater_stale;  /* frames compressed elsewhere went out: restart our window */
+} conn_zlib;
 
-  /* Work that writes output (answering a ping or a close, failing the connection) waits
-   * until the events before it were handled, so replies keep wire order: it is done at the
-   * start of the next conn_feed call (see deferred below). */
-  size_t events_this_feed;
-  conn_error deferred_error;
-  int deferred_detail;
+/* Mask keys for a client's frames, refilled from the OS CSPRNG 16 at a time. */
+typedef struct conn_mask_keys {
+  size_t used;
+  uint8_t pool[64];
+} conn_mask_keys;
 
-  /* closing handshake and failure */
-  conn_error error;
-  int error_detail;
+/* One connection. It is small on purpose (every idle connection carries it): what only some
+ * connections need, some of the time, hangs off it in parts made on demand. */
+typedef struct conn {
+  /* Not a copy: the connections of one server share their configuration, and a pointer is
+   * 64 bytes less per connection. It must outlive the connection. */
+  const conn_config *config;
 
   /* outgoing */
   uint8_t *out;
   size_t out_len;
   size_t out_cap;
-  /* Mask keys for client frames, refilled from the OS CSPRNG; allocated by the first masked
-   * frame, so server connections never carry it. */
-  uint8_t *random_pool;
-  size_t random_used;
 
-  /* flags and small state, of the parts above */
-  bool in_message;         /* a data frame without FIN was seen; continuations expected */
-  bool message_binary;
-  bool message_direct;     /* the current frame's whole payload lies in the input: direct_* */
-  bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
-  bool deflater_stale;     /* frames compressed elsewhere went out: restart our window */
-  bool inflate_busy;       /* a CONN_EV_INFLATE message is being inflated elsewhere */
-  bool pending_binary;
-  bool track_fragments;    /* record fragment_ends (the 'fragments' binaryType wants them) */
+  conn_progress *progress; /* NULL when nothing is partly received */
+  conn_zlib *zlib;         /* NULL until permessage-deflate is first used */
+  conn_mask_keys *keys;    /* clients only, made by the first masked frame */
+
+  /* Work that writes output (answering a ping or a close, failing the connection) waits
+   * until the events before it were handled, so replies keep wire order: it is done at the
+   * start of the next conn_feed call. */
+  int32_t deferred_detail;
+  int32_t error_detail;    /* closing handshake and failure */
+  uint8_t deferred_error;  /* (a conn_error) */
+  uint8_t error;           /* (a conn_error) */
   uint8_t deferred;        /* DEFERRED_* in conn.c */
-  uint8_t deferred_opcode; /* the control frame waiting (its payload is in control[]) */
-  uint8_t control_len;     /* bytes in control[] (at most 125) */
-  uint8_t close_state;      /* CONN_CLOSE_* bits */
+  uint8_t deferred_opcode; /* the control frame waiting (its payload is in progress->control) */
+  uint8_t close_state;     /* CONN_CLOSE_* bits */
+  bool track_fragments;    /* record fragment_ends (the 'fragments' binaryType wants them) */
   bool out_fragmenting;    /* a message was started with fin = false and is not finished */
 } conn;
 
@@ -223,11 +229,11 @@ static inline bool conn_close_complete(const conn *c) {
 static inline bool conn_is_server(const conn *c) { return c->config->is_server; }
 static inline bool conn_deflate_negotiated(const conn *c) { return c->config->deflate; }
 static inline bool conn_sending_fragments(const conn *c) { return c->out_fragmenting; }
-static inline bool conn_inflating(const conn *c) { return c->inflate_busy; }
+static inline bool conn_inflating(const conn *c) { return c->zlib && c->zlib->inflate_busy; }
 static inline uint32_t conn_zlib_idle_ms(const conn *c) { return c->config->zlib_idle_ms; }
 static inline conn_error conn_failure(const conn *c, int *detail) {
   *detail = c->error_detail;
-  return c->error;
+  return (conn_error)c->error;
 }
 
 /* Whether messages report their frame boundaries (the 'fragments' binaryType wants them). */
@@ -327,7 +333,9 @@ unsigned conn_park_idle_streams(conn *c, unsigned periods);
 
 /* Frames compressed without this connection's deflater (a topic's shared frame) were queued:
  * the deflater must not refer back past them. */
-static inline void conn_deflater_invalidate(conn *c) { c->deflater_stale = true; }
+static inline void conn_deflater_invalidate(conn *c) {
+  if (c->zlib) c->zlib->deflater_stale = true; /* (without one, no deflater has a window yet) */
+}
 
 /* Copies payload into one queued frame; returns false when memory runs out. */
 bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
