@@ -9,8 +9,9 @@
 # Each run prints the reporter's 'js: N passed, N failed, N skipped' line, prefixed with the
 # platform and transport. Under wine, what cannot run there is left out, and said so:
 #   - the native transport: Windows has none (Node gives an addon no socket descriptor);
-#   - test/package.test.js: it runs npm and the Linux toolchains (the tarball's win32 binary
-#     is tested by that file on Linux, with node.exe under wine);
+#   - test/package.test.js and test/consumers/overrides.test.js: they run npm (a Linux
+#     program) and the Linux toolchains; the tarball's win32 binary is tested by
+#     package.test.js on Linux, with node.exe under wine;
 #   - test/browser.test.js and test/redis.test.js: they start Linux programs (chromium,
 #     redis-server), which a Windows process under wine cannot run; test/client.test.js skips
 #     its Python peer by itself for the same reason.
@@ -52,7 +53,7 @@ for transport in $transports; do
     WINEDEBUG=-all NODE_SKIP_PLATFORM_CHECK=1 WS_NATIVE_PREBUILD=$work WS_NATIVE_TRANSPORT=$transport \
       WS_NATIVE_SKIP_BROWSER=1 WS_NATIVE_SKIP_REDIS=1 \
       wine "$node_bin" node_modules/mocha/bin/mocha.js --timeout 120000 \
-      --ignore test/package.test.js --ignore test/browser.test.js --ignore test/redis.test.js \
+      --ignore test/package.test.js --ignore test/consumers/overrides.test.js --ignore test/browser.test.js --ignore test/redis.test.js \
       "$@" >"$log" 2>&1 </dev/null
     rc=$?
   fi

@@ -9,7 +9,7 @@ const express = require('express');
 const http = require('http');
 
 const impl = require('../support/impl');
-const { once, listen, closeServer } = require('../support/net-helpers');
+const { once, listen, closeServer, httpGet } = require('../support/net-helpers');
 const { requireWithWs } = require('./support/require-with-ws');
 
 const expressWs = requireWithWs('express-ws');
@@ -91,8 +91,8 @@ describe('consumers: express-ws on express 5', function () {
   });
 
   it('HTTP routes keep working on the same server, and a path with no ws route is closed', async function () {
-    const res = await fetch(`http://${base}/plain`);
-    assert.strictEqual(await res.text(), 'plain http');
+    const res = await httpGet(`http://${base}/plain`);
+    assert.strictEqual(res.body, 'plain http');
     const accepted = once(wsInstance.getWss(), 'connection');
     const ws = await open('/nowhere');
     const [serverSide] = await accepted;

@@ -9,7 +9,7 @@ const assert = require('assert');
 const Fastify = require('fastify');
 
 const impl = require('../support/impl');
-const { once, withTimeout } = require('../support/net-helpers');
+const { once, withTimeout, httpGet } = require('../support/net-helpers');
 const { requireWithWs } = require('./support/require-with-ws');
 
 const fastifyWebsocket = requireWithWs('@fastify/websocket');
@@ -141,8 +141,8 @@ describe('consumers: @fastify/websocket on fastify 5', function () {
   it('one route serves HTTP and WebSocket (handler and wsHandler)', async function () {
     const res = await app.inject({ method: 'GET', url: '/both' });
     assert.deepStrictEqual(res.json(), { http: true });
-    const http = await fetch(`http://127.0.0.1:${app.server.address().port}/both`);
-    assert.deepStrictEqual(await http.json(), { http: true });
+    const http = await httpGet(`http://127.0.0.1:${app.server.address().port}/both`);
+    assert.deepStrictEqual(JSON.parse(http.body), { http: true });
     const ws = await open('/both');
     const [data] = await next(ws);
     assert.strictEqual(data.toString(), 'over the websocket');

@@ -16,7 +16,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 
 const { nativeOnly } = require('../support/impl');
-const { root, npmInstall, packOnce } = require('../support/pack');
+const { appEnv, root, npmInstall, packOnce } = require('../support/pack');
 
 const CONSUMERS = [
   'socket.io',
@@ -61,7 +61,8 @@ nativeOnly.describe('consumers: npm overrides replace ws with the packed ws-nati
   /** Runs a script of the app (in its own process group, killed on the deadline); its JSON. */
   function runApp(script, { timeout = 60000 } = {}) {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script], { cwd: app, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      // appEnv: the installed copy must load its own prebuild, not WS_NATIVE_PREBUILD's.
+      const child = spawn(process.execPath, [script], { cwd: app, env: appEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c) => (stdout += c));

@@ -278,6 +278,32 @@ function readAll(port, requestText, { timeout = DEFAULT_TIMEOUT } = {}) {
   });
 }
 
+/**
+ * GET `url` with node's http client: { status, headers, body } (body a string). Not fetch():
+ * undici's connect fails under wine (connect UNKNOWN), where this suite also runs.
+ */
+function httpGet(url, { timeout = DEFAULT_TIMEOUT } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`timed out waiting for the response to GET ${url}`));
+    }, timeout);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
 /** A masked client-to-server frame (FIN set unless fin === false). */
 function maskedFrame(opcode, payload, { fin = true, mask = crypto.randomBytes(4) } = {}) {
   payload = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
@@ -492,6 +518,7 @@ module.exports = {
   parseHead,
   rawRequest,
   readAll,
+  httpGet,
   maskedFrame,
   parseFrame,
   readFrame,
