@@ -41,8 +41,11 @@ function echo(wss) {
   });
 }
 
+// The process's open descriptors: /proc on Linux, /dev/fd on macOS and the BSDs (where the
+// native transport runs on the portable poller).
+const FD_DIR = fs.existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
 function openFds() {
-  return fs.readdirSync('/proc/self/fd').length;
+  return fs.readdirSync(FD_DIR).length;
 }
 
 nativeOnly.describe('native transport', function () {
