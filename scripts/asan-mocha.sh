@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 # Not run under ASan, and why:
-#   test/package.test.js  packs the tarball (prebuildify rebuilds the addon without sanitizers)
+#   test/package.test.js  packs the tarball (prepack rebuilds the addon without sanitizers)
 #                         and installs it into a fresh app, running npm, node-gyp and the
 #                         compiler under the preloaded runtime: it tests packaging, not the
 #                         engine, and takes minutes.

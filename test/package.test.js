@@ -1,6 +1,6 @@
 'use strict';
 
-// The package as a user gets it: `npm pack` (whose prepack script runs prebuildify), then
+// The package as a user gets it: `npm pack` (whose prepack script builds the six prebuilds), then
 // `npm install <tarball>` into a fresh app with npm's default settings, then an echo round
 // trip, the ESM import and the types through the installed copy. The installed copy must load
 // the prebuilt binary: no build/ folder may appear in it, whether or not npm ran its install
