@@ -260,6 +260,11 @@ function installSocketFace(NativeTransport) {
 
     destroy(err) {
       if (!this._closed && !this._destroyed) {
+        // What was written goes to the kernel first, as net.Socket's write() already has by
+        // the time its destroy() runs (engine.io writes a 400 and destroys in one go).
+        const ws = this._ws;
+        if (ws._flushScheduled) ws._flush();
+        if (this._closed) return this; // (the flush found the connection gone)
         this._destroyed = true;
         if (err instanceof Error) destroyErrors.set(this, err);
         binding.transportDestroy(this._ws._handle, false);

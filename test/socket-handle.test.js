@@ -64,6 +64,22 @@ describe('the socket handed to handleUpgrade() and ws._socket', function () {
     assert.strictEqual(ws.readyState, WebSocket.CLOSED);
   });
 
+  it("write() then destroy() on the upgrade's socket: the written bytes reach the peer first", async function () {
+    // engine.io's abortUpgrade(): a 400 written onto the upgraded socket, then destroy(). The
+    // client reads those bytes as a frame (0x48: RSV1 set) and fails, as with ws.
+    const { port, accepted } = await setup({ echo: false });
+    const { client, socket } = await connect(port, { accepted });
+    const failed = once(client, 'error');
+    const closed = once(client, 'close');
+    socket.on('error', () => {});
+    assert.strictEqual(socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnope'), true);
+    socket.destroy();
+    const [err] = await withTimeout(failed, 'the written bytes before the close');
+    assert.match(err.message, /RSV1 must be clear/);
+    const [code] = await closed;
+    assert.strictEqual(code, 1006);
+  });
+
   it("the upgrade's socket emits 'close' when the connection closes, not before", async function () {
     const events = [];
     const { port, accepted } = await setup({
