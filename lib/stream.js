@@ -12,8 +12,8 @@ const READY_STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
  * Wraps a WebSocket (client or server side, open or still connecting) in a Duplex stream.
  *
  * Each message is one readable chunk: a Buffer, or a string for a text message when the
- * readable side is in object mode (`readableObjectMode`, or `objectMode`, which only applies
- * to the readable side). Each written chunk is sent as one message; a Buffer is sent as a
+ * readable side is in object mode (`readableObjectMode`; `objectMode` is always false, as in
+ * ws). Each written chunk is sent as one message; a Buffer is sent as a
  * binary message. Writes made before the connection opens are sent once it opens.
  *
  * Ending the writable side closes the WebSocket with the closing handshake (no status code,
@@ -27,7 +27,7 @@ const READY_STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
  * @public
  */
 function createWebSocketStream(ws, options) {
-  const readableObjectMode = !!(options && (options.readableObjectMode || options.objectMode));
+  const readableObjectMode = !!(options && options.readableObjectMode);
   const duplex = new Duplex({
     ...options,
     autoDestroy: false,
@@ -42,6 +42,10 @@ function createWebSocketStream(ws, options) {
   let waitingForDrain = null; // the callback of a write that send() took above the mark
   let waitingForClose = null; // the callback of _final() after ws.close()
   let destroyCallback = null; // the callback of _destroy(), called once the WebSocket closed
+  let destroyError = null; // the error _destroy() was given, reported then
+  // An error the WebSocket emits while the destroy waits for its close is reported at once
+  // instead (as ws's stream does): an inflate failure found in data read just before.
+  let destroyReported = false;
   // An error on the WebSocket already started its closing handshake (a close frame with the
   // error's status): terminating it as well could cut that frame off.
   let terminateOnDestroy = true;
@@ -71,7 +75,13 @@ function createWebSocketStream(ws, options) {
   });
 
   ws.on('error', function onError(err) {
-    if (duplex.destroyed) return;
+    if (duplex.destroyed) {
+      if (destroyCallback !== null && !destroyReported) {
+        destroyReported = true;
+        destroyCallback(err);
+      }
+      return;
+    }
     terminateOnDestroy = false;
     duplex.destroy(err);
   });
@@ -99,7 +109,7 @@ function createWebSocketStream(ws, options) {
     if (destroyCallback !== null) {
       const callback = destroyCallback;
       destroyCallback = null;
-      callback();
+      if (!destroyReported) callback(destroyError);
       process.nextTick(emitClose, duplex);
     } else if (!duplex.destroyed) {
       duplex.push(null);
@@ -142,7 +152,8 @@ function createWebSocketStream(ws, options) {
       process.nextTick(emitClose, duplex);
       return;
     }
-    destroyCallback = () => callback(err);
+    destroyCallback = callback;
+    destroyError = err;
     if (terminateOnDestroy) ws.terminate();
   };
 

@@ -8,8 +8,7 @@ const assert = require('assert');
 const { once } = require('events');
 const { pipeline } = require('stream');
 
-const { WebSocket, WebSocketServer } = require('..');
-const createWebSocketStream = require('../lib/stream');
+const { WebSocket, WebSocketServer, createWebSocketStream, nativeOnly } = require('./support/impl');
 
 const servers = [];
 const sockets = [];
@@ -246,7 +245,7 @@ describe('createWebSocketStream', function () {
     assert.strictEqual(ws.readyState, WebSocket.CLOSED);
   });
 
-  it('destroy() while CONNECTING aborts the handshake and emits close without an error', async function () {
+  it("destroy() while CONNECTING aborts the handshake: the WebSocket's error, then close (as ws)", async function () {
     const { url } = await startServer();
     const ws = connect(url);
     const duplex = createWebSocketStream(ws);
@@ -254,7 +253,10 @@ describe('createWebSocketStream', function () {
     duplex.write('never sent');
     duplex.destroy();
     await seen.closed;
-    assert.deepStrictEqual(seen, { errors: [], closes: 1, finish: 0, end: 0 });
+    assert.deepStrictEqual(seen.errors.map((err) => err.message), [
+      'WebSocket was closed before the connection was established'
+    ]);
+    assert.deepStrictEqual({ ...seen, errors: 1 }, { errors: 1, closes: 1, finish: 0, end: 0 });
     assert.strictEqual(ws.readyState, WebSocket.CLOSED);
   });
 
@@ -279,7 +281,8 @@ describe('createWebSocketStream', function () {
     assert.strictEqual(code, 1007);
   });
 
-  it('a failed handshake destroys the duplex with the error, failing the write made while connecting', async function () {
+  // (ws's stream never closes here: the write waits for an 'open' that never comes.)
+  nativeOnly.it('a failed handshake destroys the duplex with the error, failing the write made while connecting', async function () {
     const { url } = await startServer({ path: '/only' });
     const duplex = createWebSocketStream(connect(`${url}/elsewhere`));
     const seen = watch(duplex);
@@ -401,21 +404,22 @@ describe('createWebSocketStream', function () {
       ws.close();
     });
 
-    for (const options of [{ readableObjectMode: true }, { objectMode: true }]) {
-      const duplex = createWebSocketStream(connect(url), options);
-      assert.strictEqual(duplex.readableObjectMode, true);
-      assert.strictEqual(duplex.writableObjectMode, false);
-      const chunks = [];
-      for await (const chunk of duplex) chunks.push(chunk);
-      assert.deepStrictEqual(chunks, ['text ☃', Buffer.from([1, 2, 3])]);
-    }
-
-    // Not in object mode, text is read as bytes.
-    const duplex = createWebSocketStream(connect(url));
+    const duplex = createWebSocketStream(connect(url), { readableObjectMode: true });
+    assert.strictEqual(duplex.readableObjectMode, true);
+    assert.strictEqual(duplex.writableObjectMode, false);
     const chunks = [];
     for await (const chunk of duplex) chunks.push(chunk);
-    assert.ok(chunks.every(Buffer.isBuffer));
-    assert.deepStrictEqual(Buffer.concat(chunks), Buffer.from('text ☃\x01\x02\x03'));
+    assert.deepStrictEqual(chunks, ['text ☃', Buffer.from([1, 2, 3])]);
+
+    // Not in object mode (objectMode: true is overridden, as ws does), text is read as bytes.
+    for (const options of [undefined, { objectMode: true }]) {
+      const bytes = createWebSocketStream(connect(url), options);
+      assert.strictEqual(bytes.readableObjectMode, false);
+      const read = [];
+      for await (const chunk of bytes) read.push(chunk);
+      assert.ok(read.every(Buffer.isBuffer));
+      assert.deepStrictEqual(Buffer.concat(read), Buffer.from('text ☃\x01\x02\x03'));
+    }
   });
 
   it('writes strings as text messages when decodeStrings is false', async function () {

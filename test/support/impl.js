@@ -10,6 +10,7 @@ const impl = useWs ? require('ws') : require('../..');
 module.exports = {
   WebSocket: impl.WebSocket,
   WebSocketServer: impl.WebSocketServer,
+  createWebSocketStream: impl.createWebSocketStream,
   isWs: useWs,
   /** describe()/it() replacement for tests of ws-native-only behaviour. */
   nativeOnly: useWs ? { describe: describe.skip, it: it.skip } : { describe, it }
