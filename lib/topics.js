@@ -4,9 +4,9 @@
 // publish(), which frames a message once and queues the same bytes to every subscriber.
 
 const binding = require('./binding');
+const { OPEN } = require('./constants');
 
 const { OP_TEXT, OP_BINARY } = binding.constants;
-const OPEN = 1;
 
 class TopicRegistry {
   /**

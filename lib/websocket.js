@@ -18,6 +18,9 @@ const Sender = require('./sender');
 const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
 const {
   BINARY_TYPES,
+  CLOSED,
+  CLOSING,
+  CONNECTING,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_BUFFERED_AMOUNT,
@@ -28,7 +31,9 @@ const {
   EMPTY_BUFFER,
   kForOnEventAttribute,
   kListener,
-  kStatusCode
+  kStatusCode,
+  OPEN,
+  READY_STATES
 } = require('./constants');
 
 const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG, ASYNC_DEFLATE_MIN } = binding.constants;
@@ -58,12 +63,6 @@ const FLAGS = [
   '_parksStreams', // counted by permessage-deflate's idle stream timer
   '_needDrain' // (written only when a send goes over the high-water mark)
 ];
-
-const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
 
 /**
  * @extends EventEmitter
@@ -1039,7 +1038,7 @@ function sendAfterClose(ws, bytes, cb) {
   if (bytes > 0) ws._bufferedAmount += bytes;
   if (cb) {
     const state = ws._readyState;
-    const err = new Error(`WebSocket is not open: readyState ${state} (${readyStates[state]})`);
+    const err = new Error(`WebSocket is not open: readyState ${state} (${READY_STATES[state]})`);
     process.nextTick(cb, err);
   }
 }
@@ -1195,7 +1194,7 @@ Object.setPrototypeOf(WebSocket, EventEmitter);
 
 defineFlags(WebSocket.prototype, FLAGS);
 
-for (const [index, name] of readyStates.entries()) {
+for (const [index, name] of READY_STATES.entries()) {
   const descriptor = { enumerable: true, value: index };
   Object.defineProperty(WebSocket.prototype, name, descriptor);
   Object.defineProperty(WebSocket, name, descriptor);
