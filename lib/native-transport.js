@@ -13,7 +13,7 @@ const net = require('net');
 const binding = require('./binding');
 const { defineFlags } = require('./flags');
 const { EMPTY_BUFFER, kHandshakeSocket } = require('./constants');
-const { receive, deliverParsed, copyOf } = require('./receiver');
+const { receive, deliverParsed } = require('./receiver');
 const {
   installSocketFace,
   releaseSocket,
@@ -315,6 +315,13 @@ function failCallbacks(callbacks) {
 }
 
 // ---- the batch ----
+
+/** chunk[start..end] in a Buffer of its own (pooled when small, as Buffer.allocUnsafe is). */
+function copyOf(chunk, start, end) {
+  const copy = Buffer.allocUnsafe(end - start);
+  chunk.copy(copy, 0, start, end);
+  return copy;
+}
 
 /** The bytes of an event's payload left in place, from the batch's copy when there is one. */
 function inPlace(copy, start, a, b) {

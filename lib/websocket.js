@@ -12,7 +12,7 @@ const { EventTarget } = require('./event-target');
 const { defineFlags } = require('./flags');
 const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
-const { deliverStashed } = require('./receiver');
+const { deliverStashed, isHeld } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
 const Sender = require('./sender');
 const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
@@ -310,7 +310,7 @@ class WebSocket {
     if (!this._paused) return;
     this._paused = false;
     if (this._inflating) return; // delivery goes on when the message is inflated
-    if (this._queuedEvents !== null || this._stashedChunks !== null) {
+    if (isHeld(this)) {
       process.nextTick(deliverStashed, this);
     } else {
       this._transport.resume();
