@@ -10,6 +10,7 @@ const { Blob } = require('buffer');
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
 const { defineFlags } = require('./flags');
+const { DEFAULT_LIMITS, limitsOf, defineRareState, defineLimits, defineDeflateWindow } = require('./rare-state');
 const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
 const { deliverStashed, isHeld } = require('./receiver');
@@ -21,13 +22,8 @@ const {
   CLOSED,
   CLOSING,
   CONNECTING,
-  DEFAULT_CLOSE_TIMEOUT,
-  DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_MAX_BUFFERED_AMOUNT,
-  DEFAULT_MAX_BUFFERED_CHUNKS,
   DEFAULT_MAX_FRAGMENTS,
   DEFAULT_MAX_PAYLOAD,
-  DEFAULT_MAX_PENDING_AUTO_PONGS,
   EMPTY_BUFFER,
   kForOnEventAttribute,
   kListener,
@@ -81,8 +77,8 @@ class WebSocket {
     this._eventsCount = 0;
 
     // Bytes per connection again: each field is 8. State most connections keep at its
-    // initial value lives in _rare (see RareState), the limits from the options in one object
-    // shared by the connections of a server (see limitsOf), and the rarely used booleans are
+    // initial value lives in _rare, the limits from the options in one object shared by the
+    // connections of a server (both: lib/rare-state.js), and the rarely used booleans are
     // bits of _flags. What the per-message path writes stays here.
     this._flags = 0;
     this._autoPong = true;
@@ -1075,124 +1071,14 @@ function closeReason(data) {
   throw err;
 }
 
-// State that stays at its initial value on most connections: the closing handshake's,
-// messages held or compressed or inflated elsewhere, topics, a client's request. It is kept in
-// a RareState made when one of them is first set to another value; until then the accessors
-// below answer the initial value. Every field is assigned here, one statement each, so that V8
-// sizes the object for all of them (filled by a loop over a list, it kept ten of them in a
-// separate property array: 34 bytes more on every connection that has one, every client's).
-function RareState() {
-  this._bufferedAmount = 0; // bytes of send() calls made after the connection closed
-  this._binaryType = BINARY_TYPES[0]; // (most connections keep it)
-  this._closeCode = 1006;
-  this._closeMessage = EMPTY_BUFFER;
-  this._closeTimer = null;
-  this._endAfterFlush = false;
-  this._ended = false;
-  // Sends waiting behind an asynchronous step (a Blob being read, a large message being
-  // compressed in the thread pool), in call order.
-  this._sendQueue = null;
-  this._queuedBytes = 0; // bytes of those sends and of the step they wait for
-  this._terminated = false; // terminate() was called
-  this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
-  this._inflating = false; // a large message is being inflated in the thread pool
-  this._topics = null; // Set of subscribed topics, created on first subscribe()
-  this._pendingAutoPongs = 0; // pongs queued while the peer is not reading what we write
-  this._queuedEvents = null;
-  this._stashedChunks = null; // chunks received while delivery is held (an array when any)
-  this._closedSocket = null; // what _socket was while open
-  this._url = undefined; // a client's
-  this._redirects = 0;
-  this._req = null;
-  this._handshakeTimer = null; // a client's handshakeTimeout
-}
-
-// The initial values.
-const RARE_STATE = new RareState();
-
-for (const name of Object.keys(RARE_STATE)) {
-  const initial = RARE_STATE[name];
-  Object.defineProperty(WebSocket.prototype, name, {
-    get() {
-      const rare = this._rare;
-      return rare === null ? initial : rare[name];
-    },
-    set(value) {
-      if (this._rare === null) {
-        if (value === initial) return;
-        this._rare = new RareState();
-      }
-      this._rare[name] = value;
-    }
-  });
-}
-
-// The limits from a connection's options. A server hands every connection the same options
-// object, so its connections share one limits object.
-const DEFAULT_LIMITS = Object.freeze({
-  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
-  highWaterMark: DEFAULT_HIGH_WATER_MARK,
-  maxPendingAutoPongs: DEFAULT_MAX_PENDING_AUTO_PONGS,
-  maxBufferedChunks: DEFAULT_MAX_BUFFERED_CHUNKS,
-  maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT
-});
-const limitsByOptions = new WeakMap();
-
-function limitsOf(options) {
-  let limits = limitsByOptions.get(options);
-  if (limits === undefined) {
-    limits = { ...DEFAULT_LIMITS };
-    for (const name of Object.keys(limits)) {
-      if (options[name] !== undefined) limits[name] = options[name];
-    }
-    limitsByOptions.set(options, Object.freeze(limits));
-  }
-  return limits;
-}
-
-// Read as fields by the rest of the code; a write gives the connection its own copy.
-for (const [field, name] of [
-  ['_closeTimeout', 'closeTimeout'],
-  ['_highWaterMark', 'highWaterMark'],
-  ['_maxPendingAutoPongs', 'maxPendingAutoPongs'],
-  ['_maxBufferedChunks', 'maxBufferedChunks'],
-  ['_maxBufferedAmount', 'maxBufferedAmount']
-]) {
-  Object.defineProperty(WebSocket.prototype, field, {
-    get() {
-      return this._limits[name];
-    },
-    set(value) {
-      this._limits = { ...this._limits, [name]: value };
-    }
-  });
-}
-
-// The window our compressed messages may use (8..15), 0 when permessage-deflate was not
-// negotiated: four bits of _flags above the booleans' (a field would cost every connection).
-const WINDOW_SHIFT = FLAGS.length;
-const WINDOW_MASK = 0xf << WINDOW_SHIFT;
-Object.defineProperty(WebSocket.prototype, '_deflateWindowBits', {
-  get() {
-    return (this._flags & WINDOW_MASK) >> WINDOW_SHIFT;
-  },
-  set(bits) {
-    this._flags = (this._flags & ~WINDOW_MASK) | (bits << WINDOW_SHIFT);
-  }
-});
-
-// permessage-deflate was negotiated
-Object.defineProperty(WebSocket.prototype, '_deflate', {
-  get() {
-    return (this._flags & WINDOW_MASK) !== 0;
-  }
-});
-
 // EventEmitter's methods without its constructor (see the constructor).
 Object.setPrototypeOf(WebSocket.prototype, EventEmitter.prototype);
 Object.setPrototypeOf(WebSocket, EventEmitter);
 
 defineFlags(WebSocket.prototype, FLAGS);
+defineDeflateWindow(WebSocket.prototype, FLAGS.length);
+defineRareState(WebSocket.prototype);
+defineLimits(WebSocket.prototype);
 
 for (const [index, name] of READY_STATES.entries()) {
   const descriptor = { enumerable: true, value: index };
