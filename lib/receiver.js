@@ -9,6 +9,7 @@
 
 const binding = require('./binding');
 const { EMPTY_BUFFER, kStatusCode } = require('./constants');
+const { flush } = require('./sender');
 
 const {
   TABLE_HEADER,
@@ -213,7 +214,7 @@ function parse(ws, chunk, offset) {
   } finally {
     depth--;
     ws._receiving = false;
-    if (ws._transport === null || !ws._transport.holdFlush(ws)) ws._flush();
+    if (ws._transport === null || !ws._transport.holdFlush(ws)) flush(ws);
   }
 }
 
@@ -234,7 +235,7 @@ function deliverStashed(ws) {
     throw err;
   } finally {
     ws._receiving = false;
-    ws._flush();
+    flush(ws);
   }
   // A stashed chunk is parsed once nothing stops delivery and no event waits before it.
   while (ws._stashedChunks !== null && !isStopped(ws) && ws._queuedEvents === null) {
