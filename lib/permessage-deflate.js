@@ -347,7 +347,6 @@ module.exports = {
   acceptAnswer,
   deflateOptions,
   offer,
-  parseExtensions,
   watchIdleStreams,
   unwatchIdleStreams
 };

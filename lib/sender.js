@@ -575,8 +575,6 @@ module.exports = {
   send,
   sendControl,
   sendFramed,
-  sendFrames,
-  sendAfterClose,
   queueSend,
   queueWrite,
   addSendCallback,
