@@ -4,7 +4,7 @@ const WebSocket = require('./lib/websocket');
 const WebSocketServer = require('./lib/websocket-server');
 
 WebSocket.createWebSocketStream = require('./lib/stream');
-WebSocket.Sender = require('./lib/sender');
+WebSocket.Sender = require('./lib/sender').Sender;
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;

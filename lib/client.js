@@ -16,6 +16,8 @@ const binding = require('./binding');
 const subprotocol = require('./subprotocol');
 const permessageDeflate = require('./permessage-deflate');
 const {
+  CLOSING,
+  CONNECTING,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_BUFFERED_CHUNKS,
@@ -239,7 +241,7 @@ function initAsClient(websocket, address, protocols, options) {
   req.on('upgrade', (res, socket, head) => {
     websocket.emit('upgrade', res);
     // An 'upgrade' listener may have closed or terminated the connection.
-    if (websocket.readyState !== websocket.CONNECTING) return;
+    if (websocket.readyState !== CONNECTING) return;
     req = websocket._req = null;
     stopHandshakeTimer(websocket);
 
@@ -311,7 +313,7 @@ function tlsConnect(options) {
 function handshakeTimedOut(websocket) {
   websocket._handshakeTimer = null;
   const req = websocket._req;
-  if (websocket.readyState === websocket.CONNECTING && req !== null) {
+  if (websocket.readyState === CONNECTING && req !== null) {
     abortHandshake(websocket, req, 'Opening handshake has timed out');
   }
 }
@@ -325,7 +327,7 @@ function stopHandshakeTimer(websocket) {
 /** Reports a failed handshake: 'error', then 'close' with 1006. */
 function emitErrorAndClose(websocket, err) {
   stopHandshakeTimer(websocket);
-  websocket._readyState = websocket.CLOSING;
+  websocket._readyState = CLOSING;
   websocket._errorEmitted = true;
   websocket._emitError(err);
   websocket._emitClose();
@@ -337,7 +339,7 @@ function emitErrorAndClose(websocket, err) {
  */
 function abortHandshake(websocket, stream, message) {
   stopHandshakeTimer(websocket);
-  websocket._readyState = websocket.CLOSING;
+  websocket._readyState = CLOSING;
   const err = new Error(message);
   Error.captureStackTrace(err, abortHandshake);
 

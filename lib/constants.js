@@ -3,7 +3,16 @@
 module.exports = {
   BINARY_TYPES: ['nodebuffer', 'arraybuffer', 'fragments', 'blob'],
   EMPTY_BUFFER: Buffer.alloc(0),
-  GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
+  // A connection's readyState (WebSocket.CONNECTING... answer the same), and their names.
+  CONNECTING: 0,
+  OPEN: 1,
+  CLOSING: 2,
+  CLOSED: 3,
+  READY_STATES: ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'],
+  // An RFC 7230 token (subprotocols, extension names and parameters):
+  // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" /
+  //         "~" / DIGIT / ALPHA
+  TOKEN: /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/,
   kForOnEventAttribute: Symbol('kIsForOnEventAttribute'),
   kListener: Symbol('kListener'),
   kStatusCode: Symbol('status-code'),

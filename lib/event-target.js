@@ -128,4 +128,4 @@ const EventTarget = {
   }
 };
 
-module.exports = { CloseEvent, ErrorEvent, Event, EventTarget, MessageEvent };
+module.exports = { EventTarget };

@@ -5,6 +5,8 @@
 // One timer per server, not one per connection. A connection counts as alive whenever any
 // bytes arrive from it, so busy connections are never pinged.
 
+const { OPEN } = require('./constants');
+
 class Heartbeat {
   /**
    * @param {Set<import('./websocket')>} connections
@@ -24,7 +26,7 @@ class Heartbeat {
   _check() {
     const now = Date.now();
     for (const ws of this._connections) {
-      if (ws._readyState !== 1 /* OPEN */) continue;
+      if (ws._readyState !== OPEN) continue;
       // _lastHeard is minus the time of our ping while it is unanswered: the receiver sets it
       // to the time bytes arrive (a pong or any data), so one field serves both.
       const lastHeard = ws._lastHeard;

@@ -13,7 +13,6 @@
 const cluster = require('cluster');
 const dns = require('dns');
 const EventEmitter = require('events');
-const http = require('http');
 const net = require('net');
 const util = require('util');
 
@@ -318,4 +317,4 @@ onHandshake((listenerId, token, parsed, head) => {
   listener._onHandshake(token, parsed, head);
 });
 
-module.exports = { NativeListener, HandshakeSocket, nativeListenerFor, STATUS_CODES: http.STATUS_CODES };
+module.exports = { NativeListener, nativeListenerFor };

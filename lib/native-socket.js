@@ -20,6 +20,7 @@ const net = require('net');
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
+const { queueWrite, addSendCallback, scheduleFlush, flush } = require('./sender');
 
 // Events of the socket's own (the ones net.Socket emits about the connection).
 const EVENTS = new Set(['close', 'end', 'error', 'timeout', 'drain']);
@@ -227,10 +228,10 @@ function installSocketFace(NativeTransport) {
       }
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : toBuffer(chunk);
       const out = binding.takeOutput(ws._handle);
-      if (out !== undefined) ws._queueWrite(out);
-      ws._queueWrite(bytes);
-      if (typeof cb === 'function') ws._addSendCallback(cb);
-      ws._scheduleFlush();
+      if (out !== undefined) queueWrite(ws, out);
+      queueWrite(ws, bytes);
+      if (typeof cb === 'function') addSendCallback(ws, cb);
+      scheduleFlush(ws);
       return ws.bufferedAmount < ws._highWaterMark;
     },
 
@@ -245,7 +246,7 @@ function installSocketFace(NativeTransport) {
       }
       if (data !== undefined && data !== null) this.write(data, encoding);
       const ws = this._ws;
-      if (ws._flushScheduled) ws._flush(); // (which may end the transport itself)
+      if (ws._flushScheduled) flush(ws); // (which may end the transport itself)
       if (!this._closed && !this._ended) {
         this._ended = true;
         binding.transportEnd(ws._handle);

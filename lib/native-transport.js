@@ -13,7 +13,8 @@ const net = require('net');
 const binding = require('./binding');
 const { defineFlags } = require('./flags');
 const { EMPTY_BUFFER, kHandshakeSocket } = require('./constants');
-const { receive, deliverParsed, copyOf } = require('./receiver');
+const { receive, deliverParsed } = require('./receiver');
+const { flush, afterWrite, checkDrain } = require('./sender');
 const {
   installSocketFace,
   releaseSocket,
@@ -230,7 +231,7 @@ class NativeTransport {
         else this._waiting.push(callbacks);
       }
     } else if (callbacks !== null || this._ws._needDrain) {
-      process.nextTick(afterWrite, this._ws, callbacks);
+      process.nextTick(afterWrite, this._ws, undefined, callbacks);
     }
   }
 
@@ -305,16 +306,19 @@ function receiveHead(transport, head) {
   receive(transport._ws, head, 0);
 }
 
-function afterWrite(ws, callbacks) {
-  ws._afterWrite(undefined, callbacks);
-}
-
 function failCallbacks(callbacks) {
   const err = new Error('The socket is not writable');
   for (const cb of callbacks) process.nextTick(cb, err);
 }
 
 // ---- the batch ----
+
+/** chunk[start..end] in a Buffer of its own (pooled when small, as Buffer.allocUnsafe is). */
+function copyOf(chunk, start, end) {
+  const copy = Buffer.allocUnsafe(end - start);
+  chunk.copy(copy, 0, start, end);
+  return copy;
+}
 
 /** The bytes of an event's payload left in place, from the batch's copy when there is one. */
 function inPlace(copy, start, a, b) {
@@ -345,7 +349,7 @@ function endDelivery(ws) {
   // A reply carrying a large payload (written without a copy) goes at once: the kernel is
   // better put to work now (holding 1 MiB replies to the end of the batch cost that echo row
   // 10-20% of its rate), and a peer woken for it has plenty to read anyway.
-  if (ws._writeQueue !== null) ws._flush();
+  if (ws._writeQueue !== null) flush(ws);
   else delivered.push(ws);
 }
 
@@ -370,9 +374,9 @@ function transportEvent(transport, ws, kind, id, code, rest) {
       const waiting = transport._waiting;
       transport._waiting = null;
       if (waiting === null) {
-        ws._checkDrain();
+        checkDrain(ws);
       } else {
-        for (const callbacks of waiting) ws._afterWrite(undefined, callbacks);
+        for (const callbacks of waiting) afterWrite(ws, undefined, callbacks);
       }
       socketDrained(transport);
       break;
@@ -395,7 +399,7 @@ function transportEvent(transport, ws, kind, id, code, rest) {
 function flushDelivered() {
   for (let i = 0; i < delivered.length; i++) {
     const ws = delivered[i];
-    if (ws._transport !== null && needsOwnFlush(ws)) ws._flush();
+    if (ws._transport !== null && needsOwnFlush(ws)) flush(ws);
   }
   delivered.length = 0;
   // C writes the rest (the engine's output alone) and says which sockets kept some pending.

@@ -5,6 +5,7 @@
 // answer. The result is the set of parameters the native engine compresses with.
 
 const binding = require('./binding');
+const { TOKEN } = require('./constants');
 
 const EXTENSION_NAME = 'permessage-deflate';
 
@@ -15,7 +16,6 @@ const EXTENSION_NAME = 'permessage-deflate';
 // thread while such connections are open. It runs every half timeout (at least every 1 s, at
 // most every 10 ms), so a stream is parked 1 to 1.5 timeouts after its last message.
 const DEFAULT_ZLIB_IDLE_TIMEOUT = 10000;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Parses a Sec-WebSocket-Extensions header into [{ name, params: [[key, value], ...] }].
@@ -347,7 +347,6 @@ module.exports = {
   acceptAnswer,
   deflateOptions,
   offer,
-  parseExtensions,
   watchIdleStreams,
   unwatchIdleStreams
 };

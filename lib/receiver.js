@@ -2,16 +2,14 @@
 
 // Delivers received bytes to a WebSocket: one native call parses a whole chunk into a table
 // of events (payloads unmasked in place, given as offsets into the chunk), then this loop
-// emits them. Whatever cannot be delivered now (the connection was paused, or a listener threw)
-// is kept, in order, and delivered later: accepted data is never dropped.
-//
-// A chunk may be lent (receiveLent): the native transport's shared read buffer, which its next
-// read overwrites. Then whatever outlives the delivery (a payload handed to a listener, bytes
-// kept for later) is copied out first, and the bytes the engine assembles into messages of its
-// own (every large message) are never copied in JS at all.
+// emits them. Whatever cannot be delivered now (delivery is held: see isHeld) is kept, in
+// order, and delivered later: accepted data is never dropped. The native transport parses in
+// C and hands its events to deliverParsed() instead; the stream transport, the bytes of a
+// handshake's head and what ws._socket.push() is given come through receive().
 
 const binding = require('./binding');
 const { EMPTY_BUFFER, kStatusCode } = require('./constants');
+const { flush } = require('./sender');
 
 const {
   TABLE_HEADER,
@@ -36,31 +34,12 @@ const tables = [];
 const objectLists = [];
 let depth = 0;
 
-// The chunk being lent, if any (see above).
-let lent = null;
-
-/** chunk[start..end] in a Buffer of its own (pooled when small, as Buffer.allocUnsafe is). */
-function copyOf(chunk, start, end) {
-  const copy = Buffer.allocUnsafe(end - start);
-  chunk.copy(copy, 0, start, end);
-  return copy;
-}
-
-/** What _stashedChunks keeps of chunk[offset..]: a copy, if the chunk is only lent. */
-function stashEntry(chunk, offset) {
-  return chunk === lent
-    ? { chunk: copyOf(chunk, offset, chunk.length), offset: 0 }
-    : { chunk, offset };
-}
-
 function payloadOf(table, base, objects, chunk) {
   if (table[base] & EV_FLAG_OBJECT) return objects[table[base + 1]];
   const length = table[base + 2];
   if (length === 0) return EMPTY_BUFFER;
   const start = table[base + 1];
-  return chunk === lent
-    ? copyOf(chunk, start, start + length)
-    : chunk.subarray(start, start + length);
+  return chunk.subarray(start, start + length);
 }
 
 /** The frame boundaries of a message, when the engine reported them. */
@@ -110,19 +89,26 @@ function stash(ws, table, objects, chunk, from, count, offset, callAgain) {
   }
   // The unparsed rest is the oldest data not yet parsed: it goes before anything stashed.
   if (offset < chunk.length || callAgain) {
-    const entry = stashEntry(chunk, offset);
+    const entry = { chunk, offset };
     if (ws._stashedChunks === null) ws._stashedChunks = [entry];
     else ws._stashedChunks.unshift(entry);
   }
 }
 
 /**
- * Whether delivery on ws is held: paused by the application, waiting for a large message to
- * be inflated elsewhere, or behind events and bytes kept for later. Received data then waits,
- * in order, for deliverStashed().
+ * Whether delivery on ws is stopped: paused by the application, or waiting for a large
+ * message to be inflated elsewhere. Nothing is delivered until it goes on.
+ */
+function isStopped(ws) {
+  return ws._paused || ws._inflating;
+}
+
+/**
+ * Whether delivery on ws is held: stopped, or behind events and bytes kept for later (which
+ * go first). Received data then waits, in order, for deliverStashed().
  */
 function isHeld(ws) {
-  return ws._paused || ws._inflating || ws._queuedEvents !== null || ws._stashedChunks !== null;
+  return isStopped(ws) || ws._queuedEvents !== null || ws._stashedChunks !== null;
 }
 
 /**
@@ -165,29 +151,17 @@ function receive(ws, chunk, offset) {
   if (ws._lastHeard !== 0) ws._lastHeard = Date.now(); // (0: no heartbeat watches it)
   if (isHeld(ws)) {
     if (ws._stashedChunks === null) {
-      ws._stashedChunks = [stashEntry(chunk, offset)];
+      ws._stashedChunks = [{ chunk, offset }];
       return;
     }
     if (ws._stashedChunks.length >= ws._maxBufferedChunks && ws._maxBufferedChunks > 0) {
       ws._failConnection(tooManyChunks());
       return;
     }
-    ws._stashedChunks.push(stashEntry(chunk, offset));
+    ws._stashedChunks.push({ chunk, offset });
     return;
   }
   parse(ws, chunk, offset);
-}
-
-/**
- * receive(ws, chunk, 0) for a chunk whose bytes are only valid until this call returns.
- */
-function receiveLent(ws, chunk) {
-  lent = chunk;
-  try {
-    receive(ws, chunk, 0);
-  } finally {
-    lent = null;
-  }
 }
 
 /**
@@ -229,8 +203,7 @@ function parse(ws, chunk, offset) {
           if (!ws._paused) process.nextTick(deliverStashed, ws);
           throw err;
         }
-        if (ws._paused || ws._inflating) {
-          // Held: by the application (pause) or until a large message is inflated.
+        if (isStopped(ws)) {
           stash(ws, table, objects, chunk, i + 1, count, offset, again);
           objects.length = 0;
           return;
@@ -241,13 +214,13 @@ function parse(ws, chunk, offset) {
   } finally {
     depth--;
     ws._receiving = false;
-    if (ws._transport === null || !ws._transport.holdFlush(ws)) ws._flush();
+    if (ws._transport === null || !ws._transport.holdFlush(ws)) flush(ws);
   }
 }
 
 /** Delivers what was stashed, in order, until done or held again. */
 function deliverStashed(ws) {
-  if (ws._paused || ws._inflating) return;
+  if (isStopped(ws)) return;
   ws._receiving = true;
   try {
     while (ws._queuedEvents !== null) {
@@ -255,21 +228,17 @@ function deliverStashed(ws) {
       if (ws._queuedEvents.length === 0) ws._queuedEvents = null;
       if (event === undefined) break;
       dispatch(ws, event.kind, event.data, event.isBinary, event.code, event.fragmentEnds);
-      if (ws._paused || ws._inflating) return;
+      if (isStopped(ws)) return;
     }
   } catch (err) {
     process.nextTick(deliverStashed, ws);
     throw err;
   } finally {
     ws._receiving = false;
-    ws._flush();
+    flush(ws);
   }
-  while (
-    ws._stashedChunks !== null &&
-    !ws._paused &&
-    !ws._inflating &&
-    ws._queuedEvents === null
-  ) {
+  // A stashed chunk is parsed once nothing stops delivery and no event waits before it.
+  while (ws._stashedChunks !== null && !isStopped(ws) && ws._queuedEvents === null) {
     const { chunk, offset } = ws._stashedChunks.shift();
     if (ws._stashedChunks.length === 0) ws._stashedChunks = null;
     parse(ws, chunk, offset);
@@ -277,4 +246,4 @@ function deliverStashed(ws) {
   if (!isHeld(ws)) ws._onReceiveDrained();
 }
 
-module.exports = { receive, receiveLent, deliverParsed, deliverStashed, copyOf, isHeld };
+module.exports = { receive, deliverParsed, deliverStashed, isHeld };

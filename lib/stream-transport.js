@@ -7,6 +7,7 @@
 const binding = require('./binding');
 const { EMPTY_BUFFER, kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
+const { flush, afterWrite, checkDrain } = require('./sender');
 
 class StreamTransport {
   /**
@@ -29,7 +30,7 @@ class StreamTransport {
     const write = socket.write;
     this._write = write;
     socket.write = function writeAfterQueued(...args) {
-      if ((ws._flushScheduled || ws._receiving) && ws._transport !== null) ws._flush();
+      if ((ws._flushScheduled || ws._receiving) && ws._transport !== null) flush(ws);
       return write.apply(this, args);
     };
 
@@ -70,13 +71,13 @@ class StreamTransport {
     const out = binding.takeOutput(handle);
     if (out !== undefined) {
       if (callbacks !== null || ws._needDrain) {
-        this.write(out, (err) => ws._afterWrite(err, callbacks));
+        this.write(out, (err) => afterWrite(ws, err, callbacks));
       } else {
         this.write(out);
       }
     } else if (callbacks !== null) {
       // Nothing new to write (e.g. queued after close): report once the earlier writes finish.
-      this.write(EMPTY_BUFFER, (err) => ws._afterWrite(err, callbacks));
+      this.write(EMPTY_BUFFER, (err) => afterWrite(ws, err, callbacks));
     }
     if (queue !== null) this.uncork();
   }
@@ -131,7 +132,7 @@ function socketOnData(chunk) {
 }
 
 function socketOnDrain() {
-  this[kWebSocket]._checkDrain();
+  checkDrain(this[kWebSocket]);
 }
 
 function socketOnEnd() {

@@ -6,7 +6,7 @@
 
 const { Duplex } = require('stream');
 
-const READY_STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const { CONNECTING, OPEN, CLOSED, READY_STATES } = require('./constants');
 
 /**
  * Wraps a WebSocket (client or server side, open or still connecting) in a Duplex stream.
@@ -121,11 +121,11 @@ function createWebSocketStream(ws, options) {
   };
 
   duplex._write = function (chunk, encoding, callback) {
-    if (ws.readyState === ws.CONNECTING) {
+    if (ws.readyState === CONNECTING) {
       waitingForOpen = { run: () => duplex._write(chunk, encoding, callback), callback };
       return;
     }
-    if (ws.readyState !== ws.OPEN) {
+    if (ws.readyState !== OPEN) {
       fail(callback, notOpenError(ws));
       return;
     }
@@ -134,11 +134,11 @@ function createWebSocketStream(ws, options) {
   };
 
   duplex._final = function (callback) {
-    if (ws.readyState === ws.CONNECTING) {
+    if (ws.readyState === CONNECTING) {
       waitingForOpen = { run: () => duplex._final(callback), callback };
       return;
     }
-    if (ws.readyState === ws.CLOSED) {
+    if (ws.readyState === CLOSED) {
       callback();
       return;
     }
@@ -147,7 +147,7 @@ function createWebSocketStream(ws, options) {
   };
 
   duplex._destroy = function (err, callback) {
-    if (ws.readyState === ws.CLOSED) {
+    if (ws.readyState === CLOSED) {
       callback(err);
       process.nextTick(emitClose, duplex);
       return;
@@ -173,7 +173,7 @@ function emitClose(stream) {
 
 function notOpenError(ws) {
   const state = ws.readyState;
-  return new Error(`WebSocket is not open: readyState ${state} (${READY_STATE_NAMES[state]})`);
+  return new Error(`WebSocket is not open: readyState ${state} (${READY_STATES[state]})`);
 }
 
 module.exports = createWebSocketStream;

@@ -4,9 +4,7 @@
 // optional whitespace around the commas. Anything else (empty elements, duplicates, non-token
 // characters) is a SyntaxError, which the server answers with 400.
 
-// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
-//         / DIGIT / ALPHA
-const TOKEN_CHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const { TOKEN } = require('./constants');
 
 /**
  * @param {string} header
@@ -16,7 +14,7 @@ function parse(header) {
   const protocols = new Set();
   for (const element of header.split(',')) {
     const protocol = element.trim();
-    if (!TOKEN_CHAR.test(protocol)) {
+    if (!TOKEN.test(protocol)) {
       throw new SyntaxError(`Invalid subprotocol in Sec-WebSocket-Protocol header: "${protocol}"`);
     }
     if (protocols.has(protocol)) {
@@ -27,4 +25,4 @@ function parse(header) {
   return protocols;
 }
 
-module.exports = { parse, isToken: (value) => TOKEN_CHAR.test(value) };
+module.exports = { parse, isToken: (value) => TOKEN.test(value) };

@@ -4,9 +4,10 @@
 // publish(), which frames a message once and queues the same bytes to every subscriber.
 
 const binding = require('./binding');
+const { OPEN } = require('./constants');
+const { sendFramed } = require('./sender');
 
 const { OP_TEXT, OP_BINARY } = binding.constants;
-const OPEN = 1;
 
 class TopicRegistry {
   /**
@@ -105,7 +106,7 @@ class TopicRegistry {
       const bits = compressing && ws._deflate ? ws._deflateWindowBits : 0;
       let frame = frames.get(bits);
       if (frame === undefined) frames.set(bits, (frame = binding.frameOnce(data, opcode, bits)));
-      if (ws._sendFramed(frame, bits !== 0)) reached++;
+      if (sendFramed(ws, frame, bits !== 0)) reached++;
     }
     return reached;
   }

@@ -2,7 +2,9 @@
 
 // One WebSocket connection: the ws-compatible EventEmitter API, the browser's EventTarget API,
 // the ready-state machine and the JavaScript half of the closing handshake. Bytes come and go
-// through a transport; every byte is handled by the native engine (binding).
+// through a transport; every byte is handled by the native engine (binding). What a connection
+// sends is queued and written by lib/sender.js, what it receives delivered by lib/receiver.js;
+// how it keeps its size down is lib/rare-state.js.
 
 const EventEmitter = require('events');
 const { Blob } = require('buffer');
@@ -10,33 +12,38 @@ const { Blob } = require('buffer');
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
 const { defineFlags } = require('./flags');
+const { DEFAULT_LIMITS, limitsOf, defineRareState, defineLimits, defineDeflateWindow } = require('./rare-state');
 const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
-const { deliverStashed } = require('./receiver');
+const { deliverStashed, isHeld } = require('./receiver');
 const { initAsClient, abortHandshake } = require('./client');
-const Sender = require('./sender');
+const {
+  Sender,
+  send,
+  sendControl,
+  queueSend,
+  scheduleFlush,
+  flush,
+  runCallbacks,
+  byteLengthOf,
+  isArrayBuffer
+} = require('./sender');
 const { watchIdleStreams, unwatchIdleStreams } = require('./permessage-deflate');
 const {
   BINARY_TYPES,
-  DEFAULT_CLOSE_TIMEOUT,
-  DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_MAX_BUFFERED_AMOUNT,
-  DEFAULT_MAX_BUFFERED_CHUNKS,
+  CLOSED,
+  CLOSING,
+  CONNECTING,
   DEFAULT_MAX_FRAGMENTS,
   DEFAULT_MAX_PAYLOAD,
-  DEFAULT_MAX_PENDING_AUTO_PONGS,
-  EMPTY_BUFFER,
   kForOnEventAttribute,
   kListener,
-  kStatusCode
+  kStatusCode,
+  OPEN,
+  READY_STATES
 } = require('./constants');
 
-const { OP_TEXT, OP_BINARY, OP_PING, OP_PONG, ASYNC_DEFLATE_MIN } = binding.constants;
-
-// A server sends binary payloads from this size on without copying them: the engine queues
-// only the frame header and the caller's bytes are written right after it (one corked write).
-// Below it, one copy into the connection's output is cheaper than another write chunk.
-const DIRECT_WRITE_MIN = 32 * 1024;
+const { OP_PING, OP_PONG } = binding.constants;
 
 // The prototype of each connection's listener table. EventEmitter makes that table a
 // null-prototype object, which V8 keeps in dictionary mode (about 150 bytes); an object whose
@@ -59,12 +66,6 @@ const FLAGS = [
   '_needDrain' // (written only when a send goes over the high-water mark)
 ];
 
-const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
-
 /**
  * @extends EventEmitter
  */
@@ -82,8 +83,8 @@ class WebSocket {
     this._eventsCount = 0;
 
     // Bytes per connection again: each field is 8. State most connections keep at its
-    // initial value lives in _rare (see RareState), the limits from the options in one object
-    // shared by the connections of a server (see limitsOf), and the rarely used booleans are
+    // initial value lives in _rare, the limits from the options in one object shared by the
+    // connections of a server (both: lib/rare-state.js), and the rarely used booleans are
     // bits of _flags. What the per-message path writes stays here.
     this._flags = 0;
     this._autoPong = true;
@@ -282,20 +283,20 @@ class WebSocket {
     code = closeCode(code);
     data = code === undefined ? undefined : closeReason(data);
     if (this._sendQueue !== null && this._readyState === OPEN) {
-      this._queueSend(() => this.close(code, data), 0, undefined);
+      queueSend(this, () => this.close(code, data), 0, undefined);
       return;
     }
     if (this._readyState === CLOSING) {
       if (this._closeFrameSent && (this._closeFrameReceived || this._errorEmitted)) {
         this._endAfterFlush = true;
-        this._scheduleFlush();
+        scheduleFlush(this);
       }
       return;
     }
     binding.close(this._handle, code, data);
     this._readyState = CLOSING;
     this._closeFrameSent = true;
-    this._scheduleFlush();
+    scheduleFlush(this);
     this._setCloseTimer();
   }
 
@@ -311,7 +312,7 @@ class WebSocket {
     if (!this._paused) return;
     this._paused = false;
     if (this._inflating) return; // delivery goes on when the message is inflated
-    if (this._queuedEvents !== null || this._stashedChunks !== null) {
+    if (isHeld(this)) {
       process.nextTick(deliverStashed, this);
     } else {
       this._transport.resume();
@@ -324,7 +325,7 @@ class WebSocket {
    * @param {(err?: Error) => void} [cb]
    */
   ping(data, mask, cb) {
-    this._sendControl(OP_PING, data, mask, cb);
+    sendControl(this, OP_PING, data, mask, cb);
   }
 
   /**
@@ -333,7 +334,7 @@ class WebSocket {
    * @param {(err?: Error) => void} [cb]
    */
   pong(data, mask, cb) {
-    this._sendControl(OP_PONG, data, mask, cb);
+    sendControl(this, OP_PONG, data, mask, cb);
   }
 
   /**
@@ -346,77 +347,7 @@ class WebSocket {
    * @returns {boolean}
    */
   send(data, options, cb) {
-    if (typeof options === 'function') {
-      cb = options;
-      options = undefined;
-    } else {
-      cb = callbackArgument(cb);
-    }
-    if (this._readyState !== OPEN) {
-      if (this._readyState === CONNECTING) {
-        throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
-      }
-      sendAfterClose(this, byteLengthOf(data), cb);
-      return false;
-    }
-
-    if (this._sendQueue !== null) {
-      this._queueSend(() => this.send(data, options, cb), byteLengthOf(data), cb);
-      return this._belowHighWaterMark();
-    }
-    if (isBlob(data)) {
-      this._whenBlobRead(data, (bytes) => this.send(bytes, { binary: true, ...options }, cb), cb);
-      return this._belowHighWaterMark();
-    }
-
-    let binary = true;
-    if (typeof data === 'string') {
-      binary = false;
-    } else if (typeof data === 'number') {
-      data = data.toString();
-      binary = false;
-    } else if (!ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
-      // No data (as ws: any falsy value) is an empty binary message.
-      if (!data) data = EMPTY_BUFFER;
-      else data = isBufferList(data) ? Buffer.concat(data) : Buffer.from(data);
-    }
-    let fin = true;
-    let compress = this._deflate;
-    if (options !== undefined && options !== null) {
-      if (options.binary !== undefined) binary = !!options.binary;
-      if (options.fin !== undefined) fin = !!options.fin;
-      if (options.compress === false) compress = false;
-    }
-    // A string's UTF-8 size is measured here only when something needs it before the engine,
-    // which returns it (-1 until then).
-    let size = typeof data === 'string' ? -1 : data.byteLength;
-    // Past the high-water mark, check the hard limit on what may wait for a peer that does
-    // not read: drop this message, or fail the connection (1008) and free everything.
-    if (this._needDrain && this._maxBufferedAmount > 0) {
-      if (size < 0) size = Buffer.byteLength(data);
-      if (this.bufferedAmount + size > this._maxBufferedAmount) {
-        this._onBufferOverflow(cb);
-        return false;
-      }
-    }
-
-    const opcode = binary ? OP_BINARY : OP_TEXT;
-    if (compress && fin && !this._sendingFragments && atLeast(data, size, ASYNC_DEFLATE_MIN)) {
-      this._sendCompressedAsync(data, size < 0 ? Buffer.byteLength(data) : size, opcode, cb);
-      return this._belowHighWaterMark();
-    }
-    this._sendingFragments = !fin;
-    if (!compress && size >= DIRECT_WRITE_MIN && this._isServer) {
-      binding.sendHeader(this._handle, opcode, fin, false, size);
-      this._queueWrite(binding.takeOutput(this._handle));
-      this._queueWrite(toBuffer(data));
-      this._unflushedBytes += size;
-    } else {
-      this._unflushedBytes += binding.send(this._handle, data, opcode, fin, compress);
-    }
-    if (cb !== undefined) this._addSendCallback(cb);
-    this._scheduleFlush();
-    return this._belowHighWaterMark();
+    return send(this, data, options, cb);
   }
 
   /** Destroys the connection without a closing handshake. */
@@ -431,29 +362,12 @@ class WebSocket {
       this._terminated = true;
       // What this turn queued goes out first: ws writes every send at once, so data sent
       // before terminate() reaches the socket there too. Nothing after it.
-      if (this._flushScheduled) this._flush();
+      if (this._flushScheduled) flush(this);
       this._transport.destroy();
     }
   }
 
   // ---- internals ----
-
-  _onBufferOverflow(cb) {
-    const err = new Error(
-      `Send buffer limit exceeded: more than ${this._maxBufferedAmount} bytes wait for a ` +
-        'peer that is not reading'
-    );
-    err.code = 'WS_ERR_BUFFER_OVERFLOW';
-    if (this._dropOnOverflow) {
-      if (cb) process.nextTick(cb, err);
-      return;
-    }
-    err[kStatusCode] = 1008;
-    if (cb) process.nextTick(cb, err);
-    this._failConnection(err);
-    // The peer is not reading, so it would not read a close frame either: free it all now.
-    this.terminate();
-  }
 
   /**
    * Fails the connection for a reason found in JavaScript (a limit): sends a close frame with
@@ -465,7 +379,7 @@ class WebSocket {
     this._readyState = CLOSING;
     this._closeFrameSent = true;
     this._endAfterFlush = true;
-    this._scheduleFlush();
+    scheduleFlush(this);
     this._setCloseTimer();
     this._errorEmitted = true;
     this._emitError(err);
@@ -485,97 +399,6 @@ class WebSocket {
     this.emit('ping', data);
   }
 
-  _belowHighWaterMark() {
-    if (this.bufferedAmount < this._highWaterMark) return true;
-    this._needDrain = true;
-    return false;
-  }
-
-  /**
-   * Sends made while a Blob is read or a message is compressed wait in _sendQueue, in call
-   * order, each with its bytes (counted in bufferedAmount meanwhile) and its callback (which
-   * gets the error if they never go out).
-   */
-  _queueSend(run, bytes, cb) {
-    this._sendQueue.push({ run, bytes, cb });
-    this._queuedBytes += bytes;
-  }
-
-  /** Starts an asynchronous step of `bytes`: later sends wait for it (see _queueSend). */
-  _holdSends(bytes) {
-    this._sendQueue = [];
-    this._queuedBytes += bytes;
-  }
-
-  /** Ends the step begun by _holdSends(bytes); returns the sends that waited for it. */
-  _takeHeldSends(bytes) {
-    const waiting = this._sendQueue;
-    this._sendQueue = null;
-    this._queuedBytes -= bytes;
-    return waiting;
-  }
-
-  /** Runs sends that waited, in order, until one of them begins another asynchronous step. */
-  _runHeldSends(waiting) {
-    for (let i = 0; i < waiting.length; i++) {
-      if (this._sendQueue !== null) {
-        // Another asynchronous step began: the rest waits for it too (still counted).
-        this._sendQueue.push(...waiting.slice(i));
-        return;
-      }
-      this._queuedBytes -= waiting[i].bytes;
-      waiting[i].run();
-    }
-  }
-
-  /** Fails a send and those that waited behind it: each callback gets err, in order. */
-  _failHeldSends(waiting, cb, err) {
-    const callbacks = cb === undefined ? [] : [cb];
-    for (const entry of waiting) {
-      this._queuedBytes -= entry.bytes;
-      if (entry.cb !== undefined) callbacks.push(entry.cb);
-    }
-    runCallbacks(callbacks, err);
-  }
-
-  /** Whether nothing can be written any more (terminated, destroyed, ended or closed). */
-  _cannotWrite() {
-    return this._transport === null || this._terminated || !this._transport.writable;
-  }
-
-  /** Reads a Blob, then sendBytes(bytes); sends made meanwhile wait for it. */
-  _whenBlobRead(blob, sendBytes, cb) {
-    const size = blob.size;
-    this._holdSends(size);
-    // (Continued in a tick of its own, so that what the callbacks throw is not a rejection.)
-    blob.arrayBuffer().then(
-      (arrayBuffer) => process.nextTick(blobRead, this, size, arrayBuffer, sendBytes, cb),
-      (err) => process.nextTick(blobFailed, this, size, err, cb)
-    );
-  }
-
-  /**
-   * Compresses a large message in the thread pool (zlib takes milliseconds per 64 KiB, which
-   * would stall every other connection); sends made meanwhile wait for it.
-   */
-  _sendCompressedAsync(data, size, opcode, cb) {
-    this._holdSends(size);
-    binding.compressAsync(this._handle, data, opcode, (err) => {
-      const waiting = this._takeHeldSends(size);
-      if (!err && this._cannotWrite()) {
-        err = new Error('The socket was closed while data was being compressed');
-      }
-      if (err) {
-        this._failHeldSends(waiting, cb, err);
-        return;
-      }
-      this._unflushedBytes += size;
-      if (cb !== undefined) this._addSendCallback(cb);
-      this._scheduleFlush();
-      this._runHeldSends(waiting);
-    });
-  }
-
   /**
    * A Blob could not be read (ws: the file behind it changed): every send waiting for it
    * fails with the error, and so does the connection, as in ws: 'error', then the socket is
@@ -586,56 +409,10 @@ class WebSocket {
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._setCloseTimer();
     this._endAfterFlush = true;
-    this._scheduleFlush();
+    scheduleFlush(this);
     if (this._errorEmitted) return;
     this._errorEmitted = true;
     this._emitError(err);
-  }
-
-  _sendControl(opcode, data, mask, cb) {
-    if (typeof data === 'function') {
-      cb = data;
-      data = undefined;
-    } else if (typeof mask === 'function') {
-      cb = mask;
-    } else {
-      cb = callbackArgument(cb);
-    }
-    if (this._readyState === CONNECTING) {
-      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
-    }
-    if (typeof data === 'number') data = data.toString();
-    const size = byteLengthOf(data);
-    if (size > 125) {
-      const err = new RangeError('The data size must not be greater than 125 bytes');
-      err.code = 'WS_ERR_CONTROL_PAYLOAD_TOO_LARGE';
-      throw err;
-    }
-    if (this._readyState !== OPEN) {
-      sendAfterClose(this, byteLengthOf(data), cb);
-      return;
-    }
-    if (this._sendQueue !== null) {
-      this._queueSend(() => this._sendControl(opcode, data, mask, cb), size, cb);
-      return;
-    }
-    if (isBlob(data)) {
-      this._whenBlobRead(data, (bytes) => this._sendControl(opcode, bytes, mask, cb), cb);
-      return;
-    }
-    if (data === undefined || data === null) data = EMPTY_BUFFER;
-    else if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !isArrayBuffer(data)) {
-      data = Buffer.from(data);
-    }
-    binding.send(this._handle, data, opcode, true, false);
-    this._unflushedBytes += size;
-    if (cb !== undefined) this._addSendCallback(cb);
-    this._scheduleFlush();
-  }
-
-  _queueWrite(buffer) {
-    if (this._writeQueue === null) this._writeQueue = [buffer];
-    else this._writeQueue.push(buffer);
   }
 
   _topicRegistry() {
@@ -645,147 +422,6 @@ class WebSocket {
       throw err;
     }
     return this._server._topics;
-  }
-
-  /**
-   * Queues whole frames built once for many connections (topics).
-   *
-   * @returns {boolean} false if they cannot go out now (a fragmented send is in progress)
-   */
-  _sendFramed(frame, compressed = false) {
-    // A whole message cannot go in between the fragments of one this connection is sending.
-    if (this._sendingFragments) return false;
-    if (this._sendQueue !== null) {
-      this._queueSend(() => this._sendFramed(frame, compressed), frame.length, undefined);
-      return true;
-    }
-    if (frame.length >= DIRECT_WRITE_MIN) {
-      const out = binding.takeOutput(this._handle);
-      if (out !== undefined) this._queueWrite(out);
-      this._queueWrite(frame);
-      // (An empty append: only tells the deflater its window no longer matches the peer's.)
-      if (compressed) binding.sendFramed(this._handle, EMPTY_BUFFER, true);
-    } else {
-      binding.sendFramed(this._handle, frame, compressed);
-    }
-    this._unflushedBytes += frame.length;
-    this._scheduleFlush();
-    return true;
-  }
-
-  /**
-   * ws._sender.sendFrame(list, cb): whole frames built beforehand, queued as they are. On a
-   * server small ones join the engine's output (one copy); otherwise the engine's output so
-   * far and these buffers are written after each other, without a copy.
-   */
-  _sendFrames(list, cb) {
-    cb = callbackArgument(cb);
-    const buffers = framesOf(list);
-    let size = 0;
-    for (const buffer of buffers) size += buffer.length;
-    if (this._readyState !== OPEN) {
-      if (this._readyState === CONNECTING) {
-        throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
-      }
-      sendAfterClose(this, 0, cb); // (ws does not count these in bufferedAmount)
-      return false;
-    }
-    if (size === 0) throw framesError('The frame list is empty');
-    const first = buffers[0][0];
-    const isData = (first & 0x08) === 0;
-    // A data frame cannot go in between the fragments of a message this connection sends.
-    if (isData && this._sendingFragments) {
-      const err = new Error('A frame cannot be sent while a fragmented message is being sent');
-      err.code = 'WS_ERR_FRAGMENTED_SEND';
-      throw err;
-    }
-    // RSV1 on a data frame: compressed by someone else's deflater, so ours must not refer back
-    // past it (sendFramed's compressed flag); the engine does that only for a server.
-    const compressed = isData && (first & 0x40) !== 0 && this._deflate;
-    if (compressed && !this._isServer) {
-      const err = new Error(
-        'A compressed frame built elsewhere cannot be sent on a client connection that ' +
-          'negotiated permessage-deflate'
-      );
-      err.code = 'WS_ERR_UNSUPPORTED_FRAME';
-      throw err;
-    }
-    if (this._sendQueue !== null) {
-      this._queueSend(() => this._sendFrames(buffers, cb), size, cb);
-      return this._belowHighWaterMark();
-    }
-    if (this._isServer && !this._sendingFragments && size < DIRECT_WRITE_MIN) {
-      binding.sendFramed(this._handle, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), compressed);
-    } else {
-      const out = binding.takeOutput(this._handle);
-      if (out !== undefined) this._queueWrite(out);
-      for (const buffer of buffers) this._queueWrite(buffer);
-      if (compressed) binding.sendFramed(this._handle, EMPTY_BUFFER, true);
-    }
-    this._unflushedBytes += size;
-    if (cb !== undefined) this._addSendCallback(cb);
-    this._scheduleFlush();
-    return this._belowHighWaterMark();
-  }
-
-  _addSendCallback(cb) {
-    if (this._sendCallbacks === null) this._sendCallbacks = [cb];
-    else this._sendCallbacks.push(cb);
-  }
-
-  _scheduleFlush() {
-    // While a chunk is being delivered, the receive loop flushes once at its end.
-    if (this._receiving || this._flushScheduled) return;
-    this._flushScheduled = true;
-    process.nextTick(flushTick, this);
-  }
-
-  /** Writes everything queued in one write, then ends the socket if the close is complete. */
-  _flush() {
-    this._flushScheduled = false;
-    this._unflushedBytes = 0; // (the transport counts what it could not write yet)
-    if (this._transport === null) return;
-    const queue = this._writeQueue;
-    this._writeQueue = null;
-    const callbacks = this._sendCallbacks;
-    this._sendCallbacks = null;
-    // Payloads written without a copy go out first, then the engine's output, in one write.
-    this._transport.flush(this._handle, queue, callbacks);
-    // Everything reached the operating system: the peer is reading our pongs.
-    if (this._pendingAutoPongs !== 0 && this._transport.writableLength === 0) {
-      this._pendingAutoPongs = 0;
-    }
-    if (this._endAfterFlush && !this._ended) {
-      this._ended = true;
-      this._transport.end();
-    }
-  }
-
-  /**
-   * The bytes of a flush were written (or failed): its callbacks, then 'drain'. Each runs
-   * even if one before it throws; the first exception is rethrown afterwards (see
-   * runCallbacks), so one throwing callback cannot starve the others or stop 'drain'.
-   */
-  _afterWrite(err, callbacks) {
-    let thrown = NO_EXCEPTION;
-    if (callbacks !== null) thrown = callEach(callbacks, err || null);
-    try {
-      this._checkDrain();
-    } catch (e) {
-      if (thrown === NO_EXCEPTION) thrown = e;
-    }
-    if (thrown !== NO_EXCEPTION) process.nextTick(rethrow, thrown);
-  }
-
-  _checkDrain() {
-    if (this._transport !== null && this._transport.writableLength === 0) {
-      this._pendingAutoPongs = 0;
-    }
-    if (!this._needDrain || this._readyState !== OPEN) return;
-    if (this.bufferedAmount < this._highWaterMark) {
-      this._needDrain = false;
-      this.emit('drain');
-    }
   }
 
   _emitMessage(data, isBinary, fragmentEnds) {
@@ -821,7 +457,7 @@ class WebSocket {
         if (ok) this._emitMessage(data, isBinary);
         else this._onProtocolError();
       } finally {
-        this._flush();
+        flush(this);
         if (!this._paused) deliverStashed(this);
       }
     });
@@ -873,7 +509,7 @@ class WebSocket {
   _onTransportEnd() {
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._endAfterFlush = true;
-    this._flush();
+    flush(this);
   }
 
   _onTransportClose() {
@@ -901,94 +537,6 @@ class WebSocket {
   }
 }
 
-function flushTick(ws) {
-  ws._flush();
-}
-
-// Send callbacks. Each one runs even when one before it throws; the first exception is then
-// rethrown in a tick of its own, where it is an uncaught exception as any other (Node's
-// streams report a throwing write callback that way too).
-const NO_EXCEPTION = Symbol('no exception');
-
-/** Calls each callback with err; returns the first exception thrown, or NO_EXCEPTION. */
-function callEach(callbacks, err) {
-  let thrown = NO_EXCEPTION;
-  for (let i = 0; i < callbacks.length; i++) {
-    try {
-      callbacks[i](err);
-    } catch (e) {
-      if (thrown === NO_EXCEPTION) thrown = e;
-    }
-  }
-  return thrown;
-}
-
-function runCallbacks(callbacks, err) {
-  const thrown = callEach(callbacks, err);
-  if (thrown !== NO_EXCEPTION) process.nextTick(rethrow, thrown);
-}
-
-function rethrow(err) {
-  throw err;
-}
-
-/** A send's callback argument: a function, or undefined/null for none. */
-function callbackArgument(cb) {
-  if (cb === undefined || cb === null) return undefined;
-  if (typeof cb !== 'function') {
-    const err = new TypeError(`The "cb" argument must be of type function; got ${typeof cb}`);
-    err.code = 'ERR_INVALID_ARG_TYPE';
-    throw err;
-  }
-  return cb;
-}
-
-function framesError(message) {
-  const err = new TypeError(message);
-  err.code = 'ERR_INVALID_ARG_TYPE';
-  return err;
-}
-
-/** sendFrame()'s list as Buffers: each a Buffer, another binary view, or a string (UTF-8). */
-function framesOf(list) {
-  if (!Array.isArray(list)) throw framesError('The "list" argument must be an array of Buffers');
-  return list.map((item) => {
-    if (typeof item === 'string') return Buffer.from(item);
-    if (ArrayBuffer.isView(item) || isArrayBuffer(item)) return toBuffer(item);
-    throw framesError('The "list" argument must be an array of Buffers');
-  });
-}
-
-function blobRead(ws, size, arrayBuffer, sendBytes, cb) {
-  const waiting = ws._takeHeldSends(size);
-  if (ws._cannotWrite()) {
-    ws._failHeldSends(waiting, cb, new Error('The socket was closed while the blob was being read'));
-    return;
-  }
-  // Its own send goes first, before those that waited (it may itself hold them again).
-  if (ws._readyState === OPEN) sendBytes(Buffer.from(arrayBuffer));
-  else sendAfterClose(ws, arrayBuffer.byteLength, cb);
-  ws._runHeldSends(waiting);
-}
-
-function blobFailed(ws, size, err, cb) {
-  ws._failHeldSends(ws._takeHeldSends(size), cb, err);
-  ws._onSendFailure(err);
-}
-
-function isArrayBuffer(value) {
-  return (
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
-  );
-}
-
-function toBuffer(data) {
-  if (Buffer.isBuffer(data)) return data;
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
 function toArrayBuffer(buf) {
   if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return buf.buffer;
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
@@ -1004,44 +552,6 @@ function splitFragments(data, ends) {
     start = end;
   }
   return fragments;
-}
-
-/**
- * Whether a message has at least `min` bytes; a string is measured only when its length does
- * not decide (UTF-8 takes one to three bytes per UTF-16 unit). size: -1 for a string not
- * measured yet.
- */
-function atLeast(data, size, min) {
-  if (size >= 0) return size >= min;
-  if (data.length >= min) return true;
-  if (data.length * 3 < min) return false;
-  return Buffer.byteLength(data) >= min;
-}
-
-/** An array of Buffers (a 'fragments' message): sent as one message of their bytes. */
-function isBufferList(value) {
-  return Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Uint8Array);
-}
-
-function isBlob(value) {
-  return typeof Blob !== 'undefined' && value instanceof Blob;
-}
-
-function byteLengthOf(data) {
-  if (typeof data === 'string') return Buffer.byteLength(data);
-  if (isBlob(data)) return data.size;
-  if (data && typeof data.byteLength === 'number') return data.byteLength;
-  return 0;
-}
-
-// As ws: data sent after close is counted in bufferedAmount and its callback gets an error.
-function sendAfterClose(ws, bytes, cb) {
-  if (bytes > 0) ws._bufferedAmount += bytes;
-  if (cb) {
-    const state = ws._readyState;
-    const err = new Error(`WebSocket is not open: readyState ${state} (${readyStates[state]})`);
-    process.nextTick(cb, err);
-  }
 }
 
 /** close()'s code as ws takes it: undefined (no status), or a valid code (truncated). */
@@ -1076,126 +586,16 @@ function closeReason(data) {
   throw err;
 }
 
-// State that stays at its initial value on most connections: the closing handshake's,
-// messages held or compressed or inflated elsewhere, topics, a client's request. It is kept in
-// a RareState made when one of them is first set to another value; until then the accessors
-// below answer the initial value. Every field is assigned here, one statement each, so that V8
-// sizes the object for all of them (filled by a loop over a list, it kept ten of them in a
-// separate property array: 34 bytes more on every connection that has one, every client's).
-function RareState() {
-  this._bufferedAmount = 0; // bytes of send() calls made after the connection closed
-  this._binaryType = BINARY_TYPES[0]; // (most connections keep it)
-  this._closeCode = 1006;
-  this._closeMessage = EMPTY_BUFFER;
-  this._closeTimer = null;
-  this._endAfterFlush = false;
-  this._ended = false;
-  // Sends waiting behind an asynchronous step (a Blob being read, a large message being
-  // compressed in the thread pool), in call order.
-  this._sendQueue = null;
-  this._queuedBytes = 0; // bytes of those sends and of the step they wait for
-  this._terminated = false; // terminate() was called
-  this._sendingFragments = false; // send(..., { fin: false }) began a message not yet ended
-  this._inflating = false; // a large message is being inflated in the thread pool
-  this._topics = null; // Set of subscribed topics, created on first subscribe()
-  this._pendingAutoPongs = 0; // pongs queued while the peer is not reading what we write
-  this._queuedEvents = null;
-  this._stashedChunks = null; // chunks received while delivery is held (an array when any)
-  this._closedSocket = null; // what _socket was while open
-  this._url = undefined; // a client's
-  this._redirects = 0;
-  this._req = null;
-  this._handshakeTimer = null; // a client's handshakeTimeout
-}
-
-// The initial values.
-const RARE_STATE = new RareState();
-
-for (const name of Object.keys(RARE_STATE)) {
-  const initial = RARE_STATE[name];
-  Object.defineProperty(WebSocket.prototype, name, {
-    get() {
-      const rare = this._rare;
-      return rare === null ? initial : rare[name];
-    },
-    set(value) {
-      if (this._rare === null) {
-        if (value === initial) return;
-        this._rare = new RareState();
-      }
-      this._rare[name] = value;
-    }
-  });
-}
-
-// The limits from a connection's options. A server hands every connection the same options
-// object, so its connections share one limits object.
-const DEFAULT_LIMITS = Object.freeze({
-  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
-  highWaterMark: DEFAULT_HIGH_WATER_MARK,
-  maxPendingAutoPongs: DEFAULT_MAX_PENDING_AUTO_PONGS,
-  maxBufferedChunks: DEFAULT_MAX_BUFFERED_CHUNKS,
-  maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT
-});
-const limitsByOptions = new WeakMap();
-
-function limitsOf(options) {
-  let limits = limitsByOptions.get(options);
-  if (limits === undefined) {
-    limits = { ...DEFAULT_LIMITS };
-    for (const name of Object.keys(limits)) {
-      if (options[name] !== undefined) limits[name] = options[name];
-    }
-    limitsByOptions.set(options, Object.freeze(limits));
-  }
-  return limits;
-}
-
-// Read as fields by the rest of the code; a write gives the connection its own copy.
-for (const [field, name] of [
-  ['_closeTimeout', 'closeTimeout'],
-  ['_highWaterMark', 'highWaterMark'],
-  ['_maxPendingAutoPongs', 'maxPendingAutoPongs'],
-  ['_maxBufferedChunks', 'maxBufferedChunks'],
-  ['_maxBufferedAmount', 'maxBufferedAmount']
-]) {
-  Object.defineProperty(WebSocket.prototype, field, {
-    get() {
-      return this._limits[name];
-    },
-    set(value) {
-      this._limits = { ...this._limits, [name]: value };
-    }
-  });
-}
-
-// The window our compressed messages may use (8..15), 0 when permessage-deflate was not
-// negotiated: four bits of _flags above the booleans' (a field would cost every connection).
-const WINDOW_SHIFT = FLAGS.length;
-const WINDOW_MASK = 0xf << WINDOW_SHIFT;
-Object.defineProperty(WebSocket.prototype, '_deflateWindowBits', {
-  get() {
-    return (this._flags & WINDOW_MASK) >> WINDOW_SHIFT;
-  },
-  set(bits) {
-    this._flags = (this._flags & ~WINDOW_MASK) | (bits << WINDOW_SHIFT);
-  }
-});
-
-// permessage-deflate was negotiated
-Object.defineProperty(WebSocket.prototype, '_deflate', {
-  get() {
-    return (this._flags & WINDOW_MASK) !== 0;
-  }
-});
-
 // EventEmitter's methods without its constructor (see the constructor).
 Object.setPrototypeOf(WebSocket.prototype, EventEmitter.prototype);
 Object.setPrototypeOf(WebSocket, EventEmitter);
 
 defineFlags(WebSocket.prototype, FLAGS);
+defineDeflateWindow(WebSocket.prototype, FLAGS.length);
+defineRareState(WebSocket.prototype);
+defineLimits(WebSocket.prototype);
 
-for (const [index, name] of readyStates.entries()) {
+for (const [index, name] of READY_STATES.entries()) {
   const descriptor = { enumerable: true, value: index };
   Object.defineProperty(WebSocket.prototype, name, descriptor);
   Object.defineProperty(WebSocket, name, descriptor);

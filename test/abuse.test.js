@@ -92,7 +92,8 @@ function defineTests() {
   const WsClient = require('ws'); // the well-behaved client is ws's own
 
   const { nativeOnly } = require('./support/impl');
-  const { OP, frame, connect } = require('./support/raw');
+  const { OP, frame } = require('./support/net-helpers');
+  const { connect } = require('./support/raw');
 
   const ROUNDS = Number(process.env.ABUSE_ROUNDS) || 5; // more: ABUSE_ROUNDS=20 npx mocha test/abuse.test.js
   const MiB = 1024 * 1024;

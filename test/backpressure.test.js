@@ -6,7 +6,8 @@
 const assert = require('assert');
 
 const { nativeOnly } = require('./support/impl');
-const { OP, open, cleanup } = require('./support/raw');
+const { OP } = require('./support/net-helpers');
+const { open, cleanup } = require('./support/raw');
 
 const HIGH_WATER_MARK = 256 * 1024;
 const SIZE = 64 * 1024;

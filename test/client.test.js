@@ -26,6 +26,7 @@ const {
   Cleanup,
   acceptKey,
   closeServer,
+  frame,
   listen,
   nextMessage,
   once,
@@ -147,9 +148,7 @@ function write101(socket, req, headers = {}) {
 
 /** An unmasked server frame. */
 function serverFrame(opcode, payload) {
-  payload = Buffer.from(payload);
-  assert.ok(payload.length < 126);
-  return Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
+  return frame({ opcode, payload, mask: false });
 }
 
 /**

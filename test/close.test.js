@@ -7,7 +7,8 @@ const assert = require('assert');
 const { Blob } = require('buffer');
 
 const { isWs } = require('./support/impl');
-const { OP, frame, closeFrame, open, cleanup } = require('./support/raw');
+const { OP, frame, closeFrame } = require('./support/net-helpers');
+const { open, cleanup } = require('./support/raw');
 
 /** Resolves with [code, reason, readyState at that moment] on the connection's 'close'. */
 function closeEvent(ws) {

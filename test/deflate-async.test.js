@@ -10,6 +10,7 @@ const zlib = require('zlib');
 
 const { WebSocket, WebSocketServer, nativeOnly } = require('./support/impl');
 const raw = require('./support/raw');
+const { OP, frame } = require('./support/net-helpers');
 
 const BIG = 200 * 1024;
 
@@ -133,11 +134,11 @@ nativeOnly.describe('permessage-deflate: large messages compressed and inflated 
     const bytes = require('crypto').randomBytes(2 * 1024 * 1024);
     const deflated = zlib.deflateRawSync(bytes, { flush: zlib.constants.Z_SYNC_FLUSH });
     const payload = deflated.subarray(0, deflated.length - 4);
-    await client.send(raw.frame({ opcode: raw.OP.TEXT, rsv1: true, payload }));
+    await client.send(frame({ opcode: OP.TEXT, rsv1: true, payload }));
     const err = await error;
     assert.strictEqual(err.code, 'WS_ERR_INVALID_UTF8');
     const f = await client.nextFrame();
-    assert.strictEqual(f.opcode, raw.OP.CLOSE);
+    assert.strictEqual(f.opcode, OP.CLOSE);
     assert.strictEqual(f.code, 1007);
     client.destroy();
     await server.close();

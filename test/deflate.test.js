@@ -15,8 +15,8 @@ const zlib = require('zlib');
 const WsPackage = require('ws');
 const { WebSocket, WebSocketServer, nativeOnly } = require('./support/impl');
 const binding = require('../lib/binding');
-const { OP, frame, connect, serve, cleanup } = require('./support/raw');
-const { once, withTimeout } = require('./support/net-helpers');
+const { OP, frame, once, withTimeout } = require('./support/net-helpers');
+const { connect, serve, cleanup } = require('./support/raw');
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -13,8 +13,8 @@ const WsClient = require('ws').WebSocket;
 
 const Native = require('..');
 const { nativeOnly } = require('./support/impl');
-const { OP, connect, frame } = require('./support/raw');
-const { Cleanup, listen, once, withTimeout } = require('./support/net-helpers');
+const { connect } = require('./support/raw');
+const { OP, Cleanup, frame, listen, once, withTimeout } = require('./support/net-helpers');
 
 const clients = new Cleanup();
 const SLACK = 500;

@@ -6,7 +6,8 @@
 const assert = require('assert');
 
 const { nativeOnly } = require('./support/impl');
-const { OP, frame, open, cleanup } = require('./support/raw');
+const { OP, frame } = require('./support/net-helpers');
+const { open, cleanup } = require('./support/raw');
 
 function closeEvent(ws) {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason })));

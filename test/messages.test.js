@@ -7,7 +7,8 @@ const assert = require('assert');
 const crypto = require('crypto');
 
 const { nativeOnly } = require('./support/impl');
-const { OP, frame, open, connect, cleanup } = require('./support/raw');
+const { OP, frame } = require('./support/net-helpers');
+const { open, connect, cleanup } = require('./support/raw');
 
 const text = (payload, extra) => frame({ opcode: OP.TEXT, payload, ...extra });
 const binary = (payload, extra) => frame({ opcode: OP.BINARY, payload, ...extra });

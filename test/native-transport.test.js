@@ -23,6 +23,7 @@ const {
   nextMessage,
   once,
   openWsClient,
+  parseFrame,
   parseHead,
   upgradeRequest,
   withTimeout
@@ -161,9 +162,8 @@ nativeOnly.describe('native transport', function () {
           const head = parseHead(received);
           assert.strictEqual(head.status, 101);
           let rest = received.subarray(end + 4);
-          while (rest.length >= 2 && rest.length >= 2 + (rest[1] & 0x7f)) {
-            texts.push(rest.subarray(2, 2 + (rest[1] & 0x7f)).toString());
-            rest = rest.subarray(2 + (rest[1] & 0x7f));
+          for (let f; (f = parseFrame(rest)) !== null; rest = rest.subarray(f.length)) {
+            texts.push(f.payload.toString());
           }
           if (texts.length === 2) resolve();
         });

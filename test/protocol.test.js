@@ -7,7 +7,8 @@
 const assert = require('assert');
 
 const { nativeOnly } = require('./support/impl');
-const { OP, frame, closeFrame, open, cleanup } = require('./support/raw');
+const { OP, frame, closeFrame } = require('./support/net-helpers');
+const { open, cleanup } = require('./support/raw');
 
 /**
  * Opens a connection, records the server connection's events, writes `bytes` from the client

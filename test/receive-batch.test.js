@@ -15,7 +15,7 @@ const path = require('path');
 const zlib = require('zlib');
 
 const { WebSocket, WebSocketServer, nativeOnly } = require('./support/impl');
-const { Cleanup, listen, once, upgradeRequest, maskedFrame } = require('./support/net-helpers');
+const { Cleanup, listen, once, upgradeRequest, maskedFrame, parseFrame } = require('./support/net-helpers');
 
 const ROOT = path.join(__dirname, '..');
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,10 +90,8 @@ nativeOnly.describe('receiving many connections at once', function () {
         upgraded = true;
         buffered = buffered.subarray(end + 4);
       }
-      while (buffered.length >= 2 && buffered.length >= 2 + (buffered[1] & 0x7f)) {
-        const len = buffered[1] & 0x7f;
-        frames.push([buffered[0] & 0x0f, buffered.subarray(2, 2 + len).toString()]);
-        buffered = buffered.subarray(2 + len);
+      for (let f; (f = parseFrame(buffered)) !== null; buffered = buffered.subarray(f.length)) {
+        frames.push([f.opcode, f.payload.toString()]);
       }
     });
     while (!upgraded) await delay(5);

@@ -12,7 +12,8 @@ const crypto = require('crypto');
 const { Blob } = require('buffer');
 
 const { WebSocket, isWs, nativeOnly } = require('./support/impl');
-const { OP, open, serve, cleanup } = require('./support/raw');
+const { OP } = require('./support/net-helpers');
+const { open, serve, cleanup } = require('./support/raw');
 
 /**
  * Takes over 'uncaughtException' (mocha's listeners are put back afterwards) and resolves

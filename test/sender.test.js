@@ -10,8 +10,8 @@ const http = require('http');
 
 const Ws = require('ws');
 const impl = require('./support/impl');
-const { OP, frame, open, serve, connect, cleanup } = require('./support/raw');
-const { parseFrame } = require('./support/net-helpers');
+const { OP, frame, parseFrame, parseHeader } = require('./support/net-helpers');
+const { open, serve, connect, cleanup } = require('./support/raw');
 const { Blob } = require('buffer');
 
 const { WebSocket, WebSocketServer, nativeOnly } = impl;
@@ -26,7 +26,8 @@ function parseOne(bytes) {
 }
 
 function firstByte(bytes) {
-  return { fin: (bytes[0] & 0x80) !== 0, rsv1: (bytes[0] & 0x40) !== 0, opcode: bytes[0] & 0x0f };
+  const { fin, rsv1, opcode } = parseHeader(bytes);
+  return { fin, rsv1, opcode };
 }
 
 /** A ws-native (or ws) client and its server-side connection on a new server. */

@@ -12,6 +12,8 @@ const {
   Cleanup,
   closed,
   createHttpServer,
+  OP,
+  frame,
   listen,
   maskedFrame,
   nextMessage,
@@ -491,38 +493,30 @@ describe('WebSocketServer', function () {
     it('defaults to 100 MiB: a frame header announcing 104857601 bytes gets 1009', async function () {
       const { port, events } = await setup({});
       // Header only: FIN + binary, masked, 64-bit length 104857601; the payload is never sent.
-      const header = Buffer.alloc(14);
-      header[0] = 0x82;
-      header[1] = 0x80 | 127;
-      header.writeUInt32BE(0, 2);
-      header.writeUInt32BE(104857601, 6);
+      const header = frame({ opcode: OP.BINARY, length: 104857601 });
       const res = await rawRequest(port, Buffer.concat([Buffer.from(upgradeRequest()), header]));
       cleanup.add(res.socket);
       assert.strictEqual(res.status, 101);
-      const frame = await readFrame(res.socket, { buf: res.body });
-      assert.strictEqual(frame.opcode, 0x8);
-      assert.strictEqual(frame.payload.readUInt16BE(0), 1009);
+      const answer = await readFrame(res.socket, { buf: res.body });
+      assert.strictEqual(answer.opcode, 0x8);
+      assert.strictEqual(answer.payload.readUInt16BE(0), 1009);
       assertTooBig(events.errors[0]);
     });
 
     it('defaults to 100 MiB: a message of exactly 104857600 bytes is accepted', async function () {
       const { port, events } = await setup({});
       const size = 100 * 1024 * 1024;
-      const header = Buffer.alloc(14);
-      header[0] = 0x82;
-      header[1] = 0x80 | 127;
-      header.writeUInt32BE(0, 2);
-      header.writeUInt32BE(size, 6);
-      // Mask key 0 (header bytes 10..13), so the zero payload can be sent as is, 1 MiB at a time.
+      // Mask key 0, so the zero payload can be sent as is, 1 MiB at a time.
+      const header = frame({ opcode: OP.BINARY, length: size, maskKey: Buffer.alloc(4) });
       const res = await rawRequest(port, Buffer.concat([Buffer.from(upgradeRequest()), header]));
       cleanup.add(res.socket);
       assert.strictEqual(res.status, 101);
       const reply = readFrame(res.socket, { buf: res.body }, { timeout: 30000 });
       const chunk = Buffer.alloc(1024 * 1024);
       for (let i = 0; i < 100; i++) res.socket.write(chunk); // the same Buffer, queued 100 times
-      const frame = await reply;
-      assert.strictEqual(frame.opcode, 0x1);
-      assert.strictEqual(frame.payload.toString(), String(size));
+      const answer = await reply;
+      assert.strictEqual(answer.opcode, 0x1);
+      assert.strictEqual(answer.payload.toString(), String(size));
       assert.strictEqual(events.errors.length, 0);
       assert.strictEqual(events.messages.length, 1);
       assert.strictEqual(events.messages[0].data.length, size);

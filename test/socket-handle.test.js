@@ -12,7 +12,7 @@ const http = require('http');
 const path = require('path');
 
 const { WebSocket, WebSocketServer, isWs, nativeOnly } = require('./support/impl');
-const { Cleanup, listen, nextMessage, once, withTimeout } = require('./support/net-helpers');
+const { OP, Cleanup, frame, listen, nextMessage, once, withTimeout } = require('./support/net-helpers');
 
 const ROOT = path.join(__dirname, '..');
 const nativeOn = !isWs && process.env.WS_NATIVE_TRANSPORT !== 'stream' && process.platform !== 'win32';
@@ -272,9 +272,7 @@ describe('the socket handed to handleUpgrade() and ws._socket', function () {
     while (messages.length < 2) await delay(5);
     assert.strictEqual(Buffer.concat(raw).length, 14, 'no more after removeListener');
     // A masked text frame "pushed" is parsed as if it had come from the peer.
-    const key = [1, 2, 3, 4];
-    const payload = Buffer.from('pushed').map((b, i) => b ^ key[i % 4]);
-    assert.strictEqual(ws._socket.push(Buffer.from([0x81, 0x80 | 6, ...key, ...payload])), true);
+    assert.strictEqual(ws._socket.push(frame({ opcode: OP.TEXT, payload: 'pushed' })), true);
     while (messages.length < 3) await delay(5);
     assert.deepStrictEqual(messages, ['seen raw', 'not seen', 'pushed']);
   });

@@ -10,8 +10,8 @@ const WsClient = require('ws').WebSocket;
 
 const Native = require('..');
 const { WebSocketServer, nativeOnly } = require('./support/impl');
-const { OP, connect, serve, cleanup } = require('./support/raw');
-const { Cleanup, once, withTimeout } = require('./support/net-helpers');
+const { connect, serve, cleanup } = require('./support/raw');
+const { OP, Cleanup, once, withTimeout } = require('./support/net-helpers');
 
 const clients = new Cleanup();
 

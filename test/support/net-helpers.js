@@ -1,6 +1,7 @@
 'use strict';
 
-// Helpers for tests that speak raw HTTP/WebSocket over net sockets on 127.0.0.1.
+// Helpers for tests that speak raw HTTP/WebSocket over net sockets on 127.0.0.1, and the frame
+// toolkit (frame(), parseFrame()...) every test that crafts or reads frames uses.
 // Every waiting helper has a timeout that rejects (so a missing event fails the test with a
 // clear message instead of hanging until mocha's global timeout); no test asserts on time.
 
@@ -304,28 +305,103 @@ function httpGet(url, { timeout = DEFAULT_TIMEOUT } = {}) {
   });
 }
 
-/** A masked client-to-server frame (FIN set unless fin === false). */
-function maskedFrame(opcode, payload, { fin = true, mask = crypto.randomBytes(4) } = {}) {
-  payload = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
-  const len = payload.length;
-  let header;
-  if (len < 126) {
-    header = Buffer.alloc(2);
-    header[1] = 0x80 | len;
-  } else if (len < 65536) {
-    header = Buffer.alloc(4);
-    header[1] = 0x80 | 126;
-    header.writeUInt16BE(len, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[1] = 0x80 | 127;
-    header.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    header.writeUInt32BE(len >>> 0, 6);
-  }
-  header[0] = (fin ? 0x80 : 0) | opcode;
-  const masked = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) masked[i] = payload[i] ^ mask[i & 3];
-  return Buffer.concat([header, mask, masked]);
+// --- frames: the one toolkit that builds, masks and parses WebSocket frames in tests -------
+
+const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa };
+
+/** A payload as bytes: nothing is empty, a string is UTF-8, a view is used as it is. */
+function bytesOf(data) {
+  if (data === undefined) return Buffer.alloc(0);
+  if (typeof data === 'string') return Buffer.from(data);
+  if (Buffer.isBuffer(data)) return data;
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** `data` XORed with the 4-byte `key`, in a new Buffer (masking and unmasking are the same). */
+function mask(data, key) {
+  const out = Buffer.allocUnsafe(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i] ^ key[i & 3];
+  return out;
+}
+
+/**
+ * Builds one frame as a client would send it (masked unless mask is false; with a random key
+ * unless maskKey is given). `length` overrides the announced payload length (number or
+ * BigInt) without changing the payload, to announce more than is sent.
+ */
+function frame({
+  fin = true,
+  rsv1 = false,
+  rsv2 = false,
+  rsv3 = false,
+  opcode,
+  payload,
+  mask: masked = true,
+  maskKey,
+  lengthEncoding = 'auto',
+  length
+} = {}) {
+  if (typeof opcode !== 'number') throw new TypeError('frame(): opcode is required');
+  const data = bytesOf(payload);
+  const announced = BigInt(length === undefined ? data.length : length);
+  let enc = lengthEncoding;
+  if (enc === 'auto') enc = announced < 126n ? 7 : announced < 65536n ? 16 : 64;
+  if (enc === 7 && announced > 125n) throw new RangeError('frame(): length needs 16 or 64 bits');
+  if (enc === 16 && announced > 0xffffn) throw new RangeError('frame(): length needs 64 bits');
+
+  const extra = enc === 7 ? 0 : enc === 16 ? 2 : 8;
+  const head = Buffer.alloc(2 + extra + (masked ? 4 : 0));
+  head[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (rsv2 ? 0x20 : 0) | (rsv3 ? 0x10 : 0) | (opcode & 0x0f);
+  head[1] = (masked ? 0x80 : 0) | (enc === 7 ? Number(announced) : enc === 16 ? 126 : 127);
+  if (enc === 16) head.writeUInt16BE(Number(announced), 2);
+  if (enc === 64) head.writeBigUInt64BE(announced, 2);
+  if (!masked) return Buffer.concat([head, data]);
+
+  const key = maskKey ? bytesOf(maskKey) : crypto.randomBytes(4);
+  key.copy(head, 2 + extra);
+  return Buffer.concat([head, mask(data, key)]);
+}
+
+/** A masked client-to-server frame (FIN set unless fin === false; mask: the key). */
+function maskedFrame(opcode, payload, { fin = true, mask: maskKey } = {}) {
+  return frame({ opcode, payload, fin, maskKey });
+}
+
+/** The payload of a close frame: 2-byte code then reason (string or bytes). */
+function closePayload(code, reason) {
+  if (code === undefined) return Buffer.alloc(0);
+  const head = Buffer.alloc(2);
+  head.writeUInt16BE(code);
+  return Buffer.concat([head, bytesOf(reason)]);
+}
+
+/** A masked close frame. */
+function closeFrame(code, reason, options) {
+  return frame({ ...options, opcode: OP.CLOSE, payload: closePayload(code, reason) });
+}
+
+/**
+ * Parses the header of the frame at the start of `buf`. Returns null when incomplete, else
+ * { fin, rsv1, rsv2, rsv3, opcode, masked, maskKey, payloadLength, headerLength }.
+ */
+function parseHeader(buf) {
+  if (buf.length < 2) return null;
+  const len7 = buf[1] & 0x7f;
+  const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+  const masked = (buf[1] & 0x80) !== 0;
+  const headerLength = 2 + extra + (masked ? 4 : 0);
+  if (buf.length < headerLength) return null;
+  return {
+    fin: (buf[0] & 0x80) !== 0,
+    rsv1: (buf[0] & 0x40) !== 0,
+    rsv2: (buf[0] & 0x20) !== 0,
+    rsv3: (buf[0] & 0x10) !== 0,
+    opcode: buf[0] & 0x0f,
+    masked,
+    maskKey: masked ? Buffer.from(buf.subarray(2 + extra, headerLength)) : null,
+    payloadLength: extra === 0 ? len7 : extra === 2 ? buf.readUInt16BE(2) : Number(buf.readBigUInt64BE(2)),
+    headerLength
+  };
 }
 
 /**
@@ -334,34 +410,19 @@ function maskedFrame(opcode, payload, { fin = true, mask = crypto.randomBytes(4)
  * incomplete, else { fin, opcode, masked, maskKey, payload, length } (length = bytes consumed).
  */
 function parseFrame(buf) {
-  if (buf.length < 2) return null;
-  const fin = (buf[0] & 0x80) !== 0;
-  const opcode = buf[0] & 0x0f;
-  const masked = (buf[1] & 0x80) !== 0;
-  let len = buf[1] & 0x7f;
-  let off = 2;
-  if (len === 126) {
-    if (buf.length < 4) return null;
-    len = buf.readUInt16BE(2);
-    off = 4;
-  } else if (len === 127) {
-    if (buf.length < 10) return null;
-    len = buf.readUInt32BE(2) * 2 ** 32 + buf.readUInt32BE(6);
-    off = 10;
-  }
-  let maskKey = null;
-  if (masked) {
-    if (buf.length < off + 4) return null;
-    maskKey = Buffer.from(buf.subarray(off, off + 4));
-    off += 4;
-  }
-  if (buf.length < off + len) return null;
-  let payload = buf.subarray(off, off + len);
-  if (masked) {
-    payload = Buffer.from(payload);
-    for (let i = 0; i < len; i++) payload[i] ^= maskKey[i & 3];
-  }
-  return { fin, opcode, masked, maskKey, payload, length: off + len };
+  const h = parseHeader(buf);
+  if (h === null) return null;
+  const end = h.headerLength + h.payloadLength;
+  if (buf.length < end) return null;
+  const payload = buf.subarray(h.headerLength, end);
+  return {
+    fin: h.fin,
+    opcode: h.opcode,
+    masked: h.masked,
+    maskKey: h.maskKey,
+    payload: h.masked ? mask(payload, h.maskKey) : payload,
+    length: end
+  };
 }
 
 /**
@@ -504,7 +565,6 @@ function describeItem(item) {
 
 module.exports = {
   Cleanup,
-  GUID,
   DEFAULT_TIMEOUT,
   acceptKey,
   randomKey,
@@ -519,7 +579,13 @@ module.exports = {
   rawRequest,
   readAll,
   httpGet,
+  OP,
+  frame,
   maskedFrame,
+  mask,
+  closePayload,
+  closeFrame,
+  parseHeader,
   parseFrame,
   readFrame,
   wssPort,

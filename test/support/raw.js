@@ -2,78 +2,16 @@
 
 // A raw WebSocket client over `net` for tests that craft frames byte by byte, plus a small
 // server fixture. The client does the opening handshake by hand, then sends whatever bytes
-// a test builds with frame() and parses every frame the server sends into `frames`.
+// a test builds (with net-helpers' frame()) and parses every frame the server sends into
+// `frames`.
 
-const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
 const { once } = require('events');
 
 const { WebSocketServer } = require('./impl');
+const { OP, acceptKey, closeFrame, mask, parseHeader, randomKey } = require('./net-helpers');
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa };
-
-function toBuffer(data) {
-  if (data === undefined) return Buffer.alloc(0);
-  if (typeof data === 'string') return Buffer.from(data);
-  if (Buffer.isBuffer(data)) return data;
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/**
- * Builds one frame as a client would send it (masked unless mask is false).
- * `length` overrides the announced payload length (number or BigInt) without changing the
- * payload, to announce more than is sent.
- */
-function frame({
-  fin = true,
-  rsv1 = false,
-  rsv2 = false,
-  rsv3 = false,
-  opcode,
-  payload,
-  mask = true,
-  maskKey,
-  lengthEncoding = 'auto',
-  length
-} = {}) {
-  if (typeof opcode !== 'number') throw new TypeError('frame(): opcode is required');
-  const data = toBuffer(payload);
-  const announced = BigInt(length === undefined ? data.length : length);
-  let enc = lengthEncoding;
-  if (enc === 'auto') enc = announced < 126n ? 7 : announced < 65536n ? 16 : 64;
-  if (enc === 7 && announced > 125n) throw new RangeError('frame(): length needs 16 or 64 bits');
-  if (enc === 16 && announced > 0xffffn) throw new RangeError('frame(): length needs 64 bits');
-
-  const extra = enc === 7 ? 0 : enc === 16 ? 2 : 8;
-  const head = Buffer.alloc(2 + extra + (mask ? 4 : 0));
-  head[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (rsv2 ? 0x20 : 0) | (rsv3 ? 0x10 : 0) | (opcode & 0x0f);
-  head[1] = (mask ? 0x80 : 0) | (enc === 7 ? Number(announced) : enc === 16 ? 126 : 127);
-  if (enc === 16) head.writeUInt16BE(Number(announced), 2);
-  if (enc === 64) head.writeBigUInt64BE(announced, 2);
-  if (!mask) return Buffer.concat([head, data]);
-
-  const key = maskKey ? toBuffer(maskKey) : crypto.randomBytes(4);
-  key.copy(head, 2 + extra);
-  const body = Buffer.allocUnsafe(data.length);
-  for (let i = 0; i < data.length; i++) body[i] = data[i] ^ key[i & 3];
-  return Buffer.concat([head, body]);
-}
-
-/** The payload of a close frame: 2-byte code then reason (string or bytes). */
-function closePayload(code, reason) {
-  if (code === undefined) return Buffer.alloc(0);
-  const head = Buffer.alloc(2);
-  head.writeUInt16BE(code);
-  return Buffer.concat([head, toBuffer(reason)]);
-}
-
-/** A masked close frame. */
-function closeFrame(code, reason, options) {
-  return frame({ ...options, opcode: OP.CLOSE, payload: closePayload(code, reason) });
-}
 
 class RawClient {
   constructor(socket) {
@@ -149,13 +87,15 @@ class RawClient {
 
     for (;;) {
       if (this._header === null) {
-        this._header = this._parseHeader();
+        // (A header is at most 14 bytes.)
+        this._header = parseHeader(this._peek(Math.min(14, this._buffered)));
         if (this._header === null) return;
+        this._consume(this._header.headerLength);
       }
       const h = this._header;
-      if (this._buffered < h.length) return;
-      const payload = this._consume(h.length);
-      if (h.maskKey) for (let i = 0; i < payload.length; i++) payload[i] ^= h.maskKey[i & 3];
+      if (this._buffered < h.payloadLength) return;
+      let payload = this._consume(h.payloadLength);
+      if (h.masked) payload = mask(payload, h.maskKey);
       this._header = null;
       const f = {
         fin: h.fin,
@@ -163,7 +103,7 @@ class RawClient {
         rsv2: h.rsv2,
         rsv3: h.rsv3,
         opcode: h.opcode,
-        masked: h.maskKey !== null,
+        masked: h.masked,
         payload
       };
       if (f.opcode === OP.CLOSE && payload.length >= 2) {
@@ -178,29 +118,9 @@ class RawClient {
     }
   }
 
-  _parseHeader() {
-    if (this._buffered < 2) return null;
-    const first = this._peek(2);
-    const len7 = first[1] & 0x7f;
-    const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-    const masked = (first[1] & 0x80) !== 0;
-    const size = 2 + extra + (masked ? 4 : 0);
-    if (this._buffered < size) return null;
-    const head = this._consume(size);
-    const length =
-      extra === 0 ? len7 : extra === 2 ? head.readUInt16BE(2) : Number(head.readBigUInt64BE(2));
-    return {
-      fin: (head[0] & 0x80) !== 0,
-      rsv1: (head[0] & 0x40) !== 0,
-      rsv2: (head[0] & 0x20) !== 0,
-      rsv3: (head[0] & 0x10) !== 0,
-      opcode: head[0] & 0x0f,
-      length,
-      maskKey: masked ? Buffer.from(head.subarray(2 + extra)) : null
-    };
-  }
-
+  /** At least the first n buffered bytes (n <= buffered), without removing them. */
   _peek(n) {
+    if (n === 0) return Buffer.alloc(0);
     if (this._chunks[0].length >= n) return this._chunks[0];
     const out = Buffer.alloc(n);
     for (let i = 0, off = 0; off < n; i++) off += this._chunks[i].copy(out, off);
@@ -230,8 +150,8 @@ class RawClient {
  */
 function connect(port, path = '/', { headers = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const key = crypto.randomBytes(16).toString('base64');
-    const accept = crypto.createHash('sha1').update(key + GUID).digest('base64');
+    const key = randomKey();
+    const accept = acceptKey(key);
     const socket = net.connect({ host: '127.0.0.1', port });
     let received = Buffer.alloc(0);
 
@@ -338,4 +258,4 @@ async function cleanup() {
   await Promise.all(all.filter((item) => !(item instanceof RawClient)).map((s) => s.close()));
 }
 
-module.exports = { OP, frame, closePayload, closeFrame, connect, serve, open, cleanup, RawClient };
+module.exports = { connect, serve, open, cleanup, RawClient };
