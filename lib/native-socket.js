@@ -264,7 +264,7 @@ function installSocketFace(NativeTransport) {
         // What was written goes to the kernel first, as net.Socket's write() already has by
         // the time its destroy() runs (engine.io writes a 400 and destroys in one go).
         const ws = this._ws;
-        if (ws._flushScheduled) ws._flush();
+        if (ws._flushScheduled) flush(ws);
         if (this._closed) return this; // (the flush found the connection gone)
         this._destroyed = true;
         if (err instanceof Error) destroyErrors.set(this, err);
