@@ -24,7 +24,7 @@ enum {
 /* Why a frame was refused. Each maps to one error code and close status in conn.c. */
 typedef enum frame_error {
   FRAME_ERR_NONE = 0,
-  FRAME_ERR_RSV1,            /* RSV1 set but no extension negotiated it (or on a control/continuation frame) */
+  FRAME_ERR_RSV1,            /* RSV1 set, not negotiated (or on a control or continuation frame) */
   FRAME_ERR_RSV23,           /* RSV2 or RSV3 set */
   FRAME_ERR_OPCODE,          /* reserved opcode */
   FRAME_ERR_CONTROL_FIN,     /* fragmented control frame */

@@ -37,6 +37,7 @@ enum {
   S_REJECT
 };
 
+/* clang-format off */
 /* Byte value -> class (the numbers are the C_ values above). */
 static const uint8_t byte_class[256] = {
     /* 00..7F */
@@ -97,6 +98,7 @@ static const uint64_t class_row[N_CLASSES] = {
     [C_F4] = PACK(S_F4, R, R, R, R, R, R, R),
 };
 #undef R
+/* clang-format on */
 
 _Static_assert(STATE(S_REJECT) + STATE_BITS <= 64, "every state must fit in a 64-bit row");
 #define STATE_MASK ((UINT64_C(1) << STATE_BITS) - 1)
@@ -207,6 +209,7 @@ enum {
   E_ANY_LOW = E_TOO_SHORT | E_TOO_LONG | E_TWO_CONTS
 };
 
+/* clang-format off */
 /* Indexed by the first byte's high nibble: the classes that byte can start. */
 static const uint8_t pair_first_high[16] = {
     E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG,
@@ -259,6 +262,7 @@ static const uint8_t block_end_limit[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1,
 };
+/* clang-format on */
 
 #endif /* the tables */
 

@@ -67,7 +67,8 @@ typedef struct conn_config {
   pmd_stream *shared_inflater;
   pmd_stream *shared_deflater;
   size_t async_inflate_min; /* compressed messages this big are left to the caller; 0: never */
-  uint32_t zlib_idle_ms; /* own zlib streams unused this long are parked (by the caller); 0: never */
+  /* Own zlib streams unused this long are parked (by the caller); 0: never. */
+  uint32_t zlib_idle_ms;
 } conn_config;
 
 /* The closing handshake (RFC 6455 7.1), as bits that accumulate: our close frame was queued,

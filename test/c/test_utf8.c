@@ -160,8 +160,10 @@ static const struct {
     {"\xf4\x8f\xbf", P},
     {"abc\xe2\x82", P},
     /* Autobahn 6.x style: valid text, then an error in the middle, then more valid text */
+    /* clang-format off */
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", X},
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80" "edited", X},
+    /* clang-format on */
 };
 #undef V
 #undef P
@@ -425,6 +427,7 @@ static size_t random_valid_text(uint8_t *buf, size_t target, uint32_t *seed) {
 }
 
 /* Byte sequences that are wrong in each of the ways the lookup tables tell apart. */
+/* clang-format off */
 static const char *const bad_sequences[] = {
     "\xc0\x80",         "\xc1\xbf",         "\xe0\x80\x80",     "\xe0\x9f\xbf",
     "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xed\xa0\x80",     "\xed\xbf\xbf",
@@ -433,6 +436,7 @@ static const char *const bad_sequences[] = {
     "\xf1\x80\x80",     "\xc2\x80\x80",     "\xe1\x80\x80\x80", "\xf1\x80\x80\x80\x80",
     "\xf8\x88\x80\x80\x80",
 };
+/* clang-format on */
 #define N_BAD_SEQUENCES (sizeof bad_sequences / sizeof bad_sequences[0])
 
 /* What a corrupted byte was before, so the test can show every kind was hit. */
