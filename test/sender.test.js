@@ -10,7 +10,7 @@ const http = require('http');
 
 const Ws = require('ws');
 const impl = require('./support/impl');
-const { OP, frame, open, serve, connect, cleanup } = require('./support/raw');
+const { OP, open, serve, connect, cleanup } = require('./support/raw');
 const { parseFrame } = require('./support/net-helpers');
 const { Blob } = require('buffer');
 
