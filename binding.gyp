@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "ws_native_werror%": "<!(node -p \"process.env.WS_NATIVE_WERROR === '1' ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "ws_native",
@@ -36,7 +39,13 @@
       "cflags!": ["-fno-exceptions"],
       "xcode_settings": {
         "OTHER_CFLAGS": ["-std=c11", "-O3", "-Wall", "-Wextra"]
-      }
+      },
+      "conditions": [
+        ["ws_native_werror==1", {
+          "cflags": ["-Werror"],
+          "xcode_settings": {"OTHER_CFLAGS": ["-Werror"]}
+        }]
+      ]
     }
   ]
 }

@@ -74,8 +74,9 @@ static void run_memcpy(void *arg) {
 
 static void bench_mask(void) {
   static const size_t sizes[] = {1 * MIB, 16 * MIB};
-  printf("masking (GB/s; mask_apply is in place, mask_copy and memcpy read one buffer and "
-         "write another)\n");
+  printf(
+      "masking (GB/s; mask_apply is in place, mask_copy and memcpy read one buffer and "
+      "write another)\n");
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
     buffers b = {malloc(sizes[s]), malloc(sizes[s]), sizes[s]};
     if (b.dst == NULL || b.src == NULL) {
@@ -87,8 +88,8 @@ static void bench_mask(void) {
     double apply = measure(run_mask_apply, &b, b.len);
     double copy = measure(run_mask_copy, &b, b.len);
     double mem = measure(run_memcpy, &b, b.len);
-    printf("  %2zu MiB  mask_apply %6.2f   mask_copy %6.2f   memcpy %6.2f\n", sizes[s] / MIB,
-           apply, copy, mem);
+    printf("  %2zu MiB  mask_apply %6.2f   mask_copy %6.2f   memcpy %6.2f\n", sizes[s] / MIB, apply,
+           copy, mem);
     free(b.dst);
     free(b.src);
   }
@@ -136,14 +137,13 @@ static size_t fill_mixed(uint8_t *buf, size_t len, size_t bytes_by_width[5]) {
                                          "\xd1\x82", "\xd0\xbd", "\xd1\x81", "\xd1\x8f"};
   static const char *const cjk[] = {"\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xe4\xb8\x96",
                                     "\xe7\x95\x8c", "\xe6\x95\x8f", "\xe7\x8b\x90"};
-  static const char *const emoji[] = {"\xf0\x9f\x98\x80", "\xf0\x9f\x9a\x80",
-                                      "\xf0\x9f\xa6\x8a", "\xf0\x9f\x90\xb6"};
+  static const char *const emoji[] = {"\xf0\x9f\x98\x80", "\xf0\x9f\x9a\x80", "\xf0\x9f\xa6\x8a",
+                                      "\xf0\x9f\x90\xb6"};
   uint32_t seed = 0x12345678u;
   uint8_t *p = buf, *end = buf + len;
   while ((size_t)(end - p) > 64) {
     uint32_t r = next_random(&seed) % 100;
-    if (r < 45)
-      p = append_word(p, end, latin, sizeof latin / sizeof latin[0], &seed);
+    if (r < 45) p = append_word(p, end, latin, sizeof latin / sizeof latin[0], &seed);
     else if (r < 70)
       p = append_word(p, end, cyrillic, sizeof cyrillic / sizeof cyrillic[0], &seed);
     else if (r < 90)
@@ -217,8 +217,9 @@ static void bench_parser(void) {
       {"1 MiB", MIB, 4},
   };
   static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
-  printf("frame parser: conn_feed, server, masked text frames, no-op callback; only conn_feed\n"
-         "is timed (a fresh masked copy of the stream is made before each pass, untimed)\n");
+  printf(
+      "frame parser: conn_feed, server, masked text frames, no-op callback; only conn_feed\n"
+      "is timed (a fresh masked copy of the stream is made before each pass, untimed)\n");
   printf("  payload    frames/pass     frames/s     MB/s (wire)\n");
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     size_t payload = cases[k].payload, frames = cases[k].frames;
@@ -254,8 +255,8 @@ static void bench_parser(void) {
       if (!warm) timed += elapsed, passes++;
     }
     if (n.messages != (passes + 1) * frames || n.bytes != n.messages * payload)
-      fprintf(stderr, "bench bug: %llu messages, expected %llu\n",
-              (unsigned long long)n.messages, (unsigned long long)((passes + 1) * frames));
+      fprintf(stderr, "bench bug: %llu messages, expected %llu\n", (unsigned long long)n.messages,
+              (unsigned long long)((passes + 1) * frames));
     sink += n.bytes;
     double frames_per_s = (double)(passes * frames) / timed;
     printf("  %-8s %13zu %12.0f %12.0f\n", cases[k].name, frames, frames_per_s,

@@ -73,11 +73,11 @@ struct options {
   double duration;
   double warmup;
   bool json;
-  bool deflate;          /* offer permessage-deflate */
+  bool deflate; /* offer permessage-deflate */
   enum payload_kind payload;
-  int level;             /* zlib compression level for what loadgen sends */
-  bool private_deflate;  /* every connection compresses its own, distinct, messages */
-  bool touch;            /* idle mode: each connection first exchanges one echoed message */
+  int level;            /* zlib compression level for what loadgen sends */
+  bool private_deflate; /* every connection compresses its own, distinct, messages */
+  bool touch;           /* idle mode: each connection first exchanges one echoed message */
 };
 
 struct outbuf {
@@ -106,10 +106,10 @@ struct frame_rx {
 /* What the server's Sec-WebSocket-Extensions answer agreed to. */
 struct pmd {
   bool on;
-  bool server_nct;      /* server_no_context_takeover: the server resets after each message */
-  bool client_nct;      /* client_no_context_takeover: we reset after each message */
-  uint8_t server_bits;  /* server_max_window_bits (15 when absent) */
-  uint8_t client_bits;  /* client_max_window_bits (15 when absent) */
+  bool server_nct;     /* server_no_context_takeover: the server resets after each message */
+  bool client_nct;     /* client_no_context_takeover: we reset after each message */
+  uint8_t server_bits; /* server_max_window_bits (15 when absent) */
+  uint8_t client_bits; /* client_max_window_bits (15 when absent) */
 };
 
 struct conn {
@@ -139,12 +139,12 @@ struct conn {
  * (256 KiB each) thrash the cache and loadgen, not the server, sets the pace. */
 struct zcache {
   bool on;
-  bool ready;        /* params fixed by the first connection that uses it */
-  struct pmd pmd;    /* client_bits and client_nct are what matter */
+  bool ready;     /* params fixed by the first connection that uses it */
+  struct pmd pmd; /* client_bits and client_nct are what matter */
   z_stream *z;
-  uint64_t base;     /* seq of the first entry kept */
-  size_t count;      /* entries kept */
-  size_t *off;       /* entry i is data[off[i], off[i + 1]) */
+  uint64_t base; /* seq of the first entry kept */
+  size_t count;  /* entries kept */
+  size_t *off;   /* entry i is data[off[i], off[i + 1]) */
   size_t off_cap;
   uint8_t *data;
   size_t data_cap;
@@ -184,12 +184,12 @@ struct loadgen {
   uint8_t *plain; /* one outgoing message before compression (deflate or json payloads) */
   uint8_t *zbuf;  /* one outgoing message after compression */
   size_t zbuf_cap;
-  uint8_t *ibuf;  /* inflate output */
+  uint8_t *ibuf; /* inflate output */
   struct zcache zc;
-  uint64_t salt;  /* the one salt of all connections when zc.on */
+  uint64_t salt; /* the one salt of all connections when zc.on */
   unsigned logged;
-  unsigned pmd_yes; /* upgrades that negotiated permessage-deflate */
-  unsigned pmd_no;  /* upgrades that did not, with --deflate */
+  unsigned pmd_yes;             /* upgrades that negotiated permessage-deflate */
+  unsigned pmd_no;              /* upgrades that did not, with --deflate */
   char ext_desc[EXT_DESC_SIZE]; /* the first negotiated Sec-WebSocket-Extensions value */
   double cpu_start;
   double cpu_end;
@@ -353,8 +353,7 @@ static void mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t 
 }
 
 /* Writes a masked frame header with a fresh mask; returns the header length. */
-static size_t frame_header(uint8_t *p, uint8_t opcode, size_t len, uint8_t mask[4],
-                           uint64_t *rng) {
+static size_t frame_header(uint8_t *p, uint8_t opcode, size_t len, uint8_t mask[4], uint64_t *rng) {
   size_t h = 0;
   p[h++] = (uint8_t)(0x80 | opcode);
   if (len < 126) {
@@ -395,17 +394,17 @@ static void seq_header(const struct conn *c, uint64_t seq, size_t hl, uint8_t *o
 
 /* ---- --payload json: JSON-like text that compresses about as well as real JSON ---- */
 
-static const char *const FIRST[] = {"Olivia", "Liam",  "Emma",   "Noah",  "Ava",    "Elijah",
-                                    "Sophia", "James", "Amelia", "Lucas", "Mia",    "Mateo",
+static const char *const FIRST[] = {"Olivia", "Liam",  "Emma",   "Noah",  "Ava", "Elijah",
+                                    "Sophia", "James", "Amelia", "Lucas", "Mia", "Mateo",
                                     "Harper", "Levi",  "Evelyn", "Ezra"};
-static const char *const LAST[] = {"Smith",  "Johnson", "Williams", "Brown",  "Jones",  "Garcia",
-                                   "Miller", "Davis",   "Rodriguez", "Martinez", "Lopez", "Wilson",
-                                   "Anderson", "Thomas", "Taylor", "Moore"};
+static const char *const LAST[] = {
+    "Smith",     "Johnson",  "Williams", "Brown",  "Jones",    "Garcia", "Miller", "Davis",
+    "Rodriguez", "Martinez", "Lopez",    "Wilson", "Anderson", "Thomas", "Taylor", "Moore"};
 static const char *const CITY[] = {"Lisbon", "Berlin",  "Osaka",   "Toronto", "Austin", "Nairobi",
                                    "Lyon",   "Krakow",  "Seattle", "Porto",   "Dublin", "Bogota",
                                    "Madrid", "Chicago", "Oslo",    "Perth"};
-static const char *const TAG[] = {"admin", "beta",   "trial", "vip",    "new",   "legacy",
-                                  "eu",    "us",     "apac",  "mobile", "web",   "api",
+static const char *const TAG[] = {"admin", "beta",   "trial", "vip",    "new", "legacy",
+                                  "eu",    "us",     "apac",  "mobile", "web", "api",
                                   "staff", "tester", "guest", "owner"};
 
 struct sbuf {
@@ -639,8 +638,7 @@ static void zcache_trim(struct loadgen *lg) {
   uint64_t min = UINT64_MAX;
   for (unsigned i = 0; i < lg->opt.conns; i++) {
     const struct conn *c = &lg->conns[i];
-    if (c->state == CS_OPEN && c->pmd.on && !c->zc_private && c->sent_seq < min)
-      min = c->sent_seq;
+    if (c->state == CS_OPEN && c->pmd.on && !c->zc_private && c->sent_seq < min) min = c->sent_seq;
   }
   if (min == UINT64_MAX || min <= zc->base) return;
   size_t drop = min - zc->base < zc->count ? (size_t)(min - zc->base) : zc->count;
@@ -716,8 +714,7 @@ static bool touch_awaited(const struct loadgen *lg, const struct conn *c) {
 }
 
 static void conn_release(struct loadgen *lg, struct conn *c) {
-  if (c->state == CS_CONNECTING || c->state == CS_UPGRADING || touch_awaited(lg, c))
-    lg->pending--;
+  if (c->state == CS_CONNECTING || c->state == CS_UPGRADING || touch_awaited(lg, c)) lg->pending--;
   if (c->state == CS_OPEN) lg->open--;
   if (c->fd >= 0) close(c->fd); /* close also drops it from the epoll set */
   c->fd = -1;
@@ -940,20 +937,22 @@ static const char *pmd_accept(struct loadgen *lg, struct conn *c, char *v) {
           return why;
         }
         if (k == 0) c->pmd.server_nct = true;
-        else c->pmd.client_nct = true;
+        else
+          c->pmd.client_nct = true;
         continue;
       }
       /* 8..15, digits only, no leading zero */
-      if (!val || !(strlen(val) == 1 ? val[0] >= '8' && val[0] <= '9'
-                                     : strlen(val) == 2 && val[0] == '1' && val[1] >= '0' &&
-                                           val[1] <= '5')) {
+      if (!val || !(strlen(val) == 1
+                        ? val[0] >= '8' && val[0] <= '9'
+                        : strlen(val) == 2 && val[0] == '1' && val[1] >= '0' && val[1] <= '5')) {
         snprintf(why, sizeof why, "permessage-deflate: %s=%.20s is not 8..15", names[k],
                  val ? val : "(no value)");
         return why;
       }
       uint8_t bits = (uint8_t)atoi(val);
       if (k == 2) c->pmd.server_bits = bits;
-      else c->pmd.client_bits = bits;
+      else
+        c->pmd.client_bits = bits;
     }
   }
   if (c->pmd.on && c->pmd.client_bits == 8)
@@ -986,8 +985,7 @@ static const char *upgrade_check(struct loadgen *lg, struct conn *c, char *head)
       while (*v == ' ' || *v == '\t') v++;
       char *ve = v + strlen(v);
       while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) *--ve = '\0';
-      if (strcasecmp(line, "upgrade") == 0)
-        upgrade = strcasecmp(v, "websocket") == 0;
+      if (strcasecmp(line, "upgrade") == 0) upgrade = strcasecmp(v, "websocket") == 0;
       else if (strcasecmp(line, "connection") == 0)
         connection = header_has_token(v, "upgrade");
       else if (strcasecmp(line, "sec-websocket-accept") == 0)
@@ -1127,22 +1125,21 @@ static enum feed_result on_message_end(struct loadgen *lg, struct conn *c) {
 static enum feed_result on_control_frame(struct loadgen *lg, struct conn *c) {
   struct frame_rx *rx = &c->rx;
   switch (rx->opcode) {
-  case 0x9:
-    if (c->state == CS_OPEN) frame_append(lg, c, 0xA, rx->ctrl, rx->ctrl_len);
-    return FEED_OK;
-  case 0xA:
-    return FEED_OK;
-  default: /* 0x8 */
-    if (lg->opt.mode == MODE_HANDSHAKE && c->state == CS_OPEN) {
-      lg->total.handshakes++;
-      lg->open--;
-      c->state = CS_CLOSING;
-      c->deadline = now_s() + CLOSE_WAIT_TIMEOUT_S;
-      return FEED_STOP;
-    }
-    unsigned code = rx->ctrl_len >= 2 ? (unsigned)rx->ctrl[0] << 8 | rx->ctrl[1] : 1005;
-    conn_fail(lg, c, "server closed the connection with code %u", code);
-    return FEED_ERROR;
+    case 0x9:
+      if (c->state == CS_OPEN) frame_append(lg, c, 0xA, rx->ctrl, rx->ctrl_len);
+      return FEED_OK;
+    case 0xA: return FEED_OK;
+    default: /* 0x8 */
+      if (lg->opt.mode == MODE_HANDSHAKE && c->state == CS_OPEN) {
+        lg->total.handshakes++;
+        lg->open--;
+        c->state = CS_CLOSING;
+        c->deadline = now_s() + CLOSE_WAIT_TIMEOUT_S;
+        return FEED_STOP;
+      }
+      unsigned code = rx->ctrl_len >= 2 ? (unsigned)rx->ctrl[0] << 8 | rx->ctrl[1] : 1005;
+      conn_fail(lg, c, "server closed the connection with code %u", code);
+      return FEED_ERROR;
   }
 }
 
@@ -1233,7 +1230,8 @@ static enum feed_result frame_done(struct loadgen *lg, struct conn *c) {
   return on_message_end(lg, c);
 }
 
-static enum feed_result frames_feed(struct loadgen *lg, struct conn *c, const uint8_t *p, size_t n) {
+static enum feed_result frames_feed(struct loadgen *lg, struct conn *c, const uint8_t *p,
+                                    size_t n) {
   struct frame_rx *rx = &c->rx;
   while (n > 0) {
     if (!rx->in_payload) {
@@ -1267,8 +1265,8 @@ static enum feed_result frames_feed(struct loadgen *lg, struct conn *c, const ui
       rx->ctrl_len += (unsigned)take;
     } else {
       lg->total.rx_wire += take;
-      enum feed_result r =
-          rx->msg_compressed ? inflate_feed(lg, c, p, take) : payload_feed(lg, c, p, take);
+      enum feed_result r = rx->msg_compressed ? inflate_feed(lg, c, p, take)
+                                              : payload_feed(lg, c, p, take);
       if (r != FEED_OK) return r;
     }
     p += take;
@@ -1315,7 +1313,8 @@ static enum feed_result handshake_feed(struct loadgen *lg, struct conn *c, const
   }
   if (lg->opt.deflate) {
     if (c->pmd.on) lg->pmd_yes++;
-    else lg->pmd_no++;
+    else
+      lg->pmd_no++;
   }
   free(c->hs);
   c->hs = NULL;
@@ -1336,21 +1335,15 @@ static void conn_on_readable(struct loadgen *lg, struct conn *c) {
     return;
   }
   if (n == 0) {
-    if (c->state == CS_CLOSING)
-      conn_recycle(lg, c);
+    if (c->state == CS_CLOSING) conn_recycle(lg, c);
     else
       conn_fail(lg, c, "server closed the TCP connection (state %d)", (int)c->state);
     return;
   }
   switch (c->state) {
-  case CS_UPGRADING:
-    handshake_feed(lg, c, lg->rbuf, (size_t)n);
-    break;
-  case CS_OPEN:
-    frames_feed(lg, c, lg->rbuf, (size_t)n);
-    break;
-  default:
-    break; /* CS_CLOSING: whatever follows the close frame is ignored */
+    case CS_UPGRADING: handshake_feed(lg, c, lg->rbuf, (size_t)n); break;
+    case CS_OPEN: frames_feed(lg, c, lg->rbuf, (size_t)n); break;
+    default: break; /* CS_CLOSING: whatever follows the close frame is ignored */
   }
 }
 
@@ -1379,35 +1372,34 @@ static void snapshot_begin(struct loadgen *lg, double t) {
 
 static void phase_advance(struct loadgen *lg, double t) {
   switch (lg->phase) {
-  case PHASE_OPENING:
-    while (lg->to_start > 0 && lg->pending < MAX_CONNECTING) {
-      unsigned idx = lg->opt.conns - lg->to_start--;
-      conn_start(lg, &lg->conns[idx]);
-    }
-    if (lg->to_start > 0 || lg->pending > 0) return;
-    if (lg->opt.mode == MODE_IDLE) {
-      printf("ready %u\n", lg->open);
-      fflush(stdout);
-      lg->phase = PHASE_HOLD;
-    } else if (lg->open == 0) {
-      lg->measure_start = lg->measure_end = t;
-      lg->phase = PHASE_DONE;
-    } else {
-      lg->phase = PHASE_WARMUP;
-      lg->phase_end = t + lg->opt.warmup;
-    }
-    return;
-  case PHASE_WARMUP:
-    if (t >= lg->phase_end) snapshot_begin(lg, t);
-    return;
-  case PHASE_MEASURE:
-    if (t >= lg->phase_end) {
-      lg->measure_end = t;
-      lg->phase = PHASE_DONE;
-    }
-    return;
-  default:
-    return;
+    case PHASE_OPENING:
+      while (lg->to_start > 0 && lg->pending < MAX_CONNECTING) {
+        unsigned idx = lg->opt.conns - lg->to_start--;
+        conn_start(lg, &lg->conns[idx]);
+      }
+      if (lg->to_start > 0 || lg->pending > 0) return;
+      if (lg->opt.mode == MODE_IDLE) {
+        printf("ready %u\n", lg->open);
+        fflush(stdout);
+        lg->phase = PHASE_HOLD;
+      } else if (lg->open == 0) {
+        lg->measure_start = lg->measure_end = t;
+        lg->phase = PHASE_DONE;
+      } else {
+        lg->phase = PHASE_WARMUP;
+        lg->phase_end = t + lg->opt.warmup;
+      }
+      return;
+    case PHASE_WARMUP:
+      if (t >= lg->phase_end) snapshot_begin(lg, t);
+      return;
+    case PHASE_MEASURE:
+      if (t >= lg->phase_end) {
+        lg->measure_end = t;
+        lg->phase = PHASE_DONE;
+      }
+      return;
+    default: return;
   }
 }
 
@@ -1418,22 +1410,20 @@ static void timers_run(struct loadgen *lg, double t) {
     struct conn *c = &lg->conns[i];
     if (c->deadline == 0 || t < c->deadline) continue;
     switch (c->state) {
-    case CS_CONNECTING:
-    case CS_UPGRADING:
-      conn_fail(lg, c, "timed out %s", c->state == CS_CONNECTING ? "connecting" : "upgrading");
-      break;
-    case CS_CLOSING:
-      lg->close_timeouts++;
-      conn_recycle(lg, c);
-      break;
-    case CS_DEAD:
-      if (lg->opt.mode == MODE_HANDSHAKE && lg->phase != PHASE_DONE)
-        conn_start(lg, c);
-      else
-        c->deadline = 0;
-      break;
-    default:
-      break;
+      case CS_CONNECTING:
+      case CS_UPGRADING:
+        conn_fail(lg, c, "timed out %s", c->state == CS_CONNECTING ? "connecting" : "upgrading");
+        break;
+      case CS_CLOSING:
+        lg->close_timeouts++;
+        conn_recycle(lg, c);
+        break;
+      case CS_DEAD:
+        if (lg->opt.mode == MODE_HANDSHAKE && lg->phase != PHASE_DONE) conn_start(lg, c);
+        else
+          c->deadline = 0;
+        break;
+      default: break;
     }
   }
 }
@@ -1496,8 +1486,10 @@ static void print_json_str(const char *s) {
   for (; *s; s++) {
     unsigned char ch = (unsigned char)*s;
     if (ch == '"' || ch == '\\') printf("\\%c", ch);
-    else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
-    else putchar(ch);
+    else if (ch < 0x20 || ch >= 0x7f)
+      printf("\\u%04x", ch);
+    else
+      putchar(ch);
   }
   putchar('"');
 }
@@ -1524,14 +1516,15 @@ static void report(const struct loadgen *lg) {
   /* "off" without --deflate; the server's answer, or "not negotiated", with it */
   const char *deflate = !o->deflate ? "off" : lg->pmd_yes ? lg->ext_desc : "not negotiated";
   if (o->json) {
-    printf("{\"mode\":\"%s\",\"conns\":%u,\"connected\":%u,\"inflight\":%u,\"size\":%zu,"
-           "\"binary\":%s,\"payload\":\"%s\",\"seconds\":%.3f,\"messages\":%" PRIu64
-           ",\"bytes\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"handshakes\":%" PRIu64
-           ",\"handshakes_per_s\":%.1f,\"close_timeouts\":%" PRIu64 ",\"errors\":%" PRIu64
-           ",\"loadgen_cpu\":%.3f,\"deflate\":",
-           names[o->mode], o->conns, connected, o->inflight, o->size, o->binary ? "true" : "false",
-           o->payload == PAYLOAD_JSON ? "json" : "random", secs, msgs, bytes, mps, mbps, hs, hps,
-           lg->close_timeouts, lg->errors, cpu);
+    printf(
+        "{\"mode\":\"%s\",\"conns\":%u,\"connected\":%u,\"inflight\":%u,\"size\":%zu,"
+        "\"binary\":%s,\"payload\":\"%s\",\"seconds\":%.3f,\"messages\":%" PRIu64
+        ",\"bytes\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"handshakes\":%" PRIu64
+        ",\"handshakes_per_s\":%.1f,\"close_timeouts\":%" PRIu64 ",\"errors\":%" PRIu64
+        ",\"loadgen_cpu\":%.3f,\"deflate\":",
+        names[o->mode], o->conns, connected, o->inflight, o->size, o->binary ? "true" : "false",
+        o->payload == PAYLOAD_JSON ? "json" : "random", secs, msgs, bytes, mps, mbps, hs, hps,
+        lg->close_timeouts, lg->errors, cpu);
     print_json_str(deflate);
     printf(",\"deflate_upgrades\":%u,\"plain_upgrades\":%u,\"sent_bytes\":%" PRIu64
            ",\"sent_wire_bytes\":%" PRIu64 ",\"received_wire_bytes\":%" PRIu64
@@ -1544,10 +1537,11 @@ static void report(const struct loadgen *lg) {
   } else if (o->mode == MODE_IDLE) {
     printf("idle: %u of %u connections held, errors %" PRIu64 "\n", lg->open, o->conns, lg->errors);
   } else {
-    printf("%s: %u conns x %u in flight x %zu B %s: %.0f msgs/s, %.2f MB/s over %.2f s, errors %" PRIu64
-           "\n",
-           names[o->mode], connected, o->inflight, o->size, o->binary ? "binary" : "text", mps, mbps,
-           secs, lg->errors);
+    printf(
+        "%s: %u conns x %u in flight x %zu B %s: %.0f msgs/s, %.2f MB/s over %.2f s, errors "
+        "%" PRIu64 "\n",
+        names[o->mode], connected, o->inflight, o->size, o->binary ? "binary" : "text", mps, mbps,
+        secs, lg->errors);
   }
   if (!o->json && o->deflate) {
     if (!lg->pmd_yes) {
@@ -1567,13 +1561,14 @@ static void report(const struct loadgen *lg) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: loadgen --host H --port P [--path /] [--mode echo|recv|handshake|idle]\n"
-             "               [--conns N] [--inflight K] [--size S] [--binary]\n"
-             "               [--duration SEC] [--warmup SEC] [--json]\n"
-             "               [--payload random|json]\n"
-             "               [--deflate [--level 0-9] [--private-deflate]] [--touch]\n"
-             "--touch (idle mode): each connection sends one --size message and gets its echo\n"
-             "before it counts as ready (with --deflate: compressed, so zlib state was made).\n");
+  fprintf(f,
+          "usage: loadgen --host H --port P [--path /] [--mode echo|recv|handshake|idle]\n"
+          "               [--conns N] [--inflight K] [--size S] [--binary]\n"
+          "               [--duration SEC] [--warmup SEC] [--json]\n"
+          "               [--payload random|json]\n"
+          "               [--deflate [--level 0-9] [--private-deflate]] [--touch]\n"
+          "--touch (idle mode): each connection sends one --size message and gets its echo\n"
+          "before it counts as ready (with --deflate: compressed, so zlib state was made).\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -1595,58 +1590,70 @@ static int parse_options(int argc, char **argv, struct options *o) {
       {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, '?'},
       {"deflate", no_argument, 0, 'z'},        {"payload", required_argument, 0, 'y'},
       {"level", required_argument, 0, 'l'},    {"private-deflate", no_argument, 0, 'Z'},
-      {"touch", no_argument, 0, 't'},
-      {0, 0, 0, 0}};
-  *o = (struct options){.host = "127.0.0.1", .port = NULL, .path = "/", .mode = MODE_ECHO,
-                        .conns = 50, .inflight = 32, .size = 16, .duration = 5, .warmup = 1,
+      {"touch", no_argument, 0, 't'},          {0, 0, 0, 0}};
+  *o = (struct options){.host = "127.0.0.1",
+                        .port = NULL,
+                        .path = "/",
+                        .mode = MODE_ECHO,
+                        .conns = 50,
+                        .inflight = 32,
+                        .size = 16,
+                        .duration = 5,
+                        .warmup = 1,
                         .level = Z_DEFAULT_COMPRESSION};
   int ch;
   double v;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
-    case 'h': o->host = optarg; break;
-    case 'p': o->port = optarg; break;
-    case 'P': o->path = optarg; break;
-    case 'm':
-      if (strcmp(optarg, "echo") == 0) o->mode = MODE_ECHO;
-      else if (strcmp(optarg, "recv") == 0) o->mode = MODE_RECV;
-      else if (strcmp(optarg, "handshake") == 0) o->mode = MODE_HANDSHAKE;
-      else if (strcmp(optarg, "idle") == 0) o->mode = MODE_IDLE;
-      else return -1;
-      break;
-    case 'c':
-      if (!parse_number(optarg, 1, 1000000, &v)) return -1;
-      o->conns = (unsigned)v;
-      break;
-    case 'k':
-      if (!parse_number(optarg, 1, 1000000, &v)) return -1;
-      o->inflight = (unsigned)v;
-      break;
-    case 's':
-      if (!parse_number(optarg, 0, 1 << 30, &v)) return -1;
-      o->size = (size_t)v;
-      break;
-    case 'b': o->binary = true; break;
-    case 'd':
-      if (!parse_number(optarg, 0.01, 86400, &o->duration)) return -1;
-      break;
-    case 'w':
-      if (!parse_number(optarg, 0, 86400, &o->warmup)) return -1;
-      break;
-    case 'j': o->json = true; break;
-    case 'z': o->deflate = true; break;
-    case 'Z': o->private_deflate = true; break;
-    case 't': o->touch = true; break;
-    case 'y':
-      if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
-      else if (strcmp(optarg, "json") == 0) o->payload = PAYLOAD_JSON;
-      else return -1;
-      break;
-    case 'l':
-      if (!parse_number(optarg, 0, 9, &v)) return -1;
-      o->level = (int)v;
-      break;
-    default: return -1;
+      case 'h': o->host = optarg; break;
+      case 'p': o->port = optarg; break;
+      case 'P': o->path = optarg; break;
+      case 'm':
+        if (strcmp(optarg, "echo") == 0) o->mode = MODE_ECHO;
+        else if (strcmp(optarg, "recv") == 0)
+          o->mode = MODE_RECV;
+        else if (strcmp(optarg, "handshake") == 0)
+          o->mode = MODE_HANDSHAKE;
+        else if (strcmp(optarg, "idle") == 0)
+          o->mode = MODE_IDLE;
+        else
+          return -1;
+        break;
+      case 'c':
+        if (!parse_number(optarg, 1, 1000000, &v)) return -1;
+        o->conns = (unsigned)v;
+        break;
+      case 'k':
+        if (!parse_number(optarg, 1, 1000000, &v)) return -1;
+        o->inflight = (unsigned)v;
+        break;
+      case 's':
+        if (!parse_number(optarg, 0, 1 << 30, &v)) return -1;
+        o->size = (size_t)v;
+        break;
+      case 'b': o->binary = true; break;
+      case 'd':
+        if (!parse_number(optarg, 0.01, 86400, &o->duration)) return -1;
+        break;
+      case 'w':
+        if (!parse_number(optarg, 0, 86400, &o->warmup)) return -1;
+        break;
+      case 'j': o->json = true; break;
+      case 'z': o->deflate = true; break;
+      case 'Z': o->private_deflate = true; break;
+      case 't': o->touch = true; break;
+      case 'y':
+        if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
+        else if (strcmp(optarg, "json") == 0)
+          o->payload = PAYLOAD_JSON;
+        else
+          return -1;
+        break;
+      case 'l':
+        if (!parse_number(optarg, 0, 9, &v)) return -1;
+        o->level = (int)v;
+        break;
+      default: return -1;
     }
   }
   if (optind != argc || !o->port) return -1;

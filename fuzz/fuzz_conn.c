@@ -68,8 +68,7 @@ static void log_compare(const ev_log *a, const ev_log *b) {
     FUZZ_CHECK(x->nfrag == y->nfrag);
     if (x->nfrag)
       FUZZ_CHECK(memcmp(a->frags.p + x->frag_off * sizeof(size_t),
-                        b->frags.p + y->frag_off * sizeof(size_t),
-                        x->nfrag * sizeof(size_t)) == 0);
+                        b->frags.p + y->frag_off * sizeof(size_t), x->nfrag * sizeof(size_t)) == 0);
   }
 }
 
@@ -101,10 +100,10 @@ static void ref_run(const conn_config *cfg, bool track, const uint8_t *data, siz
   ref_utf8_init(&u);
   size_t pos = 0;
 
-#define REF_FAIL(status)                                         \
-  do {                                                           \
+#define REF_FAIL(status)                                            \
+  do {                                                              \
     log_add(log, CONN_EV_ERROR, false, (status), NULL, 0, NULL, 0); \
-    goto out;                                                    \
+    goto out;                                                       \
   } while (0)
 
   for (;;) {
@@ -139,12 +138,11 @@ static void ref_run(const conn_config *cfg, bool track, const uint8_t *data, siz
         continue;
       }
       buf_put(&msg, pl, pl_len);
-      if (!binary && !cfg->skip_utf8_validation && !ref_utf8_feed(&u, pl, pl_len))
-        REF_FAIL(1007);
+      if (!binary && !cfg->skip_utf8_validation && !ref_utf8_feed(&u, pl, pl_len)) REF_FAIL(1007);
     } else if (control) { /* FRAME_END */
       if (f->opcode != OP_CLOSE) {
-        log_add(log, f->opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG, false, 0, ctl.p,
-                ctl.len, NULL, 0);
+        log_add(log, f->opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG, false, 0, ctl.p, ctl.len,
+                NULL, 0);
         continue;
       }
       if (ctl.len == 1) REF_FAIL(1002);
@@ -260,12 +258,12 @@ typedef struct harness {
   const uint8_t *cur; /* the input of the conn_feed call in progress */
   size_t cur_len;
   size_t events_in_call;
-  bool done; /* a CLOSE or ERROR event was seen */
+  bool done;   /* a CLOSE or ERROR event was seen */
   size_t sent; /* payload bytes sent by actions, see pick_len */
 } harness;
 
-static const size_t len_table[16] = {0,   1,   3,   4,   7,    8,     16,    31,
-                                     64,  125, 126, 127, 200, 4096, 65535, 65536};
+static const size_t len_table[16] = {0,  1,   3,   4,   7,   8,    16,    31,
+                                     64, 125, 126, 127, 200, 4096, 65535, 65536};
 
 static uint8_t next_byte(harness *h) { return byte_cycle_next(&h->actions); }
 
@@ -363,7 +361,8 @@ static void do_action(harness *h) {
       size_t len = pick_len(h);
       const uint8_t *payload = payload_of(next_byte(h));
       if ((a & 7) == 1) FUZZ_CHECK(conn_send_frame(c, opcode, fin, rsv1, payload, len));
-      else send_data_reserve(h, opcode, fin, rsv1, payload, len);
+      else
+        send_data_reserve(h, opcode, fin, rsv1, payload, len);
       expect_data(h, opcode, fin, rsv1, payload, len);
       break;
     }
@@ -420,8 +419,7 @@ static void do_action(harness *h) {
       }
       break;
     }
-    default:
-      break;
+    default: break;
   }
   FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0));
   FUZZ_CHECK(m->fragmenting == c->out_fragmenting);
@@ -443,8 +441,8 @@ static bool on_event(void *ctx, const conn_event *ev) {
       } else if (ev->len) {
         /* Zero copy: it lies in the input of this very call (or in the connection). */
         bool in_input = ev->data >= h->cur && ev->data + ev->len <= h->cur + h->cur_len;
-        bool in_conn =
-            ev->data >= (const uint8_t *)c && ev->data + ev->len <= (const uint8_t *)(c + 1);
+        bool in_conn = ev->data >= (const uint8_t *)c &&
+                       ev->data + ev->len <= (const uint8_t *)(c + 1);
         FUZZ_CHECK(in_input || in_conn);
       }
       if (ev->fragment_ends) {
@@ -465,7 +463,8 @@ static bool on_event(void *ctx, const conn_event *ev) {
       FUZZ_CHECK(ev->len <= FRAME_MAX_CONTROL && !ev->owned);
       break;
     case CONN_EV_CLOSE:
-      FUZZ_CHECK(first && !ev->owned && (c->close_state & CONN_CLOSE_RECEIVED) && conn_input_done(c));
+      FUZZ_CHECK(first && !ev->owned && (c->close_state & CONN_CLOSE_RECEIVED) &&
+                 conn_input_done(c));
       FUZZ_CHECK(ev->close_code == 1005 ? ev->len == 0 : ref_close_code_valid(ev->close_code));
       h->done = true;
       break;
@@ -478,8 +477,7 @@ static bool on_event(void *ctx, const conn_event *ev) {
       h->done = true;
       break;
     }
-    default:
-      FUZZ_CHECK(0);
+    default: FUZZ_CHECK(0);
   }
   log_add(&h->log, ev->kind, ev->binary, ev->close_code, ev->data, ev->len, frags, nfrag);
 
@@ -546,8 +544,8 @@ static void run(const conn_config *cfg, bool track, size_t shift, split_plan pla
 }
 
 static uint64_t max_payload_of(uint8_t b) {
-  static const uint64_t big[8] = {0, 200, 1000, 65535, 65536, 1u << 20,
-                                  FRAME_MAX_SAFE_LENGTH, FRAME_MAX_SAFE_LENGTH + 1};
+  static const uint64_t big[8] = {
+      0, 200, 1000, 65535, 65536, 1u << 20, FRAME_MAX_SAFE_LENGTH, FRAME_MAX_SAFE_LENGTH + 1};
   return b < 128 ? b : big[b & 7];
 }
 
@@ -570,8 +568,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   ev_log want = {0}, whole = {0}, split = {0};
   ref_run(&cfg, track, data, len, &want);
   run(&cfg, track, shift, (split_plan){.count = 0}, NULL, 0, data, len, &whole);
-  run(&cfg, track, shift, (split_plan){.sizes = splits, .count = nsplit}, actions, nactions,
-      data, len, &split);
+  run(&cfg, track, shift, (split_plan){.sizes = splits, .count = nsplit}, actions, nactions, data,
+      len, &split);
   log_compare(&want, &whole);
   log_compare(&want, &split);
   log_free(&want);

@@ -46,8 +46,8 @@
 typedef struct want_event {
   conn_event_kind kind; /* MESSAGE, PING, CLOSE or ERROR */
   bool binary;
-  int status; /* CLOSE: code; ERROR: status or STATUS_1007_OR_1009 */
-  size_t off, len; /* payload, into want_list.bytes */
+  int status;             /* CLOSE: code; ERROR: status or STATUS_1007_OR_1009 */
+  size_t off, len;        /* payload, into want_list.bytes */
   size_t frag_off, nfrag; /* MESSAGE with tracked fragments, into want_list.frags */
 } want_event;
 
@@ -79,8 +79,8 @@ typedef struct peer {
   bool track;
   z_stream def;
   bool def_ready;
-  byte_buf hist;    /* what the engine's inflater has seen since its last reset */
-  byte_buf wire;    /* the frames, in order */
+  byte_buf hist; /* what the engine's inflater has seen since its last reset */
+  byte_buf wire; /* the frames, in order */
   want_list *want;
   uint32_t key_seed;
 } peer;
@@ -94,7 +94,8 @@ static void put_frame(peer *p, uint8_t opcode, bool fin, bool rsv1, const uint8_
     p->key_seed = p->key_seed * 1103515245u + 12345u;
     memcpy(key, &p->key_seed, 4);
   }
-  buf_put(&p->wire, header, frame_header_encode(header, fin, rsv1, opcode, len, masked ? key : NULL));
+  buf_put(&p->wire, header,
+          frame_header_encode(header, fin, rsv1, opcode, len, masked ? key : NULL));
   size_t at = p->wire.len;
   buf_put(&p->wire, payload, len);
   if (masked) mask_apply(p->wire.p + at, len, key, 0);
@@ -123,7 +124,8 @@ static void peer_compress(peer *p, int level, const uint8_t *plain, size_t len, 
     out->len += 4096 - p->def.avail_out;
   } while (p->def.avail_out == 0);
   if (out->len >= 4 && memcmp(out->p + out->len - 4, TAIL, 4) == 0) out->len -= 4;
-  else if (out->len == 0) buf_put(out, "", 1); /* RFC 7692 7.2.3.6: a lone 0x00 */
+  else if (out->len == 0)
+    buf_put(out, "", 1); /* RFC 7692 7.2.3.6: a lone 0x00 */
   if (p->cfg->inflate_reset) deflateReset(&p->def);
 }
 
@@ -172,7 +174,8 @@ static outcome garbage_outcome(peer *p, const uint8_t *in, size_t len, size_t ca
   bool ended = rc == Z_STREAM_END;
   outcome o = OUT_OK;
   if (!(rc == Z_OK || rc == Z_BUF_ERROR || ended) || (ended && zs.avail_in > 4)) o = OUT_CORRUPT;
-  else if (plain->len > cap) o = OUT_TOO_BIG;
+  else if (plain->len > cap)
+    o = OUT_TOO_BIG;
   inflateEnd(&zs);
   buf_free(&msg);
   return o;
@@ -231,8 +234,11 @@ static bool peer_message(peer *p, uint8_t kind, const uint8_t *bytes, size_t n,
   for (size_t i = 0; i < nframes && going; i++) {
     size_t len = (payload.len * (i + 1)) / nframes - pos;
     bool fin = i + 1 == nframes;
-    put_frame(p, i ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT, fin, compressed && !i,
-              payload.p + pos, len);
+    put_frame(p,
+              i        ? OP_CONTINUATION
+              : binary ? OP_BINARY
+                       : OP_TEXT,
+              fin, compressed && !i, payload.p + pos, len);
     if (len > limit - size) {
       want_add(w, CONN_EV_ERROR, false, 1009, NULL, 0);
       going = false;
@@ -306,7 +312,7 @@ typedef struct out_model {
   bool close_sent, fragmenting;
   frame_parser parser;
   bool in_frame;
-  byte_buf frame; /* the payload of the frame being taken */
+  byte_buf frame;    /* the payload of the frame being taken */
   z_stream inflater; /* the peer's, for our compressed frames */
   bool reset_each;   /* no context takeover on our side: the peer may forget every message */
   byte_buf plain;
@@ -325,8 +331,8 @@ static void out_push_close(out_model *m, int status) {
 }
 
 /* A data message of ours: a continuation while a fragmented one is open. */
-static void out_push_data(out_model *m, uint8_t opcode, bool fin, bool rsv1,
-                          const uint8_t *payload, size_t len) {
+static void out_push_data(out_model *m, uint8_t opcode, bool fin, bool rsv1, const uint8_t *payload,
+                          size_t len) {
   out_push(m, m->fragmenting ? OP_CONTINUATION : opcode, fin, rsv1 && !m->fragmenting, payload,
            len);
   m->fragmenting = !fin;
@@ -381,7 +387,8 @@ static void out_take(out_model *m, uint8_t *bytes, size_t len) {
         out_check_compressed(m, want);
       } else {
         FUZZ_CHECK(m->frame.len == want->len);
-        FUZZ_CHECK(!want->len || memcmp(m->frame.p, want_frame_payload(&m->want, want), want->len) == 0);
+        FUZZ_CHECK(!want->len ||
+                   memcmp(m->frame.p, want_frame_payload(&m->want, want), want->len) == 0);
       }
       m->in_frame = false;
       m->want.head++;
@@ -454,8 +461,7 @@ static void park(harness *h, unsigned periods) {
 static void publish(harness *h, uint8_t opcode, const uint8_t *plain, size_t len) {
   z_stream zs;
   memset(&zs, 0, sizeof zs);
-  if (deflateInit2(&zs, 6, Z_DEFLATED, -h->cfg->deflate_window_bits, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK)
+  if (deflateInit2(&zs, 6, Z_DEFLATED, -h->cfg->deflate_window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     abort();
   byte_buf frame = {0};
   uint8_t header[FRAME_MAX_HEADER];
@@ -487,9 +493,7 @@ static void do_action(harness *h) {
   bool whole_message_ok = !m->close_sent && !m->fragmenting;
 
   switch (a & 7) {
-    case 0:
-      park(h, (a >> 3) & 3);
-      break;
+    case 0: park(h, (a >> 3) & 3); break;
     case 1: /* a compressed message of ours, here or (a & 16) as the thread pool does it */
       if (whole_message_ok) {
         size_t len = pick_len(h);
@@ -528,9 +532,7 @@ static void do_action(harness *h) {
         out_push(m, OP_PING, true, false, payload_of(a), 3);
       }
       break;
-    case 5:
-      drain(h);
-      break;
+    case 5: drain(h); break;
     case 6:
       if ((a & 0xf0) == 0xf0) {
         bool queued = conn_send_close(c, 1000, NULL, 0);
@@ -545,7 +547,8 @@ static void do_action(harness *h) {
       drain(h);
       break;
   }
-  FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0) && m->fragmenting == c->out_fragmenting);
+  FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0) &&
+             m->fragmenting == c->out_fragmenting);
 }
 
 /* Checks an event (or the result of an inflation handed out) against the next expected one. */
@@ -563,8 +566,8 @@ static void expect_event(harness *h, conn_event_kind kind, bool binary, int stat
   FUZZ_CHECK(e->len == len && (!len || memcmp(w->bytes.p + e->off, data, len) == 0));
   FUZZ_CHECK(e->nfrag == nfrag);
   if (nfrag)
-    FUZZ_CHECK(memcmp(w->frags.p + e->frag_off * sizeof(size_t), frags,
-                      nfrag * sizeof(size_t)) == 0);
+    FUZZ_CHECK(memcmp(w->frags.p + e->frag_off * sizeof(size_t), frags, nfrag * sizeof(size_t)) ==
+               0);
   if (kind == CONN_EV_CLOSE || kind == CONN_EV_ERROR) h->done = true;
 }
 
@@ -605,8 +608,7 @@ static bool on_event(void *ctx, const conn_event *ev) {
       out_push_close(m, ev->close_code);
       expect_event(h, ev->kind, false, ev->close_code, NULL, 0, NULL, 0);
       break;
-    default:
-      FUZZ_CHECK(0);
+    default: FUZZ_CHECK(0);
   }
   FUZZ_CHECK(m->close_sent == ((c->close_state & CONN_CLOSE_SENT) != 0));
   do_action(h);

@@ -125,9 +125,7 @@ static void run(const run_config *cfg, split_plan plan, const uint8_t *data, siz
       }
 
       switch (ev) {
-        case FRAME_NEED_MORE:
-          FUZZ_CHECK(used == n - off);
-          break;
+        case FRAME_NEED_MORE: FUZZ_CHECK(used == n - off); break;
 
         case FRAME_HEADER: {
           FUZZ_CHECK(!in_frame && used > 0);
@@ -155,7 +153,8 @@ static void run(const run_config *cfg, split_plan plan, const uint8_t *data, siz
             /* Left masked: the parser must not have touched the bytes. */
             FUZZ_CHECK(memcmp(pl, data + pos + off, pl_len) == 0);
             if (cur->info.masked) mask_copy(dst, pl, pl_len, key, at);
-            else memcpy(dst, pl, pl_len);
+            else
+              memcpy(dst, pl, pl_len);
           } else {
             memcpy(dst, pl, pl_len);
           }
@@ -184,8 +183,7 @@ static void run(const run_config *cfg, split_plan plan, const uint8_t *data, siz
           log->error_len = p.frame.payload_len;
           break;
 
-        default:
-          FUZZ_CHECK(0);
+        default: FUZZ_CHECK(0);
       }
       off += used;
       if (ev == FRAME_NEED_MORE) break;

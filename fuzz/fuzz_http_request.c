@@ -166,11 +166,10 @@ static void check_result(const uint8_t *d, size_t len, size_t max_size, size_t m
     case HTTP_REQUEST_ERR_TOO_MANY_HEADERS:
       FUZZ_CHECK(req->error_offset < len && req->error_offset < max_size);
       FUZZ_CHECK(http_request_status(r) == (r == HTTP_REQUEST_ERR_VERSION_UNSUPPORTED ? 505
-                                            : r == HTTP_REQUEST_ERR_TOO_MANY_HEADERS ? 431
-                                                                                     : 400));
+                                            : r == HTTP_REQUEST_ERR_TOO_MANY_HEADERS  ? 431
+                                                                                      : 400));
       break;
-    default:
-      FUZZ_CHECK(0);
+    default: FUZZ_CHECK(0);
   }
   const char *message = http_request_message(r);
   FUZZ_CHECK(message != NULL && message[0] != '\0');
@@ -207,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   }
 
   /* The result is decided at one prefix length: INCOMPLETE just before it, final from it on. */
-  size_t decided_at = final == HTTP_REQUEST_OK ? whole.head_length
+  size_t decided_at = final == HTTP_REQUEST_OK           ? whole.head_length
                       : final == HTTP_REQUEST_INCOMPLETE ? len + 1
                                                          : whole.error_offset + 1;
   http_request req;

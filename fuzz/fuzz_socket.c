@@ -18,8 +18,8 @@
 #define STREAM_MAX (4 << 20) /* bytes a run may write in all */
 #define MAX_PIECES 100
 
-static uint8_t *pattern;   /* the bytes written, in order: pattern[i] = f(i) */
-static uint8_t *received;  /* what the peer got */
+static uint8_t *pattern;  /* the bytes written, in order: pattern[i] = f(i) */
+static uint8_t *received; /* what the peer got */
 
 static uint8_t pattern_byte(size_t i) { return (uint8_t)((i * 2654435761u) >> 13); }
 
@@ -106,12 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 1:
         if (!r.shut) write_pieces(&r, arg, arg_len);
         break;
-      case 2:
-        peer_read(&r, arg_len > 0 ? (size_t)arg[0] * 257 + 1 : 1);
-        break;
-      case 3:
-        on_status(&r, socket_write_pending(&r.s));
-        break;
+      case 2: peer_read(&r, arg_len > 0 ? (size_t)arg[0] * 257 + 1 : 1); break;
+      case 3: on_status(&r, socket_write_pending(&r.s)); break;
       case 4:
         r.s.flags ^= SOCKET_PAUSED;
         FUZZ_CHECK(((socket_wanted(&r.s) & SOCKET_WANT_READ) != 0) ==
@@ -137,9 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           FUZZ_CHECK(r.s.flags & SOCKET_SHUT);
         }
         break;
-      default:
-        peer_read(&r, STREAM_MAX);
-        break;
+      default: peer_read(&r, STREAM_MAX); break;
     }
     check_state(&r);
   }

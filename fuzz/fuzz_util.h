@@ -11,9 +11,9 @@
 #include <string.h>
 
 /* An invariant broke. Never an assert on the input itself: only on what the code did with it. */
-#define FUZZ_CHECK(cond)             \
-  do {                               \
-    if (!(cond)) __builtin_trap();   \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
+    if (!(cond)) __builtin_trap(); \
   } while (0)
 
 /* ---- split plan ----
@@ -177,8 +177,10 @@ static inline bool ref_utf8_byte(ref_utf8 *r, uint8_t b) {
   if (r->have == 0) {
     if (b < 0x80) return true;
     if (b >= 0xC0 && b < 0xE0) r->need = 2;
-    else if (b >= 0xE0 && b < 0xF0) r->need = 3;
-    else if (b >= 0xF0 && b < 0xF8) r->need = 4;
+    else if (b >= 0xE0 && b < 0xF0)
+      r->need = 3;
+    else if (b >= 0xF0 && b < 0xF8)
+      r->need = 4;
     else {
       r->bad = true; /* a continuation byte with no lead, or F8..FF */
       return false;

@@ -77,8 +77,8 @@ static void on_crash(int sig) {
     fwrite(current, 1, current_len, f);
     fclose(f);
   }
-  fprintf(stderr, "%s: signal %d, input (%zu bytes) written to %s\n", target_name, sig,
-          current_len, name);
+  fprintf(stderr, "%s: signal %d, input (%zu bytes) written to %s\n", target_name, sig, current_len,
+          name);
   signal(sig, SIG_DFL);
   raise(sig);
 }

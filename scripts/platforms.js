@@ -167,6 +167,7 @@ function isRoot() {
 function ensureApt(packages, { arch } = {}) {
   const wanted = packages.map((p) => (arch ? `${p}:${arch}` : p));
   const missing = wanted.filter((p) => {
+    // eslint-disable-next-line no-template-curly-in-string -- dpkg-query's own ${Status} field
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
     return r.status !== 0 || !/install ok installed/.test(r.stdout);
   });

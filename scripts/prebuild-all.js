@@ -45,7 +45,9 @@ function run(cmd, args) {
     if (r.status !== 0) throw Object.assign(new Error(`exit ${r.status}`), r);
     if (r.stderr.trim()) log(`${path.basename(cmd)}: ${r.stderr.trim()}`); // warnings
   } catch (err) {
-    throw new Error(`${cmd} ${args.join(' ')}\n${err.stdout || ''}${err.stderr || err.message}`);
+    throw new Error(`${cmd} ${args.join(' ')}\n${err.stdout || ''}${err.stderr || err.message}`, {
+      cause: err
+    });
   }
 }
 

@@ -91,7 +91,7 @@ describe('browser: headless Chromium against the examples', function () {
     try {
       ({ chromium } = require('playwright-core'));
     } catch (err) {
-      throw new Error(`playwright-core is missing (npm install): ${err.message}`);
+      throw new Error(`playwright-core is missing (npm install): ${err.message}`, { cause: err });
     }
     // launch() gives the browser a fresh temporary profile, removed on close().
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });

@@ -21,7 +21,7 @@ const { Blob } = require('buffer');
 
 const Ws = require('ws');
 const Native = require('..');
-const { WebSocket, isWs, nativeOnly } = require('./support/impl');
+const { WebSocket, nativeOnly } = require('./support/impl');
 const {
   Cleanup,
   acceptKey,

@@ -440,7 +440,7 @@ describe('messages', function () {
         new Promise((resolve) => ws.ping('x', resolve)),
         new Promise((resolve) => ws.pong(resolve)),
         (() => {
-          const p = new Promise((resolve) => ws.send('y', (err) => resolve(sync)));
+          const p = new Promise((resolve) => ws.send('y', () => resolve(sync)));
           sync = false;
           return p;
         })()

@@ -10,7 +10,7 @@ const http = require('http');
 
 const Ws = require('ws');
 const impl = require('./support/impl');
-const { OP, frame, parseFrame, parseHeader } = require('./support/net-helpers');
+const { OP, parseFrame, parseHeader } = require('./support/net-helpers');
 const { open, serve, connect, cleanup } = require('./support/raw');
 const { Blob } = require('buffer');
 

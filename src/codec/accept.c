@@ -21,8 +21,8 @@ void ws_accept_compute(const char *key, size_t key_len, char out[WS_ACCEPT_LEN +
 }
 
 static bool is_base64_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
 }
 
 bool ws_key_is_valid(const char *key, size_t key_len) {

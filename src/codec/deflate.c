@@ -24,7 +24,8 @@ void pmd_deflater_init(pmd_stream *s, int window_bits, int level, int mem_level)
 
 static void zlib_end(pmd_stream *s) {
   if (s->deflating) deflateEnd(&s->zs);
-  else inflateEnd(&s->zs);
+  else
+    inflateEnd(&s->zs);
   s->started = false;
 }
 
@@ -62,8 +63,8 @@ static bool stream_start(pmd_stream *s) {
   s->idle_sweeps = 0; /* (called by every message: the stream is in use) */
   if (s->started) return true;
   memset(&s->zs, 0, sizeof(s->zs));
-  int rc = s->deflating ? deflateInit2(&s->zs, s->level, Z_DEFLATED, -s->window_bits,
-                                       s->mem_level, Z_DEFAULT_STRATEGY)
+  int rc = s->deflating ? deflateInit2(&s->zs, s->level, Z_DEFLATED, -s->window_bits, s->mem_level,
+                                       Z_DEFAULT_STRATEGY)
                         : inflateInit2(&s->zs, -s->window_bits);
   if (rc != Z_OK) return false;
   s->started = true;

@@ -11,8 +11,8 @@
 
 typedef enum pmd_result {
   PMD_OK = 0,
-  PMD_TOO_BIG,   /* the output would pass the cap */
-  PMD_CORRUPT,   /* not a valid DEFLATE stream */
+  PMD_TOO_BIG, /* the output would pass the cap */
+  PMD_CORRUPT, /* not a valid DEFLATE stream */
   PMD_NO_MEMORY
 } pmd_result;
 
@@ -23,7 +23,7 @@ typedef struct pmd_stream {
   bool started;
   bool deflating;
   uint16_t idle_sweeps; /* pmd_stream_idle() calls since the stream last did any work */
-  int window_bits; /* 8..15 for inflating, 9..15 for deflating (zlib has no 256-byte window) */
+  int window_bits;      /* 8..15 for inflating, 9..15 for deflating (zlib has no 256-byte window) */
   int level;
   int mem_level;
   /* A parked inflater's window: the bytes it produced last (at most 2^window_bits), which the

@@ -47,8 +47,7 @@ static frame_error check_first_two(frame_parser *p, uint8_t b0, uint8_t b1) {
       if (rsv1) return FRAME_ERR_RSV1;
       break;
     case OP_TEXT:
-    case OP_BINARY:
-      break;
+    case OP_BINARY: break;
     case OP_CLOSE:
     case OP_PING:
     case OP_PONG:
@@ -56,8 +55,7 @@ static frame_error check_first_two(frame_parser *p, uint8_t b0, uint8_t b1) {
       if (rsv1) return FRAME_ERR_RSV1;
       if (len7 > FRAME_MAX_CONTROL) return FRAME_ERR_CONTROL_LENGTH;
       break;
-    default:
-      return FRAME_ERR_OPCODE;
+    default: return FRAME_ERR_OPCODE;
   }
   if (masked != p->expect_masked)
     return p->expect_masked ? FRAME_ERR_MASK_EXPECTED : FRAME_ERR_MASK_UNEXPECTED;
@@ -68,7 +66,8 @@ static uint8_t header_size_from_first_two(uint8_t b1) {
   uint8_t len7 = b1 & 0x7F;
   uint8_t size = 2;
   if (len7 == 126) size += 2;
-  else if (len7 == 127) size += 8;
+  else if (len7 == 127)
+    size += 8;
   if (b1 & 0x80) size += 4;
   return size;
 }
@@ -98,7 +97,8 @@ static frame_event decode_header(frame_parser *p, const uint8_t *h) {
     f->payload_len = len;
   }
   if (f->masked) memcpy(f->mask_key, h + pos, 4);
-  else memset(f->mask_key, 0, 4);
+  else
+    memset(f->mask_key, 0, 4);
 
   p->payload_done = 0;
   p->unmask_payload = true;
@@ -160,7 +160,8 @@ frame_event frame_parse(frame_parser *p, uint8_t *buf, size_t len, size_t *consu
       }
       if (len == 0) return FRAME_NEED_MORE;
       size_t take = remaining < len ? (size_t)remaining : len;
-      if (p->frame.masked && p->unmask_payload) mask_apply(buf, take, p->frame.mask_key, p->payload_done);
+      if (p->frame.masked && p->unmask_payload)
+        mask_apply(buf, take, p->frame.mask_key, p->payload_done);
       p->payload_done += take;
       *consumed = take;
       *payload = buf;
@@ -168,8 +169,7 @@ frame_event frame_parse(frame_parser *p, uint8_t *buf, size_t len, size_t *consu
       return FRAME_PAYLOAD;
     }
 
-    default:
-      return FRAME_ERROR;
+    default: return FRAME_ERROR;
   }
 }
 
@@ -180,8 +180,8 @@ size_t frame_header_size(uint64_t payload_len, bool masked) {
   return size;
 }
 
-size_t frame_header_encode(uint8_t *out, bool fin, bool rsv1, uint8_t opcode,
-                           uint64_t payload_len, const uint8_t *mask_key) {
+size_t frame_header_encode(uint8_t *out, bool fin, bool rsv1, uint8_t opcode, uint64_t payload_len,
+                           const uint8_t *mask_key) {
   size_t pos = 2;
   out[0] = (uint8_t)((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (opcode & 0x0F));
   uint8_t mask_bit = mask_key ? 0x80 : 0;

@@ -17,14 +17,14 @@ enum {
   OP_PONG = 0xA
 };
 
-#define FRAME_MAX_HEADER 14      /* 2 + 8 (64-bit length) + 4 (mask key) */
-#define FRAME_MAX_CONTROL 125    /* control frame payload limit */
+#define FRAME_MAX_HEADER 14                             /* 2 + 8 (64-bit length) + 4 (mask key) */
+#define FRAME_MAX_CONTROL 125                           /* control frame payload limit */
 #define FRAME_MAX_SAFE_LENGTH ((UINT64_C(1) << 53) - 1) /* what a JS number holds exactly */
 
 /* Why a frame was refused. Each maps to one error code and close status in conn.c. */
 typedef enum frame_error {
   FRAME_ERR_NONE = 0,
-  FRAME_ERR_RSV1,            /* RSV1 set but no extension negotiated it (or on a control/continuation frame) */
+  FRAME_ERR_RSV1,            /* RSV1 set, not negotiated (or on a control or continuation frame) */
   FRAME_ERR_RSV23,           /* RSV2 or RSV3 set */
   FRAME_ERR_OPCODE,          /* reserved opcode */
   FRAME_ERR_CONTROL_FIN,     /* fragmented control frame */
@@ -82,7 +82,8 @@ bool frame_parser_idle(const frame_parser *p);
 /* Advances over buf[0..len). Returns one event and stores in *consumed how many bytes of buf
  * it used (possibly 0 for FRAME_END on an empty frame). For FRAME_PAYLOAD, the payload bytes
  * are returned through payload/payload_len (they lie within buf), unmasked in place unless
- * the caller cleared unmask_payload. The caller loops, advancing buf by *consumed, until FRAME_NEED_MORE or FRAME_ERROR. */
+ * the caller cleared unmask_payload. The caller loops, advancing buf by *consumed, until
+ * FRAME_NEED_MORE or FRAME_ERROR. */
 frame_event frame_parse(frame_parser *p, uint8_t *buf, size_t len, size_t *consumed,
                         uint8_t **payload, size_t *payload_len);
 
@@ -92,7 +93,7 @@ size_t frame_header_size(uint64_t payload_len, bool masked);
 /* Writes a frame header (first byte from fin/rsv1/opcode, the shortest length encoding, and
  * mask_key when non-NULL) into out, which holds FRAME_MAX_HEADER bytes. Returns its size.
  * The caller masks the payload itself (mask_apply) when mask_key is given. */
-size_t frame_header_encode(uint8_t *out, bool fin, bool rsv1, uint8_t opcode,
-                           uint64_t payload_len, const uint8_t *mask_key);
+size_t frame_header_encode(uint8_t *out, bool fin, bool rsv1, uint8_t opcode, uint64_t payload_len,
+                           const uint8_t *mask_key);
 
 #endif

@@ -25,11 +25,22 @@ static const char version_prefix[] = "HTTP/";
 static bool is_tchar(uint8_t c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~': return true;
+    default: return false;
   }
 }
 
@@ -163,15 +174,11 @@ http_request_result http_request_parse(const uint8_t *buf, size_t len, size_t ma
 int http_request_status(http_request_result result) {
   switch (result) {
     case HTTP_REQUEST_OK:
-    case HTTP_REQUEST_INCOMPLETE:
-      return 0;
-    case HTTP_REQUEST_ERR_VERSION_UNSUPPORTED:
-      return 505;
+    case HTTP_REQUEST_INCOMPLETE: return 0;
+    case HTTP_REQUEST_ERR_VERSION_UNSUPPORTED: return 505;
     case HTTP_REQUEST_ERR_TOO_LARGE:
-    case HTTP_REQUEST_ERR_TOO_MANY_HEADERS:
-      return 431;
-    default:
-      return 400;
+    case HTTP_REQUEST_ERR_TOO_MANY_HEADERS: return 431;
+    default: return 400;
   }
 }
 

@@ -36,19 +36,19 @@
 #define HTTP_REQUEST_MAX_HEADERS 100
 
 typedef enum http_request_result {
-  HTTP_REQUEST_OK = 0,         /* a complete head; out describes it */
-  HTTP_REQUEST_INCOMPLETE,     /* valid so far; parse again with more bytes */
-  HTTP_REQUEST_ERR_METHOD,     /* 400: the method is empty or not a token */
-  HTTP_REQUEST_ERR_TARGET,     /* 400: the request-target is empty or has a forbidden byte */
-  HTTP_REQUEST_ERR_VERSION,    /* 400: not "HTTP/" DIGIT "." DIGIT followed by CRLF */
+  HTTP_REQUEST_OK = 0,      /* a complete head; out describes it */
+  HTTP_REQUEST_INCOMPLETE,  /* valid so far; parse again with more bytes */
+  HTTP_REQUEST_ERR_METHOD,  /* 400: the method is empty or not a token */
+  HTTP_REQUEST_ERR_TARGET,  /* 400: the request-target is empty or has a forbidden byte */
+  HTTP_REQUEST_ERR_VERSION, /* 400: not "HTTP/" DIGIT "." DIGIT followed by CRLF */
   HTTP_REQUEST_ERR_VERSION_UNSUPPORTED, /* 505: HTTP/x.y with x other than 1 */
-  HTTP_REQUEST_ERR_LINE_ENDING, /* 400: a CR not followed by LF, or a LF without CR */
-  HTTP_REQUEST_ERR_LINE_FOLDING, /* 400: a header line starting with SP or HTAB (obs-fold) */
-  HTTP_REQUEST_ERR_HEADER_NAME,  /* 400: empty name, a non-token byte in it (whitespace
-                                    before the colon included), or no colon */
-  HTTP_REQUEST_ERR_HEADER_VALUE, /* 400: a control character (NUL, DEL, ...) in a value */
-  HTTP_REQUEST_ERR_TOO_LARGE,    /* 431: the head is longer than max_header_size */
-  HTTP_REQUEST_ERR_TOO_MANY_HEADERS /* 431: more than max_headers header fields */
+  HTTP_REQUEST_ERR_LINE_ENDING,         /* 400: a CR not followed by LF, or a LF without CR */
+  HTTP_REQUEST_ERR_LINE_FOLDING,        /* 400: a header line starting with SP or HTAB (obs-fold) */
+  HTTP_REQUEST_ERR_HEADER_NAME,         /* 400: empty name, a non-token byte in it (whitespace
+                                           before the colon included), or no colon */
+  HTTP_REQUEST_ERR_HEADER_VALUE,        /* 400: a control character (NUL, DEL, ...) in a value */
+  HTTP_REQUEST_ERR_TOO_LARGE,           /* 431: the head is longer than max_header_size */
+  HTTP_REQUEST_ERR_TOO_MANY_HEADERS     /* 431: more than max_headers header fields */
 } http_request_result;
 
 /* A part of the parsed bytes: buf[off, off + len). */
@@ -69,8 +69,8 @@ typedef struct http_request {
   uint8_t version_minor; /* 0-9 */
   size_t header_count;
   http_header headers[HTTP_REQUEST_MAX_HEADERS];
-  size_t head_length; /* OK: bytes of the head, the final CRLF CRLF included; what follows
-                         (buf[head_length, len)) is not part of it */
+  size_t head_length;  /* OK: bytes of the head, the final CRLF CRLF included; what follows
+                          (buf[head_length, len)) is not part of it */
   size_t error_offset; /* an error: the index of the byte that decided it (for TOO_LARGE,
                           max_header_size: the first byte past the limit) */
 } http_request;

@@ -13,7 +13,6 @@ void mask_apply(uint8_t *buf, size_t len, const uint8_t key[4], uint64_t offset)
 
 /* Same, but reads src and writes dst (they may be the same pointer but must not otherwise
  * overlap). Used when the masked bytes go into a new buffer, so we copy and mask in one pass. */
-void mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
-               uint64_t offset);
+void mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4], uint64_t offset);
 
 #endif

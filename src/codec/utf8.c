@@ -37,6 +37,7 @@ enum {
   S_REJECT
 };
 
+/* clang-format off */
 /* Byte value -> class (the numbers are the C_ values above). */
 static const uint8_t byte_class[256] = {
     /* 00..7F */
@@ -97,6 +98,7 @@ static const uint64_t class_row[N_CLASSES] = {
     [C_F4] = PACK(S_F4, R, R, R, R, R, R, R),
 };
 #undef R
+/* clang-format on */
 
 _Static_assert(STATE(S_REJECT) + STATE_BITS <= 64, "every state must fit in a 64-bit row");
 #define STATE_MASK ((UINT64_C(1) << STATE_BITS) - 1)
@@ -116,8 +118,8 @@ static inline uint64_t load_u64(const uint8_t *p) {
 static inline size_t skip_ascii(const uint8_t *p, size_t len) {
   size_t i = 0;
   while (i + 32 <= len &&
-         ((load_u64(p + i) | load_u64(p + i + 8) | load_u64(p + i + 16) |
-           load_u64(p + i + 24)) & HIGH_BITS) == 0)
+         ((load_u64(p + i) | load_u64(p + i + 8) | load_u64(p + i + 16) | load_u64(p + i + 24)) &
+          HIGH_BITS) == 0)
     i += 32;
   while (i + 8 <= len && (load_u64(p + i) & HIGH_BITS) == 0) i += 8;
   return i;
@@ -194,19 +196,20 @@ enum { SIMD_NONE = 0, SIMD_SSSE3 = 1, SIMD_NEON = 1, SIMD_AVX2 = 2 };
 
 /* Error classes of a byte pair (first byte, second byte). */
 enum {
-  E_TOO_SHORT = 1 << 0,  /* lead, then no continuation: 11xxxxxx 0xxxxxxx or 11xxxxxx 11xxxxxx */
-  E_TOO_LONG = 1 << 1,   /* continuation after ASCII: 0xxxxxxx 10xxxxxx */
-  E_OVERLONG3 = 1 << 2,  /* E0 80..9F */
-  E_TOO_LARGE = 1 << 3,  /* F4 90..BF, and F5..FF 90..BF */
-  E_SURROGATE = 1 << 4,  /* ED A0..BF */
-  E_OVERLONG2 = 1 << 5,  /* C0 or C1, then a continuation */
-  E_OVERLONG4 = 1 << 6,  /* F0 80..8F; shares its bit with the next, as no lead has both */
+  E_TOO_SHORT = 1 << 0,    /* lead, then no continuation: 11xxxxxx 0xxxxxxx or 11xxxxxx 11xxxxxx */
+  E_TOO_LONG = 1 << 1,     /* continuation after ASCII: 0xxxxxxx 10xxxxxx */
+  E_OVERLONG3 = 1 << 2,    /* E0 80..9F */
+  E_TOO_LARGE = 1 << 3,    /* F4 90..BF, and F5..FF 90..BF */
+  E_SURROGATE = 1 << 4,    /* ED A0..BF */
+  E_OVERLONG2 = 1 << 5,    /* C0 or C1, then a continuation */
+  E_OVERLONG4 = 1 << 6,    /* F0 80..8F; shares its bit with the next, as no lead has both */
   E_TOO_LARGE_80 = 1 << 6, /* F5..FF 80..8F */
-  E_TWO_CONTS = 1 << 7,  /* 10xxxxxx 10xxxxxx: an error unless a 3rd or 4th byte is due */
+  E_TWO_CONTS = 1 << 7,    /* 10xxxxxx 10xxxxxx: an error unless a 3rd or 4th byte is due */
   /* Classes decided by the first byte's high nibble alone: every low nibble must pass them. */
   E_ANY_LOW = E_TOO_SHORT | E_TOO_LONG | E_TWO_CONTS
 };
 
+/* clang-format off */
 /* Indexed by the first byte's high nibble: the classes that byte can start. */
 static const uint8_t pair_first_high[16] = {
     E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG, E_TOO_LONG,
@@ -259,6 +262,7 @@ static const uint8_t block_end_limit[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1,
 };
+/* clang-format on */
 
 #endif /* the tables */
 
@@ -273,9 +277,8 @@ TARGET_SSSE3 static inline __m128i errors_ssse3(__m128i cur, __m128i prev, __m12
   const __m128i nibble = _mm_set1_epi8(0x0F);
   __m128i prev1 = _mm_alignr_epi8(cur, prev, 15);
   __m128i pairs = _mm_and_si128(
-      _mm_and_si128(
-          _mm_shuffle_epi8(first_high, _mm_and_si128(_mm_srli_epi16(prev1, 4), nibble)),
-          _mm_shuffle_epi8(first_low, _mm_and_si128(prev1, nibble))),
+      _mm_and_si128(_mm_shuffle_epi8(first_high, _mm_and_si128(_mm_srli_epi16(prev1, 4), nibble)),
+                    _mm_shuffle_epi8(first_low, _mm_and_si128(prev1, nibble))),
       _mm_shuffle_epi8(second_high, _mm_and_si128(_mm_srli_epi16(cur, 4), nibble)));
   /* High bit set where the byte two back is E0..FF or three back is F0..FF. */
   __m128i third = _mm_subs_epu8(_mm_alignr_epi8(cur, prev, 14), _mm_set1_epi8(0xE0 - 0x80));
@@ -422,10 +425,9 @@ static inline uint8x16_t errors_neon(uint8x16_t cur, uint8x16_t prev, uint8x16_t
                                      uint8x16_t first_low, uint8x16_t second_high) {
   const uint8x16_t nibble = vdupq_n_u8(0x0F);
   uint8x16_t prev1 = vextq_u8(prev, cur, 15);
-  uint8x16_t pairs =
-      vandq_u8(vandq_u8(vqtbl1q_u8(first_high, vshrq_n_u8(prev1, 4)),
-                        vqtbl1q_u8(first_low, vandq_u8(prev1, nibble))),
-               vqtbl1q_u8(second_high, vshrq_n_u8(cur, 4)));
+  uint8x16_t pairs = vandq_u8(vandq_u8(vqtbl1q_u8(first_high, vshrq_n_u8(prev1, 4)),
+                                       vqtbl1q_u8(first_low, vandq_u8(prev1, nibble))),
+                              vqtbl1q_u8(second_high, vshrq_n_u8(cur, 4)));
   /* All ones where the byte two back is E0..FF or three back is F0..FF; only bit 7 is kept. */
   uint8x16_t third = vcgeq_u8(vextq_u8(prev, cur, 14), vdupq_n_u8(0xE0));
   uint8x16_t fourth = vcgeq_u8(vextq_u8(prev, cur, 13), vdupq_n_u8(0xF0));

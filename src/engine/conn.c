@@ -199,7 +199,8 @@ bool conn_send_frame(conn *c, uint8_t opcode, bool fin, bool rsv1, const uint8_t
   uint8_t *dst = conn_frame_reserve(c, opcode, fin, rsv1, len);
   if (!dst) return false;
   if (!c->config->is_server) mask_copy(dst, payload, len, dst - 4, 0); /* key precedes payload */
-  else if (len) memcpy(dst, payload, len);
+  else if (len)
+    memcpy(dst, payload, len);
   return true;
 }
 
@@ -270,8 +271,7 @@ conn_send_result conn_deflate_finish(conn *c, conn_deflate_task *task, bool rele
     result = CONN_SEND_AFTER_CLOSE;
   } else if (task->result != PMD_OK) {
     result = task->result == PMD_NO_MEMORY ? CONN_SEND_NO_MEMORY : CONN_SEND_FAILED;
-  } else if (!conn_send_frame(c, task->opcode, true, true, task->output.data,
-                              task->output.len)) {
+  } else if (!conn_send_frame(c, task->opcode, true, true, task->output.data, task->output.len)) {
     result = CONN_SEND_NO_MEMORY;
   }
   if (task->stream == &task->fresh) pmd_stream_end(&task->fresh);
@@ -428,7 +428,8 @@ static bool message_append(conn_progress *p, const uint8_t *data, size_t len, ui
   }
   uint8_t *dst = p->message_buf + p->message_len;
   if (key) mask_copy(dst, data, len, key, offset);
-  else memcpy(dst, data, len);
+  else
+    memcpy(dst, data, len);
   p->message_len += len;
   return true;
 }
@@ -553,9 +554,8 @@ static bool on_control(feed *f, uint8_t opcode, const uint8_t *data, size_t len)
     if (opcode == OP_PING && c->config->auto_pong && !(c->close_state & CONN_CLOSE_SENT) &&
         !conn_send_frame(c, OP_PONG, true, false, data, len))
       return fail_connection(f, CONN_ERR_NO_MEMORY, 0);
-    conn_event ev = {.kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG,
-                     .data = data,
-                     .len = len};
+    conn_event ev = {
+        .kind = opcode == OP_PING ? CONN_EV_PING : CONN_EV_PONG, .data = data, .len = len};
     return emit(f, &ev);
   }
 
@@ -673,8 +673,7 @@ static size_t feed_input(feed *f, uint8_t *buf, size_t len) {
     bool control = (fi->opcode & 0x8) != 0;
 
     switch (fe) {
-      case FRAME_NEED_MORE:
-        return pos;
+      case FRAME_NEED_MORE: return pos;
 
       case FRAME_ERROR:
         if (!fail_connection(f, from_frame_error(p->parser.error),
@@ -706,7 +705,8 @@ static size_t feed_input(feed *f, uint8_t *buf, size_t len) {
       case FRAME_PAYLOAD: {
         if (control) {
           memcpy(p->control + p->control_len, payload, payload_len);
-          p->control_len = (uint8_t)(p->control_len + payload_len); /* (<= 125: the parser checks) */
+          p->control_len = (uint8_t)(p->control_len +
+                                     payload_len); /* (<= 125: the parser checks) */
           break;
         }
         const uint8_t *text = payload;
@@ -715,10 +715,9 @@ static size_t feed_input(feed *f, uint8_t *buf, size_t len) {
           f->direct_len = payload_len;
         } else {
           size_t at = p->message_len;
-          if (!message_append(p, payload, payload_len,
-                              fi->payload_len - p->parser.payload_done + payload_len,
-                              fi->masked ? fi->mask_key : NULL,
-                              p->parser.payload_done - payload_len)) {
+          if (!message_append(
+                  p, payload, payload_len, fi->payload_len - p->parser.payload_done + payload_len,
+                  fi->masked ? fi->mask_key : NULL, p->parser.payload_done - payload_len)) {
             if (!fail_connection(f, CONN_ERR_NO_MEMORY, 0)) return len;
             break;
           }

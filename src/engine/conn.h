@@ -46,18 +46,18 @@ const conn_error_desc *conn_error_info(conn_error err);
 char *conn_error_message(conn_error err, int detail, char *out, size_t out_size);
 
 typedef struct conn_config {
-  bool is_server;           /* server: peer frames must be masked, ours are not; client: reverse */
+  bool is_server; /* server: peer frames must be masked, ours are not; client: reverse */
   bool skip_utf8_validation;
   bool auto_pong;
-  uint64_t max_payload;     /* largest message accepted; 0 = no limit beyond 2^53 - 1 */
-  uint32_t max_fragments;   /* data frames one message may have; 0 = no limit */
+  uint64_t max_payload;   /* largest message accepted; 0 = no limit beyond 2^53 - 1 */
+  uint32_t max_fragments; /* data frames one message may have; 0 = no limit */
 
   /* permessage-deflate, when negotiated (RFC 7692). "inflate" is the peer's direction. */
   bool deflate;
-  int inflate_window_bits;  /* 8..15 */
-  bool inflate_reset;       /* the peer takes over no context between messages */
-  int deflate_window_bits;  /* 9..15 */
-  bool deflate_reset;       /* we take over no context */
+  int inflate_window_bits; /* 8..15 */
+  bool inflate_reset;      /* the peer takes over no context between messages */
+  int deflate_window_bits; /* 9..15 */
+  bool deflate_reset;      /* we take over no context */
   int deflate_level;
   int deflate_mem_level;
   uint32_t deflate_threshold; /* shorter messages go uncompressed (without context takeover) */
@@ -67,7 +67,8 @@ typedef struct conn_config {
   pmd_stream *shared_inflater;
   pmd_stream *shared_deflater;
   size_t async_inflate_min; /* compressed messages this big are left to the caller; 0: never */
-  uint32_t zlib_idle_ms; /* own zlib streams unused this long are parked (by the caller); 0: never */
+  /* Own zlib streams unused this long are parked (by the caller); 0: never. */
+  uint32_t zlib_idle_ms;
 } conn_config;
 
 /* The closing handshake (RFC 6455 7.1), as bits that accumulate: our close frame was queued,
@@ -103,8 +104,8 @@ typedef enum conn_event_kind {
 
 typedef struct conn_event {
   conn_event_kind kind;
-  bool binary;        /* MESSAGE: opcode was binary */
-  int close_code;     /* CLOSE and ERROR */
+  bool binary;         /* MESSAGE: opcode was binary */
+  int close_code;      /* CLOSE and ERROR */
   const uint8_t *data; /* payload (message, ping/pong data, close reason) */
   size_t len;
   /* MESSAGE only: when non-NULL, data == owned and the receiver takes ownership of this
@@ -137,7 +138,7 @@ typedef struct conn_progress {
   size_t fragment_cap;
   uint32_t message_frames; /* data frames of the message so far */
   utf8_state utf8;
-  bool in_message;         /* a data frame without FIN was seen; continuations expected */
+  bool in_message; /* a data frame without FIN was seen; continuations expected */
   bool message_binary;
   bool message_compressed; /* RSV1 on its first frame: message_buf holds compressed bytes */
   uint8_t control_len;     /* bytes in control[] */
@@ -152,9 +153,9 @@ typedef struct conn_zlib {
   pmd_stream *inflater; /* this connection's own, created on first use */
   pmd_stream *deflater;
   pmd_buffer pending_inflate; /* a message's compressed bytes, taken by conn_inflate_begin() */
-  bool inflate_busy;    /* a CONN_EV_INFLATE message is being inflated elsewhere */
+  bool inflate_busy;          /* a CONN_EV_INFLATE message is being inflated elsewhere */
   bool pending_binary;
-  bool deflater_stale;  /* frames compressed elsewhere went out: restart our window */
+  bool deflater_stale; /* frames compressed elsewhere went out: restart our window */
 } conn_zlib;
 
 /* Mask keys for a client's frames, refilled from the OS CSPRNG 16 at a time. */

@@ -44,8 +44,7 @@ bool random_fill(void *buf, size_t len) {
   uint8_t *p = buf;
   while (len > 0) {
     ULONG n = len > 0x40000000u ? 0x40000000u : (ULONG)len; /* its length is a ULONG */
-    if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
-      return false;
+    if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG))) return false;
     p += n;
     len -= n;
   }

@@ -18,11 +18,11 @@
 
 typedef struct connection {
   conn engine;
-  transport_socket socket;    /* the socket it owns (native transport), if opened */
-  uint32_t jobs;              /* thread-pool jobs using it */
-  uint32_t handle;            /* its handle; the index part is its slot in the table */
+  transport_socket socket; /* the socket it owns (native transport), if opened */
+  uint32_t jobs;           /* thread-pool jobs using it */
+  uint32_t handle;         /* its handle; the index part is its slot in the table */
   bool released;
-  bool release_pending;       /* release() came while a job used the connection */
+  bool release_pending; /* release() came while a job used the connection */
 } connection;
 
 /* ---- connections.c ---- */
@@ -44,8 +44,8 @@ void connection_job_ended(napi_env env, connection *c);
  * until fn has returned a total of `budget` or every slot was visited once since *round_left
  * was set; returns that total. For work spread over many calls (parking idle streams). */
 typedef unsigned (*connection_visit_fn)(connection *c, void *arg);
-unsigned connections_visit(napi_env env, uint32_t *cursor, uint32_t *round_left,
-                           unsigned budget, connection_visit_fn fn, void *arg);
+unsigned connections_visit(napi_env env, uint32_t *cursor, uint32_t *round_left, unsigned budget,
+                           connection_visit_fn fn, void *arg);
 uint32_t connections_slot_count(napi_env env);
 
 /* ---- helpers (napi_helpers.c) ---- */
@@ -90,16 +90,16 @@ static inline napi_value make_undefined(napi_env env) {
 
 /* Reads up to n arguments into argv (the missing ones are undefined); argc is how many were
  * given. */
-#define GET_ARGS(n)                                                            \
-  size_t argc = n;                                                             \
-  napi_value argv[n];                                                          \
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)         \
+#define GET_ARGS(n)                                                    \
+  size_t argc = n;                                                     \
+  napi_value argv[n];                                                  \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) \
     return throw_error(env, "WS_ERR_NATIVE", "cannot read arguments");
 
 /* The connection named by argv[0] of a function whose usage is (handle, ...); NULL with a
  * TypeError thrown when it is not a handle. */
-#define GET_CONNECTION(c)                                                      \
-  connection *c = addon_connection(env, argv[0]);                              \
+#define GET_CONNECTION(c)                         \
+  connection *c = addon_connection(env, argv[0]); \
   if (!c) return NULL;
 
 bool get_bool(napi_env env, napi_value value);

@@ -153,7 +153,8 @@ static void connection_destroy(addon_state *state, connection *c) {
   slot->generation = (slot->generation + 1) & HANDLE_GENERATION_MASK;
   slot->next_free = NO_SLOT;
   if (state->free_tail == NO_SLOT) state->free_head = index;
-  else state->slots[state->free_tail].next_free = index;
+  else
+    state->slots[state->free_tail].next_free = index;
   state->free_tail = index;
   connection_free(c);
   config_release(state, config);
@@ -176,7 +177,8 @@ static pmd_stream *shared_stream(addon_state *state, bool deflating, int window_
   pmd_stream *s = malloc(sizeof(*s));
   if (!s) return NULL;
   if (deflating) pmd_deflater_init(s, window_bits, level, mem_level);
-  else pmd_inflater_init(s, window_bits);
+  else
+    pmd_inflater_init(s, window_bits);
   state->streams[state->stream_count++] = s;
   return s;
 }
@@ -218,8 +220,8 @@ uint32_t connections_slot_count(napi_env env) {
   return state ? state->slot_count : 0;
 }
 
-unsigned connections_visit(napi_env env, uint32_t *cursor, uint32_t *round_left,
-                           unsigned budget, connection_visit_fn fn, void *arg) {
+unsigned connections_visit(napi_env env, uint32_t *cursor, uint32_t *round_left, unsigned budget,
+                           connection_visit_fn fn, void *arg) {
   addon_state *state = state_of_env(env);
   if (state == NULL) return 0;
   uint32_t i = *cursor;
@@ -307,13 +309,13 @@ static napi_value create_connection(napi_env env, napi_callback_info info) {
   config.auto_pong = get_bool(env, argv[3]);
   double max_fragments = 0;
   if (argc >= 5) napi_get_value_double(env, argv[4], &max_fragments);
-  config.max_fragments =
-      max_fragments >= 1 && max_fragments < 4294967295.0 ? (uint32_t)max_fragments : 0;
+  config.max_fragments = max_fragments >= 1 && max_fragments < 4294967295.0
+                             ? (uint32_t)max_fragments
+                             : 0;
 
   napi_valuetype deflate_type = napi_undefined;
   if (argc >= 6) napi_typeof(env, argv[5], &deflate_type);
-  if (deflate_type == napi_object &&
-      !read_deflate_params(env, state, argv[5], &config))
+  if (deflate_type == napi_object && !read_deflate_params(env, state, argv[5], &config))
     return NULL;
 
   const conn_config *shared = config_acquire(state, &config);
@@ -350,7 +352,8 @@ static napi_value release_connection(napi_env env, napi_callback_info info) {
   c->released = true;
   /* A thread-pool job may be using this connection: free it when the job ends. */
   if (c->jobs > 0) c->release_pending = true;
-  else connection_destroy(state_of_env(env), c);
+  else
+    connection_destroy(state_of_env(env), c);
   return make_undefined(env);
 }
 
@@ -373,6 +376,5 @@ bool connections_register(napi_env env, napi_value exports, napi_value constants
       {"createConnection", NULL, create_connection, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release_connection, NULL, NULL, NULL, napi_default, NULL},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }

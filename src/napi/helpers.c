@@ -18,12 +18,12 @@ bool get_bytes(napi_env env, napi_value value, const uint8_t **data, size_t *len
     if (napi_get_typedarray_info(env, value, &type, &length, &ptr, NULL, NULL) != napi_ok)
       return false;
     static const size_t element_size[] = {
-        [napi_int8_array] = 1,     [napi_uint8_array] = 1,     [napi_uint8_clamped_array] = 1,
-        [napi_int16_array] = 2,    [napi_uint16_array] = 2,    [napi_int32_array] = 4,
-        [napi_uint32_array] = 4,   [napi_float32_array] = 4,   [napi_float64_array] = 8,
+        [napi_int8_array] = 1,     [napi_uint8_array] = 1,    [napi_uint8_clamped_array] = 1,
+        [napi_int16_array] = 2,    [napi_uint16_array] = 2,   [napi_int32_array] = 4,
+        [napi_uint32_array] = 4,   [napi_float32_array] = 4,  [napi_float64_array] = 8,
         [napi_bigint64_array] = 8, [napi_biguint64_array] = 8};
-    size_t size =
-        (size_t)type < sizeof(element_size) / sizeof(element_size[0]) ? element_size[type] : 1;
+    size_t size = (size_t)type < sizeof(element_size) / sizeof(element_size[0]) ? element_size[type]
+                                                                                : 1;
     *data = ptr;
     *len = length * size;
     return true;

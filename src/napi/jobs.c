@@ -103,8 +103,7 @@ static napi_value compress_async(napi_env env, napi_callback_info info) {
   napi_typeof(env, argv[3], &cb_type);
   if ((opcode != OP_TEXT && opcode != OP_BINARY) || cb_type != napi_function)
     return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "opcode and callback expected");
-  if (c->released || !conn_deflate_negotiated(&c->engine) ||
-      conn_sending_fragments(&c->engine))
+  if (c->released || !conn_deflate_negotiated(&c->engine) || conn_sending_fragments(&c->engine))
     return throw_error(env, "WS_ERR_NATIVE", "cannot compress on this connection now");
 
   /* The input is copied: the caller may change its buffer before the job runs. */
@@ -199,6 +198,5 @@ bool jobs_register(napi_env env, napi_value exports, napi_value constants) {
       {"compressAsync", NULL, compress_async, NULL, NULL, NULL, napi_default, NULL},
       {"inflateAsync", NULL, inflate_async, NULL, NULL, NULL, napi_default, NULL},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }

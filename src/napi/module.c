@@ -6,8 +6,12 @@
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   /* connections first: the instance data every other part reads. */
-  static const register_fn parts[] = {connections_register, receive_register, send_register,
-                                      jobs_register,        parking_register, upgrade_register,
+  static const register_fn parts[] = {connections_register,
+                                      receive_register,
+                                      send_register,
+                                      jobs_register,
+                                      parking_register,
+                                      upgrade_register,
                                       native_transport_register};
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return NULL;

@@ -170,7 +170,8 @@ static void handshake_answer(transport_state *s, listener_state *ls, handshake *
   h->deadline = uv_now(s->loop) + LINGER_MS;
   h->socket.flags &= (uint16_t)~SOCKET_PAUSED;
   if (socket_pending_size(&h->socket) == 0) socket_shutdown_write(&h->socket);
-  else h->socket.flags |= SOCKET_END_REQUESTED;
+  else
+    h->socket.flags |= SOCKET_END_REQUESTED;
   free(h->buf);
   h->buf = NULL;
   h->len = h->cap = 0;
@@ -253,7 +254,8 @@ static void handshake_parsed(transport_state *s, listener_state *ls, handshake *
      * (400); anything else is a plain request to a WebSocket-only server (426). */
     bool head_request = span_is(buf, req->method, "head");
     if (asks_websocket) handshake_refuse(s, ls, h, 400, "Invalid Connection header", head_request);
-    else handshake_refuse(s, ls, h, 426, "Upgrade Required", head_request);
+    else
+      handshake_refuse(s, ls, h, 426, "Upgrade Required", head_request);
     return;
   }
   napi_value request = upgrade_request_object(s->env, buf, req);
@@ -303,10 +305,8 @@ static void handshake_read(transport_state *s, listener_state *ls, handshake *h)
   size_t room = own ? h->cap - h->len : s->read_buffer_size - s->read_used;
   size_t n = 0;
   switch (socket_read(&h->socket, at, room, &n)) {
-    case SOCKET_DONE:
-      break;
-    case SOCKET_AGAIN:
-      return;
+    case SOCKET_DONE: break;
+    case SOCKET_AGAIN: return;
     default: /* the peer left, or the socket broke, before the head was complete */
       handshake_close(s, ls, h);
       return;
@@ -338,8 +338,7 @@ static void handshake_read(transport_state *s, listener_state *ls, handshake *h)
 }
 
 /* An answered handshake: writes what is pending, then reads and drops until the peer leaves. */
-static void handshake_drain(transport_state *s, listener_state *ls, handshake *h,
-                            unsigned events) {
+static void handshake_drain(transport_state *s, listener_state *ls, handshake *h, unsigned events) {
   transport_socket *t = &h->socket;
   if ((events & SOCKET_WANT_WRITE) && t->pending) {
     socket_status status = socket_write_pending(t);
@@ -407,14 +406,14 @@ void listener_on_event(transport_state *s, uint32_t token, unsigned events) {
   if (ls == NULL) return;
   if (token & TOKEN_IS_LISTENER) {
     uint32_t index = token & ~(TOKEN_LISTENER_PART | TOKEN_IS_LISTENER);
-    if (index < ls->listener_count && ls->listeners[index].in_use)
-      accept_connections(s, ls, index);
+    if (index < ls->listener_count && ls->listeners[index].in_use) accept_connections(s, ls, index);
     return;
   }
   handshake *h = handshake_of_token(ls, token);
   if (h == NULL) return;
   if (h->state == HS_READING) handshake_read(s, ls, h);
-  else if (h->state == HS_ANSWERED) handshake_drain(s, ls, h, events);
+  else if (h->state == HS_ANSWERED)
+    handshake_drain(s, ls, h, events);
 }
 
 void listener_teardown(transport_state *s) {
@@ -465,8 +464,7 @@ static napi_value listener_open_js(napi_env env, napi_callback_info info) {
   int32_t port = -1, backlog = 511;
   double max_header = 0, timeout = 0;
   if (!s || argc < 5 ||
-      napi_get_value_string_utf8(env, argv[0], address, sizeof(address), &address_len) !=
-          napi_ok ||
+      napi_get_value_string_utf8(env, argv[0], address, sizeof(address), &address_len) != napi_ok ||
       napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 0 || port > 65535 ||
       napi_get_value_int32(env, argv[2], &backlog) != napi_ok ||
       napi_get_value_double(env, argv[3], &max_header) != napi_ok || !(max_header >= 0) ||
@@ -558,7 +556,8 @@ static napi_value listener_ref_js(napi_env env, napi_callback_info info) {
   if (ref == ((l->socket.flags & SOCKET_UNREF) != 0)) {
     /* (One referenced socket more or fewer: the open count is left as it is.) */
     transport_socket_closed(s, !ref);
-    l->socket.flags = (uint16_t)(ref ? l->socket.flags & ~SOCKET_UNREF : l->socket.flags | SOCKET_UNREF);
+    l->socket.flags = (uint16_t)(ref ? l->socket.flags & ~SOCKET_UNREF
+                                     : l->socket.flags | SOCKET_UNREF);
     transport_socket_opened(s, ref);
     if (s->poller->backend->ref) s->poller->backend->ref(s->poller, &l->socket);
   }
@@ -648,7 +647,8 @@ static napi_value handshake_accept_js(napi_env env, napi_callback_info info) {
   }
   struct iovec piece = {response, len};
   if (socket_write(&c->socket, &piece, 1) == SOCKET_FAILED) transport_close(s, c, false);
-  else transport_update_poll(s, c);
+  else
+    transport_update_poll(s, c);
   free(response);
   return make_number(env, c->handle & HANDLE_INDEX_MASK);
 }
@@ -672,8 +672,7 @@ static napi_value handshake_write_js(napi_env env, napi_callback_info info) {
     handshake_answer(s, s->listening, h, data, len);
   } else {
     struct iovec piece = {(void *)data, len};
-    if (socket_write(&h->socket, &piece, 1) == SOCKET_FAILED)
-      handshake_close(s, s->listening, h);
+    if (socket_write(&h->socket, &piece, 1) == SOCKET_FAILED) handshake_close(s, s->listening, h);
   }
   return make_bool(env, true);
 }
@@ -703,7 +702,8 @@ static napi_value handshake_address_js(napi_env env, napi_callback_info info) {
   napi_create_array_with_length(env, 6, &result);
   for (uint32_t i = 0; i < 3; i++) {
     if (napi_get_element(env, remote_part, i, &v) == napi_ok) napi_set_element(env, result, i, v);
-    if (napi_get_element(env, local_part, i, &v) == napi_ok) napi_set_element(env, result, 3 + i, v);
+    if (napi_get_element(env, local_part, i, &v) == napi_ok)
+      napi_set_element(env, result, 3 + i, v);
   }
   return result;
 }
@@ -719,8 +719,7 @@ bool native_listener_register(transport_state *s, napi_env env, napi_value expor
       {"handshakeDestroy", NULL, handshake_destroy_js, NULL, NULL, NULL, napi_default, s},
       {"handshakeAddress", NULL, handshake_address_js, NULL, NULL, NULL, napi_default, s},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }
 
 #else

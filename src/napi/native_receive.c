@@ -199,11 +199,8 @@ static void read_socket(transport_state *s, connection *c) {
       batch_add(s, c, EV_END, 0, 0, 0);
       if (t->flags & SOCKET_SHUT) transport_close(s, c, false);
       break;
-    case SOCKET_FAILED:
-      transport_close(s, c, false);
-      break;
-    default:
-      break;
+    case SOCKET_FAILED: transport_close(s, c, false); break;
+    default: break;
   }
 }
 
@@ -223,8 +220,7 @@ static void on_socket_events(transport_state *s, connection *c, unsigned events)
       if (!(t->flags & SOCKET_OPEN)) return;
     }
   }
-  if ((events & SOCKET_WANT_READ) && !(t->flags & (SOCKET_PAUSED | SOCKET_EOF)))
-    read_socket(s, c);
+  if ((events & SOCKET_WANT_READ) && !(t->flags & (SOCKET_PAUSED | SOCKET_EOF))) read_socket(s, c);
 }
 
 void transport_on_poller_event(void *ctx, uint32_t token, unsigned events, bool more) {
@@ -245,7 +241,8 @@ void transport_on_poller_event(void *ctx, uint32_t token, unsigned events, bool 
   }
   if (own) {
     batch_close(s, scope);
-    if (batch_count(s) > 0 || s->touched_len > 0) uv_check_start(&s->batch_end, transport_on_batch_end);
+    if (batch_count(s) > 0 || s->touched_len > 0)
+      uv_check_start(&s->batch_end, transport_on_batch_end);
   }
 }
 

@@ -75,7 +75,8 @@ static bool transport_args(napi_env env, napi_callback_info info, size_t argc, n
 static void apply_ref(transport_state *s, connection *c) {
   if (s->epoll) {
     if (s->ref_count == 0) uv_unref((uv_handle_t *)&s->epoll_watch);
-    else uv_ref((uv_handle_t *)&s->epoll_watch);
+    else
+      uv_ref((uv_handle_t *)&s->epoll_watch);
   } else if (c != NULL && s->poller->backend->ref) {
     s->poller->backend->ref(s->poller, &c->socket);
   }
@@ -93,7 +94,8 @@ void transport_socket_opened(transport_state *s, bool referenced) {
 void transport_socket_closed(transport_state *s, bool referenced) {
   if (referenced) s->ref_count--;
   if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
-  else if (s->epoll) apply_ref(s, NULL);
+  else if (s->epoll)
+    apply_ref(s, NULL);
 }
 
 bool transport_reserve_close(transport_state *s) {
@@ -145,8 +147,7 @@ void transport_shut_write(transport_state *s, connection *c) {
   if (socket_shutdown_write(&c->socket)) transport_close(s, c, false);
 }
 
-void transport_write_output(transport_state *s, connection *c, struct iovec *pieces,
-                            size_t count) {
+void transport_write_output(transport_state *s, connection *c, struct iovec *pieces, size_t count) {
   conn *e = &c->engine;
   struct iovec one;
   if (conn_output_size(e) > 0) {
@@ -160,7 +161,8 @@ void transport_write_output(transport_state *s, connection *c, struct iovec *pie
   /* The engine's queue was written or copied. */
   conn_output_taken(e);
   if (status == SOCKET_FAILED) transport_close(s, c, false);
-  else transport_update_poll(s, c);
+  else
+    transport_update_poll(s, c);
 }
 
 /* ---- teardown of an environment ---- */
@@ -189,7 +191,9 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   if (s->dispatch) napi_delete_reference(s->env, s->dispatch);
   s->dispatch = NULL;
   for (napi_ref *ref = &s->read_buffer_ref; ref != NULL;
-       ref = ref == &s->read_buffer_ref ? &s->table_ref : ref == &s->table_ref ? &s->objects_ref : NULL) {
+       ref = ref == &s->read_buffer_ref ? &s->table_ref
+             : ref == &s->table_ref     ? &s->objects_ref
+                                        : NULL) {
     if (*ref) napi_delete_reference(s->env, *ref);
     *ref = NULL;
   }
@@ -250,9 +254,10 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
           napi_ok ||
       table_type != napi_uint32_array || table_len < BATCH_HEADER + 16 * BATCH_STRIDE ||
       !objects_ok)
-    return usage_error(env, "transportInit(dispatchBatch, readBuffer, table, objects[, poller]) "
-                            "expects a function, a Buffer of at least 128 KiB, a Uint32Array "
-                            "and an array");
+    return usage_error(env,
+                       "transportInit(dispatchBatch, readBuffer, table, objects[, poller]) "
+                       "expects a function, a Buffer of at least 128 KiB, a Uint32Array "
+                       "and an array");
   char name[16] = "";
   napi_valuetype name_type = napi_undefined;
   if (argc >= 5) napi_typeof(env, argv[4], &name_type);
@@ -324,8 +329,9 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   transport_state *s = state_of(env, info, &argc, argv);
   int32_t fd = -1;
   if (!s || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
-    return usage_error(env, "transportOpen(fd, connection[, setNoDelay]) expects a file "
-                            "descriptor and a connection handle");
+    return usage_error(env,
+                       "transportOpen(fd, connection[, setNoDelay]) expects a file "
+                       "descriptor and a connection handle");
   connection *c = addon_connection(env, argv[1]);
   if (!c) return NULL;
   if (c->socket.flags != 0 || c->released)
@@ -469,13 +475,13 @@ static napi_value transport_ref(napi_env env, napi_callback_info info) {
   transport_state *s;
   connection *c;
   transport_socket *t;
-  if (!transport_args(env, info, 2, argv, "transportRef(connection, ref)", &s, &c, &t))
-    return NULL;
+  if (!transport_args(env, info, 2, argv, "transportRef(connection, ref)", &s, &c, &t)) return NULL;
   bool ref = get_bool(env, argv[1]);
   if (t && ref == ((t->flags & SOCKET_UNREF) != 0)) {
     t->flags = (uint16_t)(ref ? t->flags & ~SOCKET_UNREF : t->flags | SOCKET_UNREF);
     if (ref) s->ref_count++;
-    else s->ref_count--;
+    else
+      s->ref_count--;
     apply_ref(s, c);
   }
   return make_undefined(env);
@@ -492,7 +498,7 @@ static napi_value transport_observe(napi_env env, napi_callback_info info) {
     return NULL;
   if (t) {
     t->flags = (uint16_t)(get_bool(env, argv[1]) ? t->flags | SOCKET_OBSERVED
-                                                  : t->flags & ~SOCKET_OBSERVED);
+                                                 : t->flags & ~SOCKET_OBSERVED);
   }
   return make_undefined(env);
 }
@@ -515,8 +521,8 @@ static napi_value transport_keep_alive(napi_env env, napi_callback_info info) {
   transport_state *s;
   connection *c;
   transport_socket *t;
-  if (!transport_args(env, info, 3, argv, "transportKeepAlive(connection, on, idleSeconds)", &s,
-                      &c, &t))
+  if (!transport_args(env, info, 3, argv, "transportKeepAlive(connection, on, idleSeconds)", &s, &c,
+                      &t))
     return NULL;
   double idle = 0;
   napi_get_value_double(env, argv[2], &idle);
@@ -546,8 +552,7 @@ static napi_value transport_address(napi_env env, napi_callback_info info) {
   transport_state *s;
   connection *c;
   transport_socket *t;
-  if (!transport_args(env, info, 1, argv, "transportAddress(connection)", &s, &c, &t))
-    return NULL;
+  if (!transport_args(env, info, 1, argv, "transportAddress(connection)", &s, &c, &t)) return NULL;
   struct sockaddr_storage peer, local;
   if (!t || !socket_addresses(t, &peer, &local)) return make_undefined(env);
   int remote_port = 0, local_port = 0;
@@ -634,8 +639,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportKeepAlive", NULL, transport_keep_alive, NULL, NULL, NULL, napi_default, s},
       {"transportStats", NULL, transport_stats, NULL, NULL, NULL, napi_default, s},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-             napi_ok &&
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok &&
          native_listener_register(s, env, exports);
 }
 

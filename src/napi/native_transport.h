@@ -44,8 +44,8 @@ enum { EV_HANDSHAKE = 20 };
 /* Poller tokens: a connection's handle, or with this bit one of the native listener's. */
 #define TOKEN_LISTENER_PART (1u << 31)
 
-/* A SOCKET_* bit left to the socket's owner: the connection had events in this batch, so its replies are
- * written when JS has handled them (transportFlushBatch). */
+/* A SOCKET_* bit left to the socket's owner: the connection had events in this batch, so its
+ * replies are written when JS has handled them (transportFlushBatch). */
 #define SOCKET_TOUCHED 128
 
 struct listener_state;
@@ -57,8 +57,8 @@ typedef struct transport_state {
    * (transportInit()), whose payloads JS copies out before the next batch. */
   uint8_t *read_buffer;
   size_t read_buffer_size;
-  size_t read_used; /* bytes of it the current batch's reads took */
-  uint32_t *table;  /* the batch table (BATCH_*) */
+  size_t read_used;        /* bytes of it the current batch's reads took */
+  uint32_t *table;         /* the batch table (BATCH_*) */
   uint32_t table_capacity; /* events it holds */
   napi_ref read_buffer_ref, table_ref, objects_ref;
   napi_ref dispatch; /* dispatchBatch(), set by transportInit() */
@@ -80,12 +80,12 @@ typedef struct transport_state {
    * its socket's close here, so that closing never allocates (and cannot fail to tell JS). */
   uint32_t *closed;
   size_t closed_len, closed_cap;
-  size_t open_count;   /* sockets open */
-  size_t ref_count;    /* sockets open that keep the loop alive (not unref()'d) */
+  size_t open_count;                /* sockets open */
+  size_t ref_count;                 /* sockets open that keep the loop alive (not unref()'d) */
   struct listener_state *listening; /* the native listener's state, made on first use */
-  uv_timer_t handshake_sweep; /* active while the native listener has handshakes under way */
-  int handles_closing; /* at teardown: libuv handles whose close callback is to come */
-  bool tearing_down;   /* the environment is going away: JS is not called any more */
+  uv_timer_t handshake_sweep;       /* active while the native listener has handshakes under way */
+  int handles_closing;              /* at teardown: libuv handles whose close callback is to come */
+  bool tearing_down;                /* the environment is going away: JS is not called any more */
 } transport_state;
 
 /* native_listener.c */
@@ -122,8 +122,7 @@ void transport_close(transport_state *s, connection *c, bool reset);
 void transport_update_poll(transport_state *s, connection *c);
 void transport_shut_write(transport_state *s, connection *c);
 /* Writes the engine's queued output (after pieces[0..count)) and empties that queue. */
-void transport_write_output(transport_state *s, connection *c, struct iovec *pieces,
-                            size_t count);
+void transport_write_output(transport_state *s, connection *c, struct iovec *pieces, size_t count);
 
 #endif
 

@@ -59,7 +59,8 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 static void unlink_slot(uv_poller *p, poll_slot *slot) {
   if (slot->prev) slot->prev->next = slot->next;
-  else p->slots = slot->next;
+  else
+    p->slots = slot->next;
   if (slot->next) slot->next->prev = slot->prev;
   slot->prev = slot->next = NULL;
 }
@@ -92,7 +93,8 @@ static int uv_watch(poller *base, transport_socket *s, uint32_t token, unsigned 
     if (s->flags & SOCKET_UNREF) uv_unref((uv_handle_t *)&slot->handle);
   }
   slot->token = token;
-  int flags = (want & SOCKET_WANT_READ ? UV_READABLE : 0) | (want & SOCKET_WANT_WRITE ? UV_WRITABLE : 0);
+  int flags = (want & SOCKET_WANT_READ ? UV_READABLE : 0) |
+              (want & SOCKET_WANT_WRITE ? UV_WRITABLE : 0);
   int rc = uv_poll_start(&slot->handle, flags, on_poll);
   if (rc != 0) return -rc;
   s->events = (uint8_t)want;
@@ -117,7 +119,8 @@ static void uv_ref_socket(poller *base, transport_socket *s) {
   poll_slot *slot = s->poll_slot;
   if (slot == NULL) return; /* (applied when one is made) */
   if (s->flags & SOCKET_UNREF) uv_unref((uv_handle_t *)&slot->handle);
-  else uv_ref((uv_handle_t *)&slot->handle);
+  else
+    uv_ref((uv_handle_t *)&slot->handle);
 }
 
 static void uv_destroy(poller *base) { poller_uv_shutdown(base, NULL, NULL); }

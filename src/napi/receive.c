@@ -122,16 +122,17 @@ static napi_value feed(napi_env env, napi_callback_info info) {
                    .table = table,
                    .capacity = (uint32_t)((table_len - TABLE_HEADER) / EVENT_WORDS)};
 
-  size_t used = c->released ? chunk_len - offset
-                            : conn_feed(&c->engine, chunk + offset, chunk_len - offset, on_event,
-                                        &ctx);
+  size_t used = c->released
+                    ? chunk_len - offset
+                    : conn_feed(&c->engine, chunk + offset, chunk_len - offset, on_event, &ctx);
   table[0] = ctx.count;
   table[1] = (uint32_t)(offset + used);
   table[2] = event_state_flags(&c->engine);
   if (ctx.sink.failed) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
-    if (!pending) return throw_error(env, "WS_ERR_NATIVE", "cannot deliver a message to JavaScript");
+    if (!pending)
+      return throw_error(env, "WS_ERR_NATIVE", "cannot deliver a message to JavaScript");
     return NULL;
   }
   return make_uint(env, ctx.count);
@@ -201,6 +202,5 @@ bool receive_register(napi_env env, napi_value exports, napi_value constants) {
       {"closeState", NULL, close_state, NULL, NULL, NULL, napi_default, NULL},
       {"trackFragments", NULL, track_fragments, NULL, NULL, NULL, napi_default, NULL},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }

@@ -319,6 +319,5 @@ bool send_register(napi_env env, napi_value exports, napi_value constants) {
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
       {"pendingOutput", NULL, pending_output, NULL, NULL, NULL, napi_default, NULL},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }

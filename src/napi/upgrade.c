@@ -22,12 +22,24 @@ typedef enum duplicate_rule {
   DUP_KEEP_FIRST      /* fields that cannot meaningfully repeat: the first one counts */
 } duplicate_rule;
 
-static const char *const keep_first_fields[] = {
-    "age",          "authorization",  "content-length",    "content-type",
-    "etag",         "expires",        "from",              "host",
-    "if-modified-since", "if-unmodified-since", "last-modified", "location",
-    "max-forwards", "proxy-authorization", "referer",      "retry-after",
-    "server",       "user-agent"};
+static const char *const keep_first_fields[] = {"age",
+                                                "authorization",
+                                                "content-length",
+                                                "content-type",
+                                                "etag",
+                                                "expires",
+                                                "from",
+                                                "host",
+                                                "if-modified-since",
+                                                "if-unmodified-since",
+                                                "last-modified",
+                                                "location",
+                                                "max-forwards",
+                                                "proxy-authorization",
+                                                "referer",
+                                                "retry-after",
+                                                "server",
+                                                "user-agent"};
 
 static bool name_is(const uint8_t *lower, size_t len, const char *name) {
   return strlen(name) == len && memcmp(lower, name, len) == 0;
@@ -120,8 +132,9 @@ static bool set_named(napi_env env, napi_value object, const char *name, napi_va
 /* Defines an own, enumerable, writable data property. Unlike a plain set, a peer's header
  * named "__proto__" becomes a property rather than reaching the prototype setter. */
 static bool define_own(napi_env env, napi_value object, napi_value key, napi_value value) {
-  napi_property_descriptor d = {NULL, key, NULL, NULL, NULL, value,
-                                napi_writable | napi_enumerable | napi_configurable, NULL};
+  napi_property_descriptor d = {
+      NULL, key, NULL, NULL, NULL, value, napi_writable | napi_enumerable | napi_configurable,
+      NULL};
   return napi_define_properties(env, object, 1, &d) == napi_ok;
 }
 
@@ -215,8 +228,7 @@ napi_value upgrade_request_object(napi_env env, const uint8_t *buf, const http_r
       !set_named(env, result, "httpVersion", version) ||
       !set_named(env, result, "httpVersionMajor", major) ||
       !set_named(env, result, "httpVersionMinor", minor) ||
-      !set_named(env, result, "headers", headers) ||
-      !set_named(env, result, "rawHeaders", raw) ||
+      !set_named(env, result, "headers", headers) || !set_named(env, result, "rawHeaders", raw) ||
       !set_named(env, result, "headLength", head_length))
     return fail_native(env);
   return result;
@@ -247,8 +259,8 @@ static napi_value parse_upgrade_request(napi_env env, napi_callback_info info) {
   if (!get_limit(env, argv[1], "The \"maxHeaderSize\" argument must be a number",
                  "The \"maxHeaderSize\" argument must be >= 0", INFINITY, &max_size) ||
       !get_limit(env, argv[2], "The \"maxHeaders\" argument must be a number",
-                 "The \"maxHeaders\" argument must be >= 0 and <= 100",
-                 HTTP_REQUEST_MAX_HEADERS, &max_headers))
+                 "The \"maxHeaders\" argument must be >= 0 and <= 100", HTTP_REQUEST_MAX_HEADERS,
+                 &max_headers))
     return NULL;
 
   http_request req;
@@ -290,9 +302,7 @@ bool upgrade_register(napi_env env, napi_value exports, napi_value constants) {
   (void)constants;
   napi_property_descriptor props[] = {
       {"acceptKey", NULL, accept_key, NULL, NULL, NULL, napi_default, NULL},
-      {"parseUpgradeRequest", NULL, parse_upgrade_request, NULL, NULL, NULL, napi_default,
-       NULL},
+      {"parseUpgradeRequest", NULL, parse_upgrade_request, NULL, NULL, NULL, napi_default, NULL},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) ==
-         napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
 }

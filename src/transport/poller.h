@@ -15,8 +15,9 @@
 
 /* Called for each socket with something to do. events: SOCKET_WANT_READ / _WRITE (an error
  * or a hang-up reports both, so that whichever read or write the socket is ready for finds
- * out; the caller reads only when it wants to and writes only what is pending). more: other sockets of the same batch follow (the caller may hold replies
- * until the batch ends). token: what the socket was registered with. */
+ * out; the caller reads only when it wants to and writes only what is pending). more: other sockets
+ * of the same batch follow (the caller may hold replies until the batch ends). token: what the
+ * socket was registered with. */
 typedef void (*poller_event_fn)(void *ctx, uint32_t token, unsigned events, bool more);
 
 typedef struct poller poller;

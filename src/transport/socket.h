@@ -31,7 +31,7 @@ enum {
   SOCKET_CLOSED = 32,       /* closed (after having been open) */
   SOCKET_UNREF = 64,        /* does not keep the event loop alive (net.Socket's unref()) */
   /* 128: the caller's own (src/napi/native_transport.h) */
-  SOCKET_OBSERVED = 256,    /* the owner wants each read's raw bytes too (a 'data' listener) */
+  SOCKET_OBSERVED = 256, /* the owner wants each read's raw bytes too (a 'data' listener) */
 };
 
 /* What a socket wants its poller to report (and what the poller reports). */
@@ -44,17 +44,17 @@ typedef struct transport_socket {
   uint8_t error;  /* errno that ended the socket, or 0 (errno values are below 256) */
   uint8_t events; /* SOCKET_WANT_* registered with the poller; 0: not registered */
   uint16_t flags; /* SOCKET_*; 0 (zeroed memory) means never opened */
-  struct socket_output *pending; /* output the kernel did not take yet; NULL when none */
-  void *poll_slot; /* the poller's per-socket data, if its backend needs any */
+  struct socket_output *pending;      /* output the kernel did not take yet; NULL when none */
+  void *poll_slot;                    /* the poller's per-socket data, if its backend needs any */
   uint64_t bytes_read, bytes_written; /* as net.Socket counts them (written: taken by the kernel) */
 } transport_socket;
 
 /* What a read or write did. */
 typedef enum socket_status {
-  SOCKET_DONE = 0,  /* read: bytes arrived; write: everything was written */
-  SOCKET_AGAIN,     /* nothing to read now / the kernel's buffer is full (output kept) */
-  SOCKET_END,       /* read: the peer sent FIN */
-  SOCKET_FAILED,    /* the socket is broken (socket.error says why); the caller closes it */
+  SOCKET_DONE = 0, /* read: bytes arrived; write: everything was written */
+  SOCKET_AGAIN,    /* nothing to read now / the kernel's buffer is full (output kept) */
+  SOCKET_END,      /* read: the peer sent FIN */
+  SOCKET_FAILED,   /* the socket is broken (socket.error says why); the caller closes it */
 } socket_status;
 
 #if WSN_HAVE_SOCKET_TRANSPORT

@@ -43,8 +43,8 @@ static inline int check_record(int ok, const char *file, int line, const char *e
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
-static inline int check_recordf(int ok, const char *file, int line, const char *expr,
-                                const char *fmt, ...) {
+static inline int
+check_recordf(int ok, const char *file, int line, const char *expr, const char *fmt, ...) {
   if (check_count(ok)) return 1;
   if (check_shown()) {
     va_list ap;
@@ -64,7 +64,7 @@ static inline int check_recordf(int ok, const char *file, int line, const char *
 /* CHECK with a printf-style note saying which iteration of a loop failed. */
 #define CHECKF(cond, ...) check_recordf((cond) ? 1 : 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
 
-#define CHECK_EQ_INT(a, b)                                                                 \
+#define CHECK_EQ_INT(a, b) \
   check_eq_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a " == " #b)
 
 static inline int check_eq_int(long long a, long long b, const char *file, int line,
@@ -80,15 +80,15 @@ static inline int check_mem(const void *a, const void *b, size_t n, const char *
   size_t i = 0;
   while (i < n && pa[i] == pb[i]) i++;
   if (i == n) return check_record(1, file, line, expr);
-  return check_recordf(0, file, line, expr, "first difference at byte %zu of %zu: %02x vs %02x",
-                       i, n, pa[i], pb[i]);
+  return check_recordf(0, file, line, expr, "first difference at byte %zu of %zu: %02x vs %02x", i,
+                       n, pa[i], pb[i]);
 }
 
-#define RUN(test_fn)                \
-  do {                              \
-    check_current_test = #test_fn;  \
-    test_fn();                      \
-    check_current_test = "?";       \
+#define RUN(test_fn)               \
+  do {                             \
+    check_current_test = #test_fn; \
+    test_fn();                     \
+    check_current_test = "?";      \
   } while (0)
 
 /* Prints "c/<binary>: N passed, M failed" (binary named after the test's source file) and
@@ -100,8 +100,7 @@ static inline int check_done(const char *source_file) {
   base = base ? base + 1 : source_file;
   size_t n = strlen(base);
   if (n > 2 && strcmp(base + n - 2, ".c") == 0) n -= 2;
-  printf("c/%.*s: %ld passed, %ld failed\n", (int)n, base, check_passed_count,
-         check_failed_count);
+  printf("c/%.*s: %ld passed, %ld failed\n", (int)n, base, check_passed_count, check_failed_count);
   fflush(stdout);
   return check_failed_count > 0 ? 1 : 0;
 }

@@ -9,8 +9,13 @@
 static void test_base64_rfc4648(void) {
   static const struct {
     const char *in, *out;
-  } v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-           {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  } v[] = {{"", ""},
+           {"f", "Zg=="},
+           {"fo", "Zm8="},
+           {"foo", "Zm9v"},
+           {"foob", "Zm9vYg=="},
+           {"fooba", "Zm9vYmE="},
+           {"foobar", "Zm9vYmFy"}};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     char out[16];
     memset(out, 'X', sizeof out);
@@ -49,8 +54,8 @@ static void test_accept_vectors(void) {
 }
 
 static int is_b64(int c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
 }
 
 static void test_key_is_valid(void) {

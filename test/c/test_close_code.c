@@ -18,10 +18,8 @@ static int expected_valid(int code) {
     case 1011: /* internal error */
     case 1012: /* service restart */
     case 1013: /* try again later */
-    case 1014: /* bad gateway */
-      return 1;
-    default:
-      return code >= 3000 && code <= 4999;
+    case 1014: /* bad gateway */ return 1;
+    default: return code >= 3000 && code <= 4999;
   }
 }
 

@@ -312,8 +312,7 @@ static void test_thousand_frames(void) {
     conn c;
     conn_init(&c, &cfg);
     events r = {0};
-    if (mode == 0)
-      CHECK_EQ_INT(feed(&c, &r, in.p, in.len), in.len);
+    if (mode == 0) CHECK_EQ_INT(feed(&c, &r, in.p, in.len), in.len);
     else
       CHECK(feed_pieces(&c, &r, in.p, in.len, 1));
     if (CHECKF(r.n == 1000, "mode %d: %zu events", mode, r.n)) {
@@ -910,7 +909,8 @@ static void test_close(void) {
       CHECK(r.ev[0].len == 3 && memcmp(r.ev[0].data, "bye", 3) == 0);
     }
     CHECK(output_is_close(&c, false, 1000, "bye"));
-    CHECK((c.close_state & CONN_CLOSE_RECEIVED) && (c.close_state & CONN_CLOSE_SENT) && conn_input_done(&c));
+    CHECK((c.close_state & CONN_CLOSE_RECEIVED) && (c.close_state & CONN_CLOSE_SENT) &&
+          conn_input_done(&c));
     events_clear(&r);
     conn_release(&c);
   }

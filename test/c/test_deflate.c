@@ -34,7 +34,8 @@ static void round_trip(int deflate_bits, int inflate_bits, bool reset, size_t le
     CHECK(wire.len < 4 || memcmp(wire.data + wire.len - 4, "\x00\x00\xff\xff", 4) != 0);
     if (len > 200) CHECKF(wire.len < len / 2, "compressed %zu of %zu", wire.len, len);
     CHECK(pmd_inflate_message(&i, wire.data, wire.len, 0, reset, &back) == PMD_OK);
-    CHECKF(back.len == len, "bits %d/%d reset %d len %zu msg %u: got %zu", deflate_bits, inflate_bits, reset, len, msg, back.len);
+    CHECKF(back.len == len, "bits %d/%d reset %d len %zu msg %u: got %zu", deflate_bits,
+           inflate_bits, reset, len, msg, back.len);
     if (back.len == len) CHECK_MEM(back.data, text, len);
     free(wire.data);
     free(back.data);
@@ -162,8 +163,8 @@ static void park_round_trip(int bits, size_t len) {
     CHECK(pmd_deflate_message(&d, text, len, false, &wire) == PMD_OK);
     /* (The deflater is parked after odd messages, so even ones start from nothing.) */
     if (msg % 2 == 1 && len <= (1u << bits) / 2) {
-      CHECKF(wire.len < len / 4, "bits %d msg %u: %zu bytes for %zu, not back-references",
-             bits, msg, wire.len, len);
+      CHECKF(wire.len < len / 4, "bits %d msg %u: %zu bytes for %zu, not back-references", bits,
+             msg, wire.len, len);
     }
     CHECK(pmd_inflate_message(&i, wire.data, wire.len, 0, false, &back) == PMD_OK);
     CHECKF(back.len == len, "bits %d len %zu msg %u: got %zu", bits, len, msg, back.len);

@@ -96,8 +96,8 @@ static void test_header_round_trip(void) {
           uint32_t r = next_random(&seed);
           uint8_t key[4] = {(uint8_t)r, (uint8_t)(r >> 8), (uint8_t)(r >> 16), (uint8_t)(r >> 24)};
           uint8_t buf[FRAME_MAX_HEADER];
-          size_t n =
-              frame_header_encode(buf, fin, rsv1, opcodes[oi], lengths[li], masked ? key : NULL);
+          size_t n = frame_header_encode(buf, fin, rsv1, opcodes[oi], lengths[li],
+                                         masked ? key : NULL);
           frame_parser p;
           frame_parser_init(&p, masked, true);
           size_t used;
@@ -434,10 +434,8 @@ static bool record_piece(frame_parser *p, recording *rec, uint8_t *piece, size_t
     if (used > len - pos) return false;
     pos += used;
     switch (ev) {
-      case FRAME_NEED_MORE:
-        return pos == len;
-      case FRAME_ERROR:
-        return false;
+      case FRAME_NEED_MORE: return pos == len;
+      case FRAME_ERROR: return false;
       case FRAME_HEADER:
         if (rec->in_frame) rec->order_errors++;
         rec->in_frame = true;
@@ -464,8 +462,7 @@ static bool record_piece(frame_parser *p, recording *rec, uint8_t *piece, size_t
         rec->got_len += payload_len;
         break;
       case FRAME_END:
-        if (!rec->in_frame || used != 0)
-          rec->order_errors++;
+        if (!rec->in_frame || used != 0) rec->order_errors++;
         else if (rec->got_len - rec->frames[rec->n_frames - 1].offset !=
                  rec->frames[rec->n_frames - 1].len)
           rec->order_errors++;

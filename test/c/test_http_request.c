@@ -43,8 +43,8 @@ static int span_is(const char *buf, http_span span, const char *want) {
   return span.len == strlen(want) && memcmp(buf + span.off, want, span.len) == 0;
 }
 
-#define CHECK_SPAN(buf, span, want)                                                            \
-  CHECKF(span_is((buf), (span), (want)), "got \"%.*s\", want \"%s\"", (int)(span).len,        \
+#define CHECK_SPAN(buf, span, want)                                                    \
+  CHECKF(span_is((buf), (span), (want)), "got \"%.*s\", want \"%s\"", (int)(span).len, \
          (buf) + (span).off, (want))
 
 static int same_request(const http_request *a, const http_request *b) {
@@ -246,11 +246,9 @@ static void test_errors(void) {
   CHECK_EQ_INT(parse(nul, sizeof nul - 1, BIG, 100, &req), HTTP_REQUEST_ERR_HEADER_VALUE);
   CHECK_EQ_INT(req.error_offset, 20);
   const char nul_target[] = "GET /\0 HTTP/1.1\r\n\r\n";
-  CHECK_EQ_INT(parse(nul_target, sizeof nul_target - 1, BIG, 100, &req),
-               HTTP_REQUEST_ERR_TARGET);
+  CHECK_EQ_INT(parse(nul_target, sizeof nul_target - 1, BIG, 100, &req), HTTP_REQUEST_ERR_TARGET);
   const char nul_method[] = "G\0T / HTTP/1.1\r\n\r\n";
-  CHECK_EQ_INT(parse(nul_method, sizeof nul_method - 1, BIG, 100, &req),
-               HTTP_REQUEST_ERR_METHOD);
+  CHECK_EQ_INT(parse(nul_method, sizeof nul_method - 1, BIG, 100, &req), HTTP_REQUEST_ERR_METHOD);
 }
 
 static void test_bare_lf_everywhere(void) {

@@ -24,8 +24,8 @@ static uint8_t pseudo_random_byte(uint32_t *x) {
   return (uint8_t)(*x >> 8);
 }
 
-static const uint8_t keys[][4] = {{0x37, 0xfa, 0x21, 0x3d}, {0x00, 0x00, 0x00, 0x00},
-                                  {0xff, 0x01, 0x80, 0x7f}};
+static const uint8_t keys[][4] = {
+    {0x37, 0xfa, 0x21, 0x3d}, {0x00, 0x00, 0x00, 0x00}, {0xff, 0x01, 0x80, 0x7f}};
 
 static void test_rfc6455_example(void) {
   /* RFC 6455 section 5.7: "Hello" masked with 37 fa 21 3d. */
@@ -51,8 +51,8 @@ static void test_apply_matches_reference(void) {
           mask_reference(expect + GUARD + mis, original + GUARD + mis, len, keys[k], offset);
           mask_apply(buf, len, keys[k], offset);
           /* Comparing the whole area also proves nothing outside [buf, buf+len) was written. */
-          if (!CHECKF(memcmp(area, expect, AREA) == 0, "key %zu mis %zu offset %u len %zu", k,
-                      mis, (unsigned)offset, len))
+          if (!CHECKF(memcmp(area, expect, AREA) == 0, "key %zu mis %zu offset %u len %zu", k, mis,
+                      (unsigned)offset, len))
             return;
           mask_apply(buf, len, keys[k], offset);
           if (!CHECKF(memcmp(area, original, AREA) == 0, "twice: key %zu mis %zu offset %u len %zu",
@@ -106,8 +106,8 @@ static void test_copy_in_place(void) {
       for (size_t len = 0; len <= MAX_LEN; len += 7) {
         mask_copy(a + mis, a + mis, len, keys[0], offset);
         mask_apply(b + mis, len, keys[0], offset);
-        if (!CHECKF(memcmp(a, b, sizeof a) == 0, "mis %zu offset %u len %zu", mis,
-                    (unsigned)offset, len))
+        if (!CHECKF(memcmp(a, b, sizeof a) == 0, "mis %zu offset %u len %zu", mis, (unsigned)offset,
+                    len))
           return;
       }
     }

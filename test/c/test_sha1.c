@@ -105,8 +105,7 @@ static void test_streaming_splits(void) {
     for (size_t a = 0; a <= len; a++) {
       for (size_t b = a; b <= len; b++) {
         digest_split(msg, len, a, b, part);
-        if (!CHECKF(memcmp(whole, part, sizeof whole) == 0, "len %zu split at %zu,%zu", len, a,
-                    b))
+        if (!CHECKF(memcmp(whole, part, sizeof whole) == 0, "len %zu split at %zu,%zu", len, a, b))
           return;
       }
     }

@@ -123,7 +123,8 @@ static void test_read(void) {
   CHECK(p.ours.flags & SOCKET_EOF);
   CHECK(socket_wanted(&p.ours) == 0);
   pair_close(&p);
-  CHECK(!(p.ours.flags & SOCKET_OPEN) && (p.ours.flags & SOCKET_CLOSED) && socket_wanted(&p.ours) == 0);
+  CHECK(!(p.ours.flags & SOCKET_OPEN) && (p.ours.flags & SOCKET_CLOSED) &&
+        socket_wanted(&p.ours) == 0);
 }
 
 /* A peer that stops reading: what the kernel refuses is kept, in order, behind anything already
@@ -348,7 +349,8 @@ static void test_epoll_poller(void) {
   CHECK(poller_update(p, &a.ours, 11) == 0 && a.ours.events == SOCKET_WANT_WRITE);
   CHECK(poller_epoll_dispatch(p, 128) == 0); /* (the peer reads nothing yet) */
   uint8_t sink[65536];
-  while (recv(a.peer, sink, sizeof(sink), 0) > 0) {}
+  while (recv(a.peer, sink, sizeof(sink), 0) > 0) {
+  }
   s.count = 0;
   CHECK(poller_epoll_dispatch(p, 128) == 1 && s.token[0] == 11 && s.events[0] == SOCKET_WANT_WRITE);
   /* A hang-up reports everything, so whichever operation is due finds out. */

@@ -160,8 +160,10 @@ static const struct {
     {"\xf4\x8f\xbf", P},
     {"abc\xe2\x82", P},
     /* Autobahn 6.x style: valid text, then an error in the middle, then more valid text */
+    /* clang-format off */
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", X},
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80" "edited", X},
+    /* clang-format on */
 };
 #undef V
 #undef P
@@ -189,8 +191,7 @@ static void test_case_table(void) {
 static void check_incremental(const uint8_t *s, size_t n, const char *what, size_t id) {
   utf8_result whole = feed_once(s, n);
   size_t bad = reference_first_bad(s, n);
-  if (!CHECKF((whole == UTF8_INVALID) == (bad < n), "%s %zu: first bad %zu", what, id, bad))
-    return;
+  if (!CHECKF((whole == UTF8_INVALID) == (bad < n), "%s %zu: first bad %zu", what, id, bad)) return;
 
   for (size_t k = 0; k <= n; k++) {
     utf8_state st;
@@ -267,9 +268,9 @@ static int compare_with_reference(const uint8_t *s, size_t n) {
 }
 
 /* One or two bytes of every class edge stand in for a whole class in the deep positions. */
-static const uint8_t edge_bytes[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
-                                     0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec,
-                                     0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
+static const uint8_t edge_bytes[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
+                                     0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee,
+                                     0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
 #define N_EDGE (sizeof edge_bytes / sizeof edge_bytes[0])
 
 static void test_brute_force(void) {
@@ -378,8 +379,7 @@ static void test_long_ascii_and_fast_path_exit(void) {
     buf[i] = 0x80;
     if (!CHECKF(!utf8_is_valid(buf, n), "stray continuation at %zu", i)) break;
     buf[i] = 0xC3; /* a lead byte followed by 'A' */
-    if (!CHECKF(feed_once(buf, n) == (i + 1 == n ? UTF8_PARTIAL : UTF8_INVALID), "lead at %zu",
-                i))
+    if (!CHECKF(feed_once(buf, n) == (i + 1 == n ? UTF8_PARTIAL : UTF8_INVALID), "lead at %zu", i))
       break;
     buf[i] = 'A';
   }
@@ -410,7 +410,7 @@ static uint32_t random_code_point(int width, uint32_t *seed) {
  * width (Cyrillic-, CJK-, emoji-like), or long ASCII runs with a character now and then. */
 static size_t random_valid_text(uint8_t *buf, size_t target, uint32_t *seed) {
   static const uint8_t weights[6][5] = {
-      {0, 25, 25, 25, 25}, {0, 90, 4, 4, 2}, {0, 20, 70, 5, 5},
+      {0, 25, 25, 25, 25}, {0, 90, 4, 4, 2},  {0, 20, 70, 5, 5},
       {0, 10, 5, 80, 5},   {0, 10, 5, 5, 80}, {0, 97, 1, 1, 1},
   };
   const uint8_t *w = weights[next_random(seed) % 6];
@@ -425,6 +425,7 @@ static size_t random_valid_text(uint8_t *buf, size_t target, uint32_t *seed) {
 }
 
 /* Byte sequences that are wrong in each of the ways the lookup tables tell apart. */
+/* clang-format off */
 static const char *const bad_sequences[] = {
     "\xc0\x80",         "\xc1\xbf",         "\xe0\x80\x80",     "\xe0\x9f\xbf",
     "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xed\xa0\x80",     "\xed\xbf\xbf",
@@ -433,6 +434,7 @@ static const char *const bad_sequences[] = {
     "\xf1\x80\x80",     "\xc2\x80\x80",     "\xe1\x80\x80\x80", "\xf1\x80\x80\x80\x80",
     "\xf8\x88\x80\x80\x80",
 };
+/* clang-format on */
 #define N_BAD_SEQUENCES (sizeof bad_sequences / sizeof bad_sequences[0])
 
 /* What a corrupted byte was before, so the test can show every kind was hit. */
@@ -477,8 +479,7 @@ static size_t corrupt(uint8_t *buf, size_t n, uint32_t *seed, long hits[N_POSITI
       memcpy(buf + at, bad, k);
       return n + k;
     }
-    default: /* cut the text short, often inside a sequence */
-      return at;
+    default: /* cut the text short, often inside a sequence */ return at;
   }
 }
 
@@ -527,7 +528,7 @@ static void test_simd_matches_dfa(void) {
       /* sorted by construction: each cut at or after the one before */
       size_t from = c ? cuts[c - 1] : 0;
       cuts[c] = from + (next_random(&seed) % 3 == 0 ? next_random(&seed) % 5
-                                                     : next_random(&seed) % (n - from + 1));
+                                                    : next_random(&seed) % (n - from + 1));
       if (cuts[c] > n) cuts[c] = n;
     }
 
@@ -539,8 +540,7 @@ static void test_simd_matches_dfa(void) {
     feed_pieces(buf, n, cuts, n_cuts, dfa_results, dfa_states);
     if (!CHECKF(dfa_whole == want && dfa_valid == (want == UTF8_COMPLETE) &&
                     dfa_results[n_cuts] == want,
-                "iter %d: DFA %s, reference %s", iter, result_name(dfa_whole),
-                result_name(want)))
+                "iter %d: DFA %s, reference %s", iter, result_name(dfa_whole), result_name(want)))
       break;
 
     for (int level = 1; level <= best; level++) {
@@ -552,8 +552,8 @@ static void test_simd_matches_dfa(void) {
       feed_pieces(buf, n, cuts, n_cuts, results, states);
       for (size_t c = 0; c <= n_cuts; c++)
         if (!CHECKF(results[c] == dfa_results[c] && states[c] == dfa_states[c],
-                    "iter %d level %d piece %zu of %zu: %s vs DFA %s", iter, level, c,
-                    n_cuts + 1, result_name(results[c]), result_name(dfa_results[c])))
+                    "iter %d level %d piece %zu of %zu: %s vs DFA %s", iter, level, c, n_cuts + 1,
+                    result_name(results[c]), result_name(dfa_results[c])))
           break;
     }
   }
@@ -583,12 +583,10 @@ static void test_simd_every_offset(void) {
         if (subst[k] == keep) continue;
         buf[i] = subst[k];
         utf8_result want = reference_status(buf, n);
-        if (!CHECKF(feed_once(buf, n) == want, "level %d: %02x at %zu", level, subst[k], i))
-          break;
+        if (!CHECKF(feed_once(buf, n) == want, "level %d: %02x at %zu", level, subst[k], i)) break;
       }
       buf[i] = keep;
-      if (!CHECKF(feed_once(buf, i) == reference_status(buf, i), "level %d: cut at %zu", level,
-                  i))
+      if (!CHECKF(feed_once(buf, i) == reference_status(buf, i), "level %d: cut at %zu", level, i))
         break;
     }
   }
@@ -599,8 +597,8 @@ static void test_simd_every_offset(void) {
  * vectors skip all-ASCII blocks, and must not skip the end of a sequence begun before one. */
 static void test_simd_sequence_before_ascii(void) {
   static const char *const tails[] = {
-      "\xc2", "\xe1", "\xe1\x80", "\xf1", "\xf1\x80", "\xf1\x80\x80",  /* open */
-      "\xc2\x80", "\xe1\x80\x80", "\xf1\x80\x80\x80",                  /* closed */
+      "\xc2",     "\xe1",         "\xe1\x80",         "\xf1", "\xf1\x80", "\xf1\x80\x80", /* open */
+      "\xc2\x80", "\xe1\x80\x80", "\xf1\x80\x80\x80", /* closed */
   };
   uint8_t buf[2 + 200 + 4 + 150];
   for (int level = utf8_test_set_simd_level(2); level >= 0; level--) {
@@ -613,8 +611,8 @@ static void test_simd_sequence_before_ascii(void) {
         memcpy(buf + at, tails[t], k);
         size_t n = at + k + 150;
         utf8_result want = reference_status(buf, n);
-        if (!CHECKF(feed_once(buf, n) == want, "level %d tail %zu at %zu: %s vs %s", level, t,
-                    at, result_name(feed_once(buf, n)), result_name(want)))
+        if (!CHECKF(feed_once(buf, n) == want, "level %d tail %zu at %zu: %s vs %s", level, t, at,
+                    result_name(feed_once(buf, n)), result_name(want)))
           break;
       }
     }
