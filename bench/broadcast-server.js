@@ -2,13 +2,15 @@
 
 // The broadcast benchmark's server: once --subscribers connections are open it broadcasts
 // --size-byte messages to all of them as fast as the rule allows, and loadgen (--mode recv)
-// counts deliveries. The rule is the same for both libraries: publish while every
+// counts deliveries. The rule is the same for every library: publish while every
 // subscriber's bufferedAmount is below 64 KiB, otherwise wait a turn of the event loop.
 //
-//   node bench/broadcast-server.js --impl ws-native|ws --port P --subscribers 1000 --size 64
+//   node bench/broadcast-server.js --impl ws-native|ws|uws --port P --subscribers 1000 --size 64
 //
 // ws-native: wss.publish(topic, data) frames the message once for everyone.
 // ws: the loop of send() its README shows (each send frames the message again).
+// uws: uWebSockets.js's app.publish(topic, data) (from bench/uws.js's cache folder), on its
+// own listener; getBufferedAmount() is its bufferedAmount.
 
 const http = require('http');
 const path = require('path');
@@ -26,12 +28,21 @@ const { values: args } = parseArgs({
 });
 
 const native = args.impl === 'ws-native';
-const { WebSocketServer } = native ? require(path.join(__dirname, '..')) : require('ws');
 const subscribers = Number(args.subscribers);
 const batch = Number(args.batch);
 const LIMIT = 64 * 1024;
 const message = Buffer.alloc(Number(args.size), 'x');
 
+if (args.impl === 'uws') {
+  broadcastWithUws();
+  return;
+}
+if (!native && args.impl !== 'ws') {
+  console.error(`broadcast-server.js: unknown --impl "${args.impl}" (ws-native, ws or uws)`);
+  process.exit(2);
+}
+
+const { WebSocketServer } = native ? require(path.join(__dirname, '..')) : require('ws');
 const server = http.createServer();
 const wss = new WebSocketServer(
   native ? { server, perMessageDeflate: false, transport: args.transport } : { server, perMessageDeflate: false }
@@ -66,3 +77,42 @@ server.listen(Number(args.port), '127.0.0.1', () => {
   console.log(`listening ws://127.0.0.1:${server.address().port}`);
 });
 process.on('SIGTERM', () => process.exit(0));
+
+/** The same rule with uWS.js: subscribers on topic 'all', one app.publish() per message. */
+function broadcastWithUws() {
+  const uws = require('./uws');
+  const uWS = uws.load();
+  console.log(uws.describe());
+  const sockets = new Set();
+  const app = uWS.App();
+  const below = () => {
+    for (const ws of sockets) if (ws.getBufferedAmount() >= LIMIT) return false;
+    return true;
+  };
+  const publish = () => {
+    if (sockets.size === 0) return;
+    if (below()) for (let i = 0; i < batch; i++) app.publish('all', message, true);
+    setImmediate(publish);
+  };
+  app.ws('/*', {
+    compression: uWS.DISABLED,
+    idleTimeout: 0,
+    // above what the 64 KiB rule lets build up, so uWS never skips a subscriber
+    maxBackpressure: 16 * 1024 * 1024,
+    sendPingsAutomatically: false,
+    open: (ws) => {
+      ws.subscribe('all');
+      sockets.add(ws);
+      if (sockets.size === subscribers) setImmediate(publish);
+    },
+    close: (ws) => sockets.delete(ws)
+  });
+  app.listen('127.0.0.1', Number(args.port), (listenSocket) => {
+    if (!listenSocket) {
+      console.error(`uWS.js could not listen on 127.0.0.1:${args.port}`);
+      process.exit(1);
+    }
+    console.log(`listening ws://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`);
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}

@@ -5,10 +5,13 @@
 // With --repeat N every scenario runs N times per server, alternating ws-native and ws, and the
 // table shows medians. Then bench/codec-compare.js measures the codec alone (skip: --no-codec).
 //
-// Usage: node bench/run.js [--only ws|ws-native|ws-native/stream] [--duration SEC] [--quick]
-//                          [--binary] [--repeat N] [--codec | --no-codec] [--with-stream]
-//                          [--filter TEXT] [--json]
+// Usage: node bench/run.js [--only ws|ws-native|ws-native/stream|uWS.js|floor] [--duration SEC]
+//                          [--quick] [--binary] [--repeat N] [--codec | --no-codec]
+//                          [--with-stream] [--with-uws] [--filter TEXT] [--json]
 // --filter runs only the scenarios whose name contains TEXT (case-insensitive).
+// --with-uws adds uWebSockets.js (installed on demand into a cache folder, see bench/uws.js)
+// on every row it serves, and Node's handshake floor (bench/upgrade-floor-server.js) on the
+// handshake row; both run in turn with the others, so they share the run's noise.
 
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -25,16 +28,35 @@ const START_TIMEOUT_MS = 10000;
 
 // ws-native runs with its default transport (native where eligible); --with-stream adds a
 // column for its stream transport (every byte through Node's socket), for comparison.
+// --with-uws adds the last two. A server with `serves` runs only the scenarios it accepts.
 const SERVERS = [
   { name: 'ws-native', script: path.join(ROOT, 'examples', 'echo-server.js') },
   {
     name: 'ws-native/stream',
     script: path.join(ROOT, 'examples', 'echo-server.js'),
     args: ['--transport', 'stream'],
-    optional: true
+    optional: 'stream'
   },
-  { name: 'ws', script: path.join(__dirname, 'ws-echo-server.js') }
+  { name: 'ws', script: path.join(__dirname, 'ws-echo-server.js') },
+  // No deflate rows: uWS's compression settings (shared or dedicated compressors of fixed
+  // window sizes) have no counterpart to ws's `perMessageDeflate: true`.
+  {
+    name: 'uWS.js',
+    script: path.join(__dirname, 'uws-echo-server.js'),
+    impl: 'uws',
+    optional: 'uws',
+    serves: (sc) => !sc.deflate
+  },
+  // The floor for a server attached to an http.Server: Node's 'upgrade' path and a fixed 101.
+  {
+    name: 'floor',
+    script: path.join(__dirname, 'upgrade-floor-server.js'),
+    optional: 'uws',
+    serves: (sc) => sc.mode === 'handshake' && !sc.deflate
+  }
 ];
+
+const serves = (server, sc) => !server.serves || server.serves(sc);
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -123,7 +145,8 @@ function parseArgs(argv) {
     json: false,
     repeat: 1,
     codec: true,
-    withStream: false
+    withStream: false,
+    withUws: false
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -150,6 +173,8 @@ function parseArgs(argv) {
       opts.filter = String(argv[++i]).toLowerCase();
     } else if (a === '--with-stream') {
       opts.withStream = true;
+    } else if (a === '--with-uws') {
+      opts.withUws = true;
     } else if (a === '--no-codec') {
       opts.codec = false;
     } else {
@@ -167,9 +192,9 @@ function parseArgs(argv) {
 function usage(msg) {
   console.error(`run.js: ${msg}`);
   console.error(
-    'usage: node bench/run.js [--only ws|ws-native|ws-native/stream] [--duration SEC] [--quick]\n' +
-      '                         [--binary] [--repeat N] [--codec | --no-codec] [--with-stream]\n' +
-      '                         [--filter TEXT] [--json]'
+    'usage: node bench/run.js [--only ws|ws-native|ws-native/stream|uWS.js|floor] [--duration SEC]\n' +
+      '                         [--quick] [--binary] [--repeat N] [--codec | --no-codec]\n' +
+      '                         [--with-stream] [--with-uws] [--filter TEXT] [--json]'
   );
   process.exit(2);
 }
@@ -346,7 +371,7 @@ async function measure(sc, server, opts) {
       const script = path.join(__dirname, 'broadcast-server.js');
       srv = await startServer({ ...server, script }, [
         '--impl',
-        server.name === 'ws' ? 'ws' : 'ws-native',
+        server.impl || (server.name === 'ws' ? 'ws' : 'ws-native'),
         '--subscribers',
         String(sc.conns),
         '--size',
@@ -473,19 +498,19 @@ function cell(sc, r) {
   return s + notes;
 }
 
-/** ws-native's advantage in one pair of runs: above 1 favours ws-native. */
-function runRatio(sc, native, ws) {
-  if (!native || !ws || native.error || ws.error) return NaN;
-  const r = sc.mode === 'idle' ? ws.value / native.value : native.value / ws.value;
+/** ws-native's advantage over another server in one pair of runs: above 1 favours ws-native. */
+function runRatio(sc, native, other) {
+  if (!native || !other || native.error || other.error) return NaN;
+  const r = sc.mode === 'idle' ? other.value / native.value : native.value / other.value;
   return Number.isFinite(r) && r > 0 ? r : NaN;
 }
 
-/** The ratio of each pair of runs (run i of ws-native with run i of ws). */
-function runRatios(e) {
+/** The ratio of each pair of runs (run i of ws-native with run i of `other`, ws by default). */
+function runRatios(e, other = 'ws') {
   const native = e.results['ws-native'];
-  const ws = e.results.ws;
-  if (!native || !ws) return [];
-  return native.runs.map((n, i) => runRatio(e, n, ws.runs[i]));
+  const them = e.results[other];
+  if (!native || !them) return [];
+  return native.runs.map((n, i) => runRatio(e, n, them.runs[i]));
 }
 
 const fmtRatio = (r, digits = 2) => (Number.isFinite(r) ? `${r.toFixed(digits)}x` : '-');
@@ -527,14 +552,15 @@ function estimateSeconds(opts, servers) {
   let perRound = 0;
   for (const sc of SCENARIOS) {
     if (opts.quick && sc.settle) continue;
-    perRound +=
+    const each =
       sc.mode === 'idle'
         ? 1 + (opts.idleConns / 1000) * IDLE_S_PER_1000 * (sc.marginal ? 1.5 : 1) +
           (sc.marginal ? 5 : 0) +
           (sc.settle || 0)
         : opts.duration + opts.warmup + OVERHEAD_S;
+    perRound += each * servers.filter((s) => serves(s, sc)).length;
   }
-  return perRound * servers.length * opts.repeat + (opts.codec ? CODEC_S : 0);
+  return perRound * opts.repeat + (opts.codec ? CODEC_S : 0);
 }
 
 /** Runs bench/codec-compare.js --json (its progress on our stderr); resolves its report. */
@@ -562,9 +588,15 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   execFileSync('make', ['-s', '-C', __dirname, 'loadgen'], { stdio: 'inherit' });
   const pinning = canPin('run.js');
+  const wanted = {
+    stream: opts.withStream,
+    uws: opts.withUws
+  };
   const servers = SERVERS.filter(
-    (s) => (opts.only ? s.name === opts.only : !s.optional || opts.withStream)
+    (s) => (opts.only ? s.name === opts.only : !s.optional || wanted[s.optional])
   );
+  // before anything is measured, so a long first install never eats into a run
+  if (servers.some((s) => s.impl === 'uws')) require('./uws').ensureInstalled();
   const started = Date.now();
   const host = machine();
   const when = host.date.slice(0, 16).replace('T', ' ');
@@ -589,9 +621,10 @@ async function main() {
     if (opts.quick && sc.settle) continue; // (--quick is for seconds, not half minutes)
     const entry = { scenario: name, ...sc, results: {} };
     if (sc.mode === 'idle') entry.conns = opts.idleConns;
-    const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
+    const contenders = servers.filter((s) => serves(s, sc));
+    const runs = Object.fromEntries(contenders.map((s) => [s.name, []]));
     for (let rep = 0; rep < opts.repeat; rep++) {
-      for (const server of servers) {
+      for (const server of contenders) {
         const which = opts.repeat > 1 ? ` [${rep + 1}/${opts.repeat}]` : '';
         process.stderr.write(`  ${name} / ${server.name}${which} ... `);
         const r = await measure(sc, server, opts);
@@ -602,33 +635,58 @@ async function main() {
         if (r.report && r.report.log) for (const l of r.report.log) console.error(`    ${l}`);
       }
     }
-    for (const server of servers) entry.results[server.name] = summarise(runs[server.name]);
+    for (const server of contenders) entry.results[server.name] = summarise(runs[server.name]);
     entry.ratios = runRatios(entry);
     entry.ratio = median(entry.ratios);
+    for (const [key, other] of [['Uws', 'uWS.js'], ['Floor', 'floor']]) {
+      if (!entry.results[other]) continue;
+      entry[`ratios${key}`] = runRatios(entry, other);
+      entry[`ratio${key}`] = median(entry[`ratios${key}`]);
+    }
     results.push(entry);
   }
   const benchSeconds = (Date.now() - started) / 1000;
 
   console.log('');
   const streamColumn = servers.some((s) => s.name === 'ws-native/stream');
+  const uwsColumn = servers.some((s) => s.name === 'uWS.js');
   const head = ['scenario', 'ws-native', 'ws', 'ratio'];
+  if (uwsColumn) head.push('uWS.js', 'ws-native/uWS');
   if (streamColumn) head.push('ws-native/stream', 'native/stream');
   if (opts.repeat > 1) head.push('ratio of each run');
-  const rows = results.map((e) => {
+  if (opts.repeat > 1 && uwsColumn) head.push('ws-native/uWS of each run');
+  const eachRun = (ratios) => (ratios || []).map((r) => fmtRatio(r, 1)).join(' ');
+  const rows = [];
+  for (const e of results) {
     const row = [
       e.scenario,
       cell(e, e.results['ws-native']),
       cell(e, e.results.ws),
       fmtRatio(e.ratio)
     ];
+    if (uwsColumn) row.push(cell(e, e.results['uWS.js']), fmtRatio(e.ratioUws));
     if (streamColumn) {
       const stream = e.results['ws-native/stream'];
       const native = e.results['ws-native'];
       row.push(cell(e, stream), fmtRatio(runRatio(e, native, stream)));
     }
-    if (opts.repeat > 1) row.push(e.ratios.map((r) => fmtRatio(r, 1)).join(' '));
-    return row;
-  });
+    if (opts.repeat > 1) row.push(eachRun(e.ratios));
+    if (opts.repeat > 1 && uwsColumn) row.push(eachRun(e.ratiosUws));
+    rows.push(row);
+    // the floor gets a row of its own under the handshake row: its figure where ws-native's
+    // would be, and ws-native / floor as its ratio
+    if (e.results.floor) {
+      const floor = [
+        `${e.scenario}: Node's floor (http.Server 'upgrade', a fixed 101)`,
+        `${cell(e, e.results.floor)} (floor)`,
+        '',
+        fmtRatio(e.ratioFloor)
+      ];
+      while (floor.length < head.length) floor.push('');
+      if (opts.repeat > 1) floor[head.indexOf('ratio of each run')] = eachRun(e.ratiosFloor);
+      rows.push(floor);
+    }
+  }
   printTable(head, rows);
   console.log(
     `ratio: ws-native/ws for rates, ws/ws-native for memory (above 1 favours ws-native)` +
@@ -640,6 +698,12 @@ async function main() {
       (pinning ? '; server on core 0, loadgen on core 1' : '; unpinned') +
       `; ${benchSeconds.toFixed(0)} s`
   );
+  if (uwsColumn) {
+    console.log(
+      'ws-native/uWS: the same against uWebSockets.js (uWS/ws-native for memory; uWS skips ' +
+        "the deflate rows); the floor row's ratio is ws-native/floor"
+    );
+  }
   const failures = new Set();
   for (const e of results) {
     for (const [name, s] of Object.entries(e.results)) {
@@ -681,7 +745,15 @@ async function main() {
         deflate: e.deflate || false,
         results: e.results,
         ratio: fmtRatio(e.ratio),
-        ratios: e.ratios.map((r) => fmtRatio(r))
+        ratios: e.ratios.map((r) => fmtRatio(r)),
+        ...(e.ratiosUws && {
+          ratio_uws: fmtRatio(e.ratioUws),
+          ratios_uws: e.ratiosUws.map((r) => fmtRatio(r))
+        }),
+        ...(e.ratiosFloor && {
+          ratio_floor: fmtRatio(e.ratioFloor),
+          ratios_floor: e.ratiosFloor.map((r) => fmtRatio(r))
+        })
       })),
       codec
     };

@@ -1,0 +1,61 @@
+'use strict';
+
+// uWebSockets.js's echo server, the contender bench/run.js --with-uws adds: uWS owns its
+// listening socket and its HTTP parser, and calls JavaScript once per message.
+// Usage: node bench/uws-echo-server.js --port P
+//   (prints "listening ws://127.0.0.1:P" when ready; uWS.js comes from the cache folder that
+//   bench/uws.js installs into; no --deflate: run.js does not ask uWS for the deflate rows)
+//
+// The settings match what the other echo servers do, not uWS's defaults: messages up to
+// 64 MiB (maxPayload as theirs), no idle timeout (the idle rows hold connections for a
+// minute; ws has none), and a send buffer that never drops a reply (uWS drops what goes past
+// maxBackpressure, 64 KiB by default; ws and ws-native buffer without limit).
+
+const uws = require('./uws');
+
+function usage() {
+  console.error('usage: node bench/uws-echo-server.js --port P');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { port: 8080 };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') {
+      opts.port = Number(argv[++i]);
+      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
+    } else {
+      usage();
+    }
+  }
+  return opts;
+}
+
+const { port } = parseArgs(process.argv.slice(2));
+const uWS = uws.load();
+console.log(uws.describe());
+
+const MiB = 1024 * 1024;
+
+uWS
+  .App()
+  .ws('/*', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: 64 * MiB,
+    idleTimeout: 0,
+    maxBackpressure: 1024 * MiB,
+    closeOnBackpressureLimit: false,
+    sendPingsAutomatically: false,
+    message: (ws, message, isBinary) => {
+      ws.send(message, isBinary);
+    }
+  })
+  .listen('127.0.0.1', port, (listenSocket) => {
+    if (!listenSocket) {
+      console.error(`uWS.js could not listen on 127.0.0.1:${port}`);
+      process.exit(1);
+    }
+    console.log(`listening ws://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`);
+  });
+
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
