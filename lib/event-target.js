@@ -71,7 +71,7 @@ const makeEvent = {
     return new CloseEvent('close', {
       code,
       reason: message.toString(),
-      wasClean: this._closeFrameReceived && this._closeFrameSent
+      wasClean: this._closedReceived && this._closedSent
     });
   },
   error(error) {
@@ -128,4 +128,6 @@ const EventTarget = {
   }
 };
 
-module.exports = { EventTarget };
+// The event classes too, as ws's lib/event-target.js exports them (ws's own tests, and code
+// written against ws, check events with instanceof).
+module.exports = { CloseEvent, ErrorEvent, Event, EventTarget, MessageEvent };

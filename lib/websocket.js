@@ -43,7 +43,7 @@ const {
   READY_STATES
 } = require('./constants');
 
-const { OP_PING, OP_PONG } = binding.constants;
+const { OP_PING, OP_PONG, CLOSE_SENT, CLOSE_RECEIVED, CLOSE_FAILED } = binding.constants;
 
 // The prototype of each connection's listener table. EventEmitter makes that table a
 // null-prototype object, which V8 keeps in dictionary mode (about 150 bytes); an object whose
@@ -56,8 +56,10 @@ const EVENTS_PROTO = Object.freeze(Object.create(null));
 // each per connection. The state the per-message path writes stays in plain fields, which are
 // faster to reach than accessors.
 const FLAGS = [
-  '_closeFrameReceived',
-  '_closeFrameSent',
+  // The engine's record of the closing handshake (CLOSE_SENT, CLOSE_RECEIVED), copied here
+  // when the handle is released: the 'close' event's wasClean is read after that.
+  '_closedSent',
+  '_closedReceived',
   '_errorEmitted',
   '_autoPong',
   '_dropOnOverflow',
@@ -287,7 +289,11 @@ class WebSocket {
       return;
     }
     if (this._readyState === CLOSING) {
-      if (this._closeFrameSent && (this._closeFrameReceived || this._errorEmitted)) {
+      // The handshake is over (ours sent, and the peer's received or the connection failed):
+      // end the TCP connection once the output is written.
+      // (No handle: a client whose handshake failed, CLOSING until its 'close'.)
+      const state = this._handle === null ? 0 : binding.closeState(this._handle);
+      if ((state & CLOSE_SENT) !== 0 && ((state & (CLOSE_RECEIVED | CLOSE_FAILED)) !== 0 || this._errorEmitted)) {
         this._endAfterFlush = true;
         scheduleFlush(this);
       }
@@ -295,7 +301,6 @@ class WebSocket {
     }
     binding.close(this._handle, code, data);
     this._readyState = CLOSING;
-    this._closeFrameSent = true;
     scheduleFlush(this);
     this._setCloseTimer();
   }
@@ -377,7 +382,6 @@ class WebSocket {
     if (this._readyState !== OPEN) return;
     binding.close(this._handle, err[kStatusCode]);
     this._readyState = CLOSING;
-    this._closeFrameSent = true;
     this._endAfterFlush = true;
     scheduleFlush(this);
     this._setCloseTimer();
@@ -435,8 +439,6 @@ class WebSocket {
 
   /** A valid close frame arrived; the engine already queued our answer if one was due. */
   _onCloseFrame(code, reason) {
-    this._closeFrameReceived = true;
-    this._closeFrameSent = true;
     this._closeCode = code;
     this._closeMessage = reason;
     if (this._readyState === OPEN) this._readyState = CLOSING;
@@ -479,7 +481,6 @@ class WebSocket {
     }
     err[kStatusCode] = status;
     if (this._readyState === OPEN) this._readyState = CLOSING;
-    this._closeFrameSent = true;
     this._endAfterFlush = true;
     this._setCloseTimer();
     if (this._errorEmitted) return;
@@ -523,6 +524,9 @@ class WebSocket {
     if (callbacks !== null) {
       process.nextTick(runCallbacks, callbacks, new Error('WebSocket is not open: readyState 3 (CLOSED)'));
     }
+    const state = binding.closeState(this._handle);
+    this._closedSent = (state & CLOSE_SENT) !== 0;
+    this._closedReceived = (state & CLOSE_RECEIVED) !== 0;
     binding.release(this._handle);
     if (this._parksStreams) unwatchIdleStreams();
     this._closedSocket = this._transport.socket;

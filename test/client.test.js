@@ -401,6 +401,21 @@ describe('client handshake failures', function () {
     await expectFailure(client(srv.url), 'Invalid Sec-WebSocket-Accept header');
   });
 
+  it("close() and terminate() from the 'error' listener of a failed handshake do nothing more; 'close' follows", async function () {
+    const srv = await rawServer((socket, req) =>
+      write101(socket, req, { 'Sec-WebSocket-Accept': acceptKey('AAAAAAAAAAAAAAAAAAAAAA==') })
+    );
+    for (const method of ['close', 'terminate']) {
+      const ws = client(srv.url);
+      const [err] = await once(ws, 'error');
+      assert.strictEqual(err.message, 'Invalid Sec-WebSocket-Accept header');
+      assert.strictEqual(ws.readyState, WebSocket.CLOSING);
+      ws[method]();
+      const [code] = await once(ws, 'close');
+      assert.strictEqual(code, 1006);
+    }
+  });
+
   // Node's HTTP parser treats a 101 without an Upgrade header as an ordinary response, so it
   // never reaches the 'upgrade' check: ws reports 'Unexpected server response: 101' there.
   it("missing Upgrade header in the 101 -> 'Unexpected server response: 101' (as ws)", async function () {
