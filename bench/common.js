@@ -1,7 +1,7 @@
 'use strict';
 
-// What the benchmark scripts (run.js, clients.js) share: pinning processes to cores, and
-// medians.
+// What the benchmark scripts share: pinning processes to cores and medians (run.js,
+// clients.js), and the echo servers' command line.
 
 const { execFileSync } = require('child_process');
 
@@ -37,4 +37,28 @@ function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-module.exports = { canPin, pinned, median };
+/**
+ * An echo server's arguments: `--port P` (default 8080) and the on/off flags it takes
+ * (e.g. ['--deflate'], each false unless given). Anything else prints `usageLine`, exits 2.
+ */
+function serverArgs(argv, usageLine, flags = []) {
+  const usage = () => {
+    console.error(`usage: ${usageLine}`);
+    process.exit(2);
+  };
+  const opts = { port: 8080 };
+  for (const flag of flags) opts[flag.slice(2)] = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port') {
+      opts.port = Number(argv[++i]);
+      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
+    } else if (flags.includes(argv[i])) {
+      opts[argv[i].slice(2)] = true;
+    } else {
+      usage();
+    }
+  }
+  return opts;
+}
+
+module.exports = { canPin, pinned, median, serverArgs };

@@ -10,27 +10,10 @@
 
 const crypto = require('crypto');
 const http = require('http');
+const { serverArgs } = require('./common');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const CLOSE_NORMAL = Buffer.from([0x88, 0x02, 0x03, 0xe8]); // close frame, code 1000, unmasked
-
-function usage() {
-  console.error('usage: node bench/upgrade-floor-server.js --port P');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const opts = { port: 8080 };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') {
-      opts.port = Number(argv[++i]);
-      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
-    } else {
-      usage();
-    }
-  }
-  return opts;
-}
 
 /** The client's first bytes after the 101: a close frame (opcode 8) gets the fixed reply. */
 function onFrameBytes(socket, data) {
@@ -38,7 +21,10 @@ function onFrameBytes(socket, data) {
   else socket.destroy();
 }
 
-const { port } = parseArgs(process.argv.slice(2));
+const { port } = serverArgs(
+  process.argv.slice(2),
+  'node bench/upgrade-floor-server.js --port P'
+);
 console.log(`Node ${process.version} http.Server 'upgrade': a fixed 101, then a fixed close`);
 
 const server = http.createServer((req, res) => {

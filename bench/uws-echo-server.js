@@ -12,26 +12,12 @@
 // maxBackpressure, 64 KiB by default; ws and ws-native buffer without limit).
 
 const uws = require('./uws');
+const { serverArgs } = require('./common');
 
-function usage() {
-  console.error('usage: node bench/uws-echo-server.js --port P');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const opts = { port: 8080 };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') {
-      opts.port = Number(argv[++i]);
-      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
-    } else {
-      usage();
-    }
-  }
-  return opts;
-}
-
-const { port } = parseArgs(process.argv.slice(2));
+const { port } = serverArgs(
+  process.argv.slice(2),
+  'node bench/uws-echo-server.js --port P'
+);
 const uWS = uws.load();
 console.log(uws.describe());
 

@@ -7,26 +7,7 @@
 
 const path = require('path');
 const { WebSocketServer } = require('ws');
-
-function usage() {
-  console.error('usage: node bench/ws-echo-server.js --port P [--deflate]');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const opts = { port: 8080, deflate: false };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--port') {
-      opts.port = Number(argv[++i]);
-      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage();
-    } else if (argv[i] === '--deflate') {
-      opts.deflate = true;
-    } else {
-      usage();
-    }
-  }
-  return opts;
-}
+const { serverArgs } = require('./common');
 
 // ws loads these silently when it can, so say which native helpers this run really uses.
 function addonStatus(name) {
@@ -44,7 +25,11 @@ function addonStatus(name) {
   }
 }
 
-const { port, deflate } = parseArgs(process.argv.slice(2));
+const { port, deflate } = serverArgs(
+  process.argv.slice(2),
+  'node bench/ws-echo-server.js --port P [--deflate]',
+  ['--deflate']
+);
 const utf8Note = require('buffer').isUtf8 ? ' (unused: ws prefers buffer.isUtf8 on this Node)' : '';
 console.log(
   `ws ${require('ws/package.json').version}, bufferutil: ${addonStatus('bufferutil')}, ` +
