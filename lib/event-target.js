@@ -71,7 +71,7 @@ const makeEvent = {
     return new CloseEvent('close', {
       code,
       reason: message.toString(),
-      wasClean: this._closedReceived && this._closedSent
+      wasClean: this._closedCleanly
     });
   },
   error(error) {

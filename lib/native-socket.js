@@ -268,7 +268,7 @@ function installSocketFace(NativeTransport) {
         if (this._closed) return this; // (the flush found the connection gone)
         this._destroyed = true;
         if (err instanceof Error) destroyErrors.set(this, err);
-        binding.transportDestroy(this._ws._handle, false);
+        binding.transportDestroy(ws._handle, false);
       }
       return this;
     },

@@ -56,10 +56,9 @@ const EVENTS_PROTO = Object.freeze(Object.create(null));
 // each per connection. The state the per-message path writes stays in plain fields, which are
 // faster to reach than accessors.
 const FLAGS = [
-  // The engine's record of the closing handshake (CLOSE_SENT, CLOSE_RECEIVED), copied here
-  // when the handle is released: the 'close' event's wasClean is read after that.
-  '_closedSent',
-  '_closedReceived',
+  // Read from the engine's record of the closing handshake when the handle is released (close
+  // frames sent and received): the 'close' event's wasClean is read after that.
+  '_closedCleanly',
   '_errorEmitted',
   '_autoPong',
   '_dropOnOverflow',
@@ -289,11 +288,13 @@ class WebSocket {
       return;
     }
     if (this._readyState === CLOSING) {
-      // The handshake is over (ours sent, and the peer's received or the connection failed):
-      // end the TCP connection once the output is written.
-      // (No handle: a client whose handshake failed, CLOSING until its 'close'.)
+      // The handshake is over (the engine's conn_close_complete: ours sent, and the peer's
+      // received or the connection failed; or a failure found here, _errorEmitted): end the
+      // TCP connection once the output is written. (No handle: a client whose handshake
+      // failed, CLOSING until its 'close'.)
       const state = this._handle === null ? 0 : binding.closeState(this._handle);
-      if ((state & CLOSE_SENT) !== 0 && ((state & (CLOSE_RECEIVED | CLOSE_FAILED)) !== 0 || this._errorEmitted)) {
+      const over = (state & (CLOSE_RECEIVED | CLOSE_FAILED)) !== 0 || this._errorEmitted;
+      if ((state & CLOSE_SENT) !== 0 && over) {
         this._endAfterFlush = true;
         scheduleFlush(this);
       }
@@ -524,9 +525,8 @@ class WebSocket {
     if (callbacks !== null) {
       process.nextTick(runCallbacks, callbacks, new Error('WebSocket is not open: readyState 3 (CLOSED)'));
     }
-    const state = binding.closeState(this._handle);
-    this._closedSent = (state & CLOSE_SENT) !== 0;
-    this._closedReceived = (state & CLOSE_RECEIVED) !== 0;
+    const both = CLOSE_SENT | CLOSE_RECEIVED;
+    this._closedCleanly = (binding.closeState(this._handle) & both) === both;
     binding.release(this._handle);
     if (this._parksStreams) unwatchIdleStreams();
     this._closedSocket = this._transport.socket;
