@@ -20,7 +20,13 @@ const net = require('net');
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
-const { queueWrite, addSendCallback, scheduleFlush, flush } = require('./sender');
+const {
+  queueWrite,
+  queueEngineOutput,
+  addSendCallback,
+  scheduleFlush,
+  flush
+} = require('./sender');
 
 // Events of the socket's own (the ones net.Socket emits about the connection).
 const EVENTS = new Set(['close', 'end', 'error', 'timeout', 'drain']);
@@ -227,8 +233,7 @@ function installSocketFace(NativeTransport) {
         return false;
       }
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : toBuffer(chunk);
-      const out = binding.takeOutput(ws._handle);
-      if (out !== undefined) queueWrite(ws, out);
+      queueEngineOutput(ws);
       queueWrite(ws, bytes);
       if (typeof cb === 'function') addSendCallback(ws, cb);
       scheduleFlush(ws);

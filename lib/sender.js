@@ -90,7 +90,7 @@ function send(ws, data, options, cb) {
   ws._sendingFragments = !fin;
   if (!compress && size >= DIRECT_WRITE_MIN && ws._isServer) {
     binding.sendHeader(ws._handle, opcode, fin, false, size);
-    queueWrite(ws, binding.takeOutput(ws._handle));
+    queueEngineOutput(ws); // (the header just framed)
     queueWrite(ws, toBuffer(data));
     ws._unflushedBytes += size;
   } else {
@@ -259,6 +259,12 @@ function queueWrite(ws, buffer) {
   else ws._writeQueue.push(buffer);
 }
 
+/** Queues what the engine has framed so far: bytes queued next go out after it, in order. */
+function queueEngineOutput(ws) {
+  const out = binding.takeOutput(ws._handle);
+  if (out !== undefined) queueWrite(ws, out);
+}
+
 /**
  * Queues whole frames built once for many connections (topics).
  *
@@ -272,8 +278,7 @@ function sendFramed(ws, frame, compressed = false) {
     return true;
   }
   if (frame.length >= DIRECT_WRITE_MIN) {
-    const out = binding.takeOutput(ws._handle);
-    if (out !== undefined) queueWrite(ws, out);
+    queueEngineOutput(ws);
     queueWrite(ws, frame);
     // (An empty append: only tells the deflater its window no longer matches the peer's.)
     if (compressed) binding.sendFramed(ws._handle, EMPTY_BUFFER, true);
@@ -329,8 +334,7 @@ function sendFrames(ws, list, cb) {
   if (ws._isServer && !ws._sendingFragments && size < DIRECT_WRITE_MIN) {
     binding.sendFramed(ws._handle, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), compressed);
   } else {
-    const out = binding.takeOutput(ws._handle);
-    if (out !== undefined) queueWrite(ws, out);
+    queueEngineOutput(ws);
     for (const buffer of buffers) queueWrite(ws, buffer);
     if (compressed) binding.sendFramed(ws._handle, EMPTY_BUFFER, true);
   }
@@ -577,6 +581,7 @@ module.exports = {
   sendFramed,
   queueSend,
   queueWrite,
+  queueEngineOutput,
   addSendCallback,
   scheduleFlush,
   flush,
