@@ -29,11 +29,12 @@ const START_TIMEOUT_MS = 10000;
 // ws-native runs with its default transport (native where eligible); --with-stream adds a
 // column for its stream transport (every byte through Node's socket), for comparison.
 // --with-uws adds the last two. A server with `serves` runs only the scenarios it accepts.
+const NATIVE_ECHO = path.join(ROOT, 'examples', 'echo-server.js');
 const SERVERS = [
-  { name: 'ws-native', script: path.join(ROOT, 'examples', 'echo-server.js') },
+  { name: 'ws-native', script: NATIVE_ECHO },
   {
     name: 'ws-native/stream',
-    script: path.join(ROOT, 'examples', 'echo-server.js'),
+    script: NATIVE_ECHO,
     args: ['--transport', 'stream'],
     optional: 'stream'
   },
@@ -52,7 +53,7 @@ const SERVERS = [
     name: 'floor',
     script: path.join(__dirname, 'upgrade-floor-server.js'),
     optional: 'uws',
-    serves: (sc) => sc.mode === 'handshake' && !sc.deflate
+    serves: (sc) => sc.mode === 'handshake' && !sc.deflate && !sc.portMode
   }
 ];
 
@@ -73,6 +74,9 @@ const SCENARIOS = [
   { name: '50 conns, 16 B, 1 in flight', mode: 'echo', conns: 50, size: 16, inflight: 1 },
   { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
   { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
+  // new WebSocketServer({ port }): ws-native's native listener (ws and uWS own theirs in
+  // every row).
+  { name: 'handshakes, 32 parallel, port mode', mode: 'handshake', conns: 32, portMode: true },
   { name: 'RSS per idle conn', mode: 'idle', conns: 10000 },
   // The same, once RSS has settled (the lowest over 40 s idle): by then V8's memory reducer
   // has given back the young generation that the handshakes grew, so what is left is what
@@ -121,7 +125,16 @@ const SCENARIOS = [
   },
   // bench/broadcast-server.js: publish() against ws's loop of send(), both only while every
   // subscriber's bufferedAmount is below 64 KiB; loadgen counts deliveries.
-  { name: 'broadcast: 1,000 subscribers, 64 B', mode: 'recv', conns: 1000, size: 64, broadcast: true }
+  { name: 'broadcast: 1,000 subscribers, 64 B', mode: 'recv', conns: 1000, size: 64, broadcast: true },
+  // One publish per event-loop turn (one incoming event, one publish: the common case).
+  {
+    name: 'broadcast: 1,000 subscribers, 64 B, one publish per turn',
+    mode: 'recv',
+    conns: 1000,
+    size: 64,
+    broadcast: true,
+    batch: 1
+  }
 ];
 
 /** The table's name for a scenario; idle ones say how many connections were held. */
@@ -375,10 +388,16 @@ async function measure(sc, server, opts) {
         '--subscribers',
         String(sc.conns),
         '--size',
-        String(sc.size)
+        String(sc.size),
+        '--batch',
+        String(sc.batch || 16)
       ]);
     } else {
-      srv = await startServer(server, sc.deflate ? ['--deflate'] : []);
+      const extra = sc.deflate ? ['--deflate'] : [];
+      // ws's and uWS's echo servers always own their listener; ws-native's attaches to an
+      // http.Server unless told otherwise.
+      if (sc.portMode && server.script === NATIVE_ECHO) extra.push('--port-mode');
+      srv = await startServer(server, extra);
     }
   } catch (e) {
     // a server that exits at once on --deflate does not have it

@@ -4,7 +4,10 @@
 // It is the server the benchmark drives.
 //
 //   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport auto|native|stream]
-//                                [--deflate]
+//                                [--deflate] [--port-mode]
+//
+// --port-mode: new WebSocketServer({ port }) instead of attaching to an http.Server of the
+// app's; with the native transport the addon then owns the listening socket too.
 
 const http = require('http');
 const { parseArgs } = require('util');
@@ -15,17 +18,21 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '9001' },
     host: { type: 'string', default: '127.0.0.1' },
     transport: { type: 'string', default: 'auto' },
-    deflate: { type: 'boolean', default: false }
+    deflate: { type: 'boolean', default: false },
+    'port-mode': { type: 'boolean', default: false }
   }
 });
 
-const server = http.createServer((req, res) => {
-  res.writeHead(200, { 'Content-Type': 'text/plain' });
-  res.end('ws-native echo server: connect with a WebSocket client\n');
-});
+const portMode = args['port-mode'];
+const server = portMode
+  ? null
+  : http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ws-native echo server: connect with a WebSocket client\n');
+    });
 
 const wss = new WebSocketServer({
-  server,
+  ...(portMode ? { port: Number(args.port), host: args.host } : { server }),
   maxPayload: 64 * 1024 * 1024,
   // As a ws user turns it on: `perMessageDeflate: true` (context takeover, threshold 1 KiB).
   perMessageDeflate: args.deflate,
@@ -37,10 +44,12 @@ wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 
-server.listen(Number(args.port), args.host, () => {
-  const { address, port } = server.address();
+function listening() {
+  const { address, port } = (portMode ? wss : server).address();
   console.log(`listening ws://${address}:${port}`);
-});
+}
+if (portMode) wss.on('listening', listening);
+else server.listen(Number(args.port), args.host, listening);
 
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
