@@ -616,6 +616,11 @@ declare namespace WebSocket {
     U extends typeof IncomingMessage = typeof IncomingMessage
   > {
     connection: [ws: InstanceType<T>, request: InstanceType<U>];
+    /**
+     * ws-native: a message on any of this server's connections, after that connection's own
+     * 'message' listeners: one handler for every connection, with no closure per connection.
+     */
+    message: [ws: InstanceType<T>, data: WebSocket.RawData, isBinary: boolean];
     /** The response headers of a handshake about to be accepted; they may be changed. */
     headers: [headers: string[], request: InstanceType<U>];
     /**

@@ -436,6 +436,13 @@ class WebSocket {
       else data = splitFragments(data, fragmentEnds);
     }
     this.emit('message', data, isBinary);
+    // Then the server's 'message' listeners, (ws, data, isBinary): one handler for every
+    // connection, so an application needs no closure per connection (as uWS's handlers).
+    // After the connection's own, as an event that bubbles from a connection to its server.
+    const server = this._server;
+    if (server !== null && server._events.message !== undefined) {
+      server.emit('message', this, data, isBinary);
+    }
   }
 
   /** A valid close frame arrived; the engine already queued our answer if one was due. */

@@ -72,6 +72,14 @@ wss.on('wsClientError', (err, socket, req) => {
   expect<Duplex>()(socket);
   socket.end(`HTTP/1.1 400 Bad Request\r\nX-Reason: ${err.message} ${req.url}\r\n\r\n`);
 });
+// One handler for every connection's messages (ws-native): (ws, data, isBinary).
+wss.on('message', (ws, data, isBinary) => {
+  expect<WebSocket>()(ws);
+  expect<RawData>()(data);
+  expect<boolean>()(isBinary);
+  ws.send(data, { binary: isBinary });
+});
+
 wss.on('connection', function (ws, req) {
   expect<WebSocketServer>()(this);
   expect<WebSocket>()(ws);
