@@ -29,7 +29,7 @@
 
 #define READ_BUF_SIZE (1u << 20)
 #define HS_BUF_SIZE 4096
-#define MAX_CONNECTING 128 /* keeps the server's accept backlog from overflowing */
+#define MAX_CONNECTING 128 /* default --connecting: keeps the accept backlog from overflowing */
 #define CONNECT_TIMEOUT_S 10.0
 #define CLOSE_WAIT_TIMEOUT_S 2.0
 #define RETRY_DELAY_S 0.1
@@ -78,6 +78,7 @@ struct options {
   int level;            /* zlib compression level for what loadgen sends */
   bool private_deflate; /* every connection compresses its own, distinct, messages */
   bool touch;           /* idle mode: each connection first exchanges one echoed message */
+  unsigned connecting;  /* connections opened at once (--conns: a reconnect storm) */
 };
 
 struct outbuf {
@@ -1373,7 +1374,7 @@ static void snapshot_begin(struct loadgen *lg, double t) {
 static void phase_advance(struct loadgen *lg, double t) {
   switch (lg->phase) {
     case PHASE_OPENING:
-      while (lg->to_start > 0 && lg->pending < MAX_CONNECTING) {
+      while (lg->to_start > 0 && lg->pending < lg->opt.connecting) {
         unsigned idx = lg->opt.conns - lg->to_start--;
         conn_start(lg, &lg->conns[idx]);
       }
@@ -1567,8 +1568,11 @@ static void usage(FILE *f) {
           "               [--duration SEC] [--warmup SEC] [--json]\n"
           "               [--payload random|json]\n"
           "               [--deflate [--level 0-9] [--private-deflate]] [--touch]\n"
+          "               [--connecting N]\n"
           "--touch (idle mode): each connection sends one --size message and gets its echo\n"
-          "before it counts as ready (with --deflate: compressed, so zlib state was made).\n");
+          "before it counts as ready (with --deflate: compressed, so zlib state was made).\n"
+          "--connecting: how many connections are opening at once (default 128; --conns for\n"
+          "a reconnect storm, where the server's accept backlog may overflow and SYNs retry).\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -1581,21 +1585,31 @@ static bool parse_number(const char *s, double min, double max, double *out) {
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
-  static const struct option longopts[] = {
-      {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
-      {"path", required_argument, 0, 'P'},     {"mode", required_argument, 0, 'm'},
-      {"conns", required_argument, 0, 'c'},    {"inflight", required_argument, 0, 'k'},
-      {"size", required_argument, 0, 's'},     {"binary", no_argument, 0, 'b'},
-      {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
-      {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, '?'},
-      {"deflate", no_argument, 0, 'z'},        {"payload", required_argument, 0, 'y'},
-      {"level", required_argument, 0, 'l'},    {"private-deflate", no_argument, 0, 'Z'},
-      {"touch", no_argument, 0, 't'},          {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"host", required_argument, 0, 'h'},
+                                           {"port", required_argument, 0, 'p'},
+                                           {"path", required_argument, 0, 'P'},
+                                           {"mode", required_argument, 0, 'm'},
+                                           {"conns", required_argument, 0, 'c'},
+                                           {"inflight", required_argument, 0, 'k'},
+                                           {"size", required_argument, 0, 's'},
+                                           {"binary", no_argument, 0, 'b'},
+                                           {"duration", required_argument, 0, 'd'},
+                                           {"warmup", required_argument, 0, 'w'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {"help", no_argument, 0, '?'},
+                                           {"deflate", no_argument, 0, 'z'},
+                                           {"payload", required_argument, 0, 'y'},
+                                           {"level", required_argument, 0, 'l'},
+                                           {"private-deflate", no_argument, 0, 'Z'},
+                                           {"touch", no_argument, 0, 't'},
+                                           {"connecting", required_argument, 0, 'C'},
+                                           {0, 0, 0, 0}};
   *o = (struct options){.host = "127.0.0.1",
                         .port = NULL,
                         .path = "/",
                         .mode = MODE_ECHO,
                         .conns = 50,
+                        .connecting = MAX_CONNECTING,
                         .inflight = 32,
                         .size = 16,
                         .duration = 5,
@@ -1642,6 +1656,12 @@ static int parse_options(int argc, char **argv, struct options *o) {
       case 'z': o->deflate = true; break;
       case 'Z': o->private_deflate = true; break;
       case 't': o->touch = true; break;
+      case 'C': {
+        double v;
+        if (!parse_number(optarg, 1, 1e6, &v)) return -1;
+        o->connecting = (unsigned)v;
+        break;
+      }
       case 'y':
         if (strcmp(optarg, "random") == 0) o->payload = PAYLOAD_RANDOM;
         else if (strcmp(optarg, "json") == 0)

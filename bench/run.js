@@ -82,6 +82,35 @@ const SCENARIOS = [
   // has given back the young generation that the handshakes grew, so what is left is what
   // the connections keep.
   { name: 'RSS per idle conn, settled', mode: 'idle', conns: 10000, settle: 40 },
+  // Port mode (the native listener: no net.Socket or http parser per handshake) with one
+  // server-level handler, wss.on('message', (ws, data, isBinary)), instead of a closure per
+  // connection; gentle and storm arrivals.
+  {
+    name: 'RSS per idle conn, settled, port mode, server-level handler',
+    mode: 'idle',
+    conns: 10000,
+    settle: 40,
+    portMode: true,
+    serverHandler: true
+  },
+  {
+    name: 'RSS per idle conn, 10,000 connecting at once, settled, port mode, server-level handler',
+    mode: 'idle',
+    conns: 10000,
+    settle: 40,
+    storm: true,
+    portMode: true,
+    serverHandler: true
+  },
+  // A reconnect storm: all 10,000 open at once (loadgen keeps 128 opening otherwise), so the
+  // server holds many handshakes in progress together; settled as above.
+  {
+    name: 'RSS per idle conn, 10,000 connecting at once, settled',
+    mode: 'idle',
+    conns: 10000,
+    settle: 40,
+    storm: true
+  },
   // What each further connection costs: the RSS that 10,000 more take on a server that has
   // done 3 s of handshakes (V8 has grown its young generation to its working size, a fixed
   // cost of tens of MB that the cold row spreads over the connections) and already holds
@@ -313,6 +342,7 @@ function loadgenArgs(sc, port, opts) {
   args.push('--conns', String(sc.mode === 'idle' ? opts.idleConns : sc.conns));
   if (sc.deflate) args.push('--deflate');
   if (sc.touch) args.push('--touch', '--size', String(KiB), '--payload', 'json');
+  if (sc.storm) args.push('--connecting', String(opts.idleConns));
   if (sc.mode === 'echo') {
     args.push('--size', String(sc.size), '--inflight', String(sc.inflight));
     if (sc.payload) args.push('--payload', sc.payload);
@@ -397,6 +427,7 @@ async function measure(sc, server, opts) {
       // ws's and uWS's echo servers always own their listener; ws-native's attaches to an
       // http.Server unless told otherwise.
       if (sc.portMode && server.script === NATIVE_ECHO) extra.push('--port-mode');
+      if (sc.serverHandler && server.script === NATIVE_ECHO) extra.push('--server-handler');
       srv = await startServer(server, extra);
     }
   } catch (e) {

@@ -4,10 +4,12 @@
 // It is the server the benchmark drives.
 //
 //   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport auto|native|stream]
-//                                [--deflate] [--port-mode]
+//                                [--deflate] [--port-mode] [--server-handler]
 //
 // --port-mode: new WebSocketServer({ port }) instead of attaching to an http.Server of the
 // app's; with the native transport the addon then owns the listening socket too.
+// --server-handler: one wss.on('message', (ws, data, isBinary)) for every connection instead
+// of a listener per connection (no closure per connection).
 
 const http = require('http');
 const { parseArgs } = require('util');
@@ -19,7 +21,8 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     transport: { type: 'string', default: 'auto' },
     deflate: { type: 'boolean', default: false },
-    'port-mode': { type: 'boolean', default: false }
+    'port-mode': { type: 'boolean', default: false },
+    'server-handler': { type: 'boolean', default: false }
   }
 });
 
@@ -40,9 +43,13 @@ const wss = new WebSocketServer({
   transport: args.transport
 });
 
-wss.on('connection', (ws) => {
-  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
-});
+if (args['server-handler']) {
+  wss.on('message', (ws, data, isBinary) => ws.send(data, { binary: isBinary }));
+} else {
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+}
 
 function listening() {
   const { address, port } = (portMode ? wss : server).address();
