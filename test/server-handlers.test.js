@@ -7,28 +7,19 @@
 // http.Server.
 
 const assert = require('assert');
-const WsClient = require('ws').WebSocket;
 
 const { WebSocketServer, nativeOnly } = require('./support/impl');
 const { serve, cleanup } = require('./support/raw');
-const { Cleanup, once, withTimeout } = require('./support/net-helpers');
+const { Cleanup, once, withTimeout, openWsClient, nextMessage } = require('./support/net-helpers');
 
 const clients = new Cleanup();
 
-async function client(port) {
-  const c = clients.add(new WsClient(`ws://127.0.0.1:${port}`));
-  await once(c, 'open');
-  return c;
-}
+const client = async (port) => clients.add(await openWsClient(`ws://127.0.0.1:${port}`));
 
 /** The next message a `ws` client gets, as { text, isBinary }. */
-function nextMessage(c) {
-  return withTimeout(
-    new Promise((resolve) =>
-      c.once('message', (data, isBinary) => resolve({ text: data.toString(), isBinary }))
-    ),
-    'a message'
-  );
+async function nextText(c) {
+  const [data, isBinary] = await nextMessage(c);
+  return { text: data.toString(), isBinary };
 }
 
 nativeOnly.describe("server-level handlers (wss.on('message'))", function () {
@@ -51,7 +42,7 @@ nativeOnly.describe("server-level handlers (wss.on('message'))", function () {
     const port = wss.address().port;
     const [a, b] = [await client(port), await client(port)];
 
-    const answers = Promise.all([nextMessage(a), nextMessage(b)]);
+    const answers = Promise.all([nextText(a), nextText(b)]);
     a.send('from a');
     b.send(Buffer.from('from b'));
     const [toA, toB] = await answers;
@@ -100,28 +91,14 @@ nativeOnly.describe("server-level handlers (wss.on('message'))", function () {
     const heard = [];
     const listener = (ws, data) => heard.push(data.toString());
     server.wss.on('message', listener);
-    const connectionHeard = [];
-    server.wss.on('connection', (ws) => ws.on('message', (data) => connectionHeard.push(data.toString())));
     const c = await client(server.port);
+    const ws = await server.nextConnection();
+    // the server's listeners run in the same emit, right after the connection's
     c.send('one');
-    await withTimeout(
-      new Promise((resolve) => {
-        const poll = setInterval(() => heard.length === 1 && (clearInterval(poll), resolve()), 5);
-      }),
-      'the first message'
-    );
+    assert.deepStrictEqual((await nextMessage(ws))[0].toString(), 'one');
     server.wss.off('message', listener);
     c.send('two');
-    await withTimeout(
-      new Promise((resolve) => {
-        const poll = setInterval(
-          () => connectionHeard.length === 2 && (clearInterval(poll), resolve()),
-          5
-        );
-      }),
-      'the second message'
-    );
+    assert.deepStrictEqual((await nextMessage(ws))[0].toString(), 'two');
     assert.deepStrictEqual(heard, ['one']);
-    assert.deepStrictEqual(connectionHeard, ['one', 'two']);
   });
 });
