@@ -419,8 +419,7 @@ async function measure(sc, server, opts) {
         String(sc.conns),
         '--size',
         String(sc.size),
-        '--batch',
-        String(sc.batch || 16)
+        ...(sc.batch ? ['--batch', String(sc.batch)] : []) // (else broadcast-server.js's default)
       ]);
     } else {
       const extra = sc.deflate ? ['--deflate'] : [];
