@@ -4,6 +4,8 @@
 // clients.js), and the echo servers' command line.
 
 const { execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
 
 let pinning;
 
@@ -61,4 +63,16 @@ function serverArgs(argv, usageLine, flags = []) {
   return opts;
 }
 
-module.exports = { canPin, pinned, median, serverArgs };
+/**
+ * The certificate and key the wss rows serve: the examples' self-signed pair for localhost
+ * and 127.0.0.1 (loadgen --tls does not verify it).
+ */
+function tlsOptions() {
+  const dir = path.join(__dirname, '..', 'examples', 'tls');
+  return {
+    cert: fs.readFileSync(path.join(dir, 'cert.pem')),
+    key: fs.readFileSync(path.join(dir, 'key.pem'))
+  };
+}
+
+module.exports = { canPin, pinned, median, serverArgs, tlsOptions };

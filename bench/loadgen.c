@@ -1,7 +1,8 @@
 /* loadgen: a one-thread epoll WebSocket load generator (echo, recv, handshake, idle modes).
  * It carries its own upgrade check (SHA-1 + base64) and frame codec so the bench never trusts
- * the library under test. --deflate offers permessage-deflate (RFC 7692); the only library it
- * links is the system zlib, for that. */
+ * the library under test. --deflate offers permessage-deflate (RFC 7692) with the system zlib;
+ * --tls speaks wss through the system OpenSSL (the certificate is not verified: the bench's own
+ * self-signed one). */
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <zlib.h>
 
 #define READ_BUF_SIZE (1u << 20)
@@ -52,6 +55,7 @@ enum payload_kind { PAYLOAD_RANDOM, PAYLOAD_JSON };
 enum conn_state {
   CS_DEAD,       /* no socket; handshake mode restarts it when its deadline passes */
   CS_CONNECTING, /* non-blocking connect() in progress */
+  CS_TLS,        /* --tls: TCP is up, the TLS handshake is in progress */
   CS_UPGRADING,  /* request queued, waiting for the 101 response */
   CS_OPEN,       /* WebSocket frames flow */
   CS_CLOSING     /* handshake mode: close frame received, waiting for the server's EOF */
@@ -79,6 +83,7 @@ struct options {
   bool private_deflate; /* every connection compresses its own, distinct, messages */
   bool touch;           /* idle mode: each connection first exchanges one echoed message */
   unsigned connecting;  /* connections opened at once (--conns: a reconnect storm) */
+  bool tls;             /* wss: TLS over every connection */
 };
 
 struct outbuf {
@@ -115,6 +120,7 @@ struct pmd {
 
 struct conn {
   int fd;
+  SSL *ssl; /* --tls only */
   enum conn_state state;
   uint32_t events; /* what epoll currently watches for this fd */
   double deadline; /* connect/upgrade timeout, close wait, or retry time; 0 = none */
@@ -194,6 +200,7 @@ struct loadgen {
   char ext_desc[EXT_DESC_SIZE]; /* the first negotiated Sec-WebSocket-Extensions value */
   double cpu_start;
   double cpu_end;
+  SSL_CTX *tls_ctx; /* --tls only */
 };
 
 static double now_s(void) {
@@ -715,8 +722,14 @@ static bool touch_awaited(const struct loadgen *lg, const struct conn *c) {
 }
 
 static void conn_release(struct loadgen *lg, struct conn *c) {
-  if (c->state == CS_CONNECTING || c->state == CS_UPGRADING || touch_awaited(lg, c)) lg->pending--;
+  if (c->state == CS_CONNECTING || c->state == CS_TLS || c->state == CS_UPGRADING ||
+      touch_awaited(lg, c))
+    lg->pending--;
   if (c->state == CS_OPEN) lg->open--;
+  if (c->ssl) {
+    SSL_free(c->ssl); /* no close_notify: the TCP close that follows ends it for the server */
+    c->ssl = NULL;
+  }
   if (c->fd >= 0) close(c->fd); /* close also drops it from the epoll set */
   c->fd = -1;
   free(c->hs);
@@ -789,11 +802,24 @@ static void conn_recycle(struct loadgen *lg, struct conn *c) {
   if (lg->phase != PHASE_DONE) conn_start(lg, c);
 }
 
+/* SSL_write with send()'s contract: bytes taken, or -1 with errno (EAGAIN: try on EPOLLOUT). */
+static ssize_t tls_write(struct conn *c, const uint8_t *p, size_t n) {
+  size_t done = 0;
+  if (SSL_write_ex(c->ssl, p, n, &done)) return (ssize_t)done;
+  int e = SSL_get_error(c->ssl, 0);
+  if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) errno = EAGAIN;
+  else if (e != SSL_ERROR_SYSCALL || errno == 0)
+    errno = EPROTO;
+  ERR_clear_error();
+  return -1;
+}
+
 /* One write per wakeup; what the kernel does not take waits for EPOLLOUT. */
 static void conn_flush(struct loadgen *lg, struct conn *c) {
   struct outbuf *ob = &c->out;
   if (ob->head < ob->tail) {
-    ssize_t n = send(c->fd, ob->data + ob->head, ob->tail - ob->head, MSG_NOSIGNAL);
+    ssize_t n = c->ssl ? tls_write(c, ob->data + ob->head, ob->tail - ob->head)
+                       : send(c->fd, ob->data + ob->head, ob->tail - ob->head, MSG_NOSIGNAL);
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       conn_fail(lg, c, "send: %s", strerror(errno));
       return;
@@ -831,14 +857,8 @@ static void conn_on_open(struct loadgen *lg, struct conn *c) {
   }
 }
 
-static void conn_on_connected(struct loadgen *lg, struct conn *c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (err) {
-    conn_fail(lg, c, "connect: %s", strerror(err));
-    return;
-  }
+/* Queues the upgrade request once the transport (TCP, or TLS over it) is up. */
+static void conn_request_upgrade(struct loadgen *lg, struct conn *c) {
   uint8_t raw[16];
   char key[25];
   for (int i = 0; i < 16; i += 8) {
@@ -863,6 +883,48 @@ static void conn_on_connected(struct loadgen *lg, struct conn *c) {
     exit(3);
   }
   c->hs_len = 0;
+}
+
+/* Drives the TLS handshake; the request goes out once it is done. */
+static void conn_tls_step(struct loadgen *lg, struct conn *c) {
+  if (SSL_do_handshake(c->ssl) == 1) {
+    conn_request_upgrade(lg, c);
+    return;
+  }
+  int e = SSL_get_error(c->ssl, 0);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    conn_set_events(lg, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+    return;
+  }
+  char why[160];
+  unsigned long code = ERR_get_error();
+  if (code) ERR_error_string_n(code, why, sizeof why);
+  else
+    snprintf(why, sizeof why, "%s", errno ? strerror(errno) : "peer closed");
+  ERR_clear_error();
+  conn_fail(lg, c, "TLS handshake: %s", why);
+}
+
+static void conn_on_connected(struct loadgen *lg, struct conn *c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err) {
+    conn_fail(lg, c, "connect: %s", strerror(err));
+    return;
+  }
+  if (!lg->tls_ctx) {
+    conn_request_upgrade(lg, c);
+    return;
+  }
+  c->ssl = SSL_new(lg->tls_ctx);
+  if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+    conn_fail(lg, c, "SSL_new failed");
+    return;
+  }
+  SSL_set_connect_state(c->ssl);
+  c->state = CS_TLS;
+  conn_tls_step(lg, c);
 }
 
 static bool header_has_token(const char *value, const char *token) {
@@ -1324,8 +1386,24 @@ static enum feed_result handshake_feed(struct loadgen *lg, struct conn *c, const
   return frames_feed(lg, c, p + take - rest_in_p, rest_in_p + (n - take));
 }
 
+/* SSL_read with recv()'s contract: bytes, 0 at the peer's end, or -1 with errno. */
+static ssize_t tls_read(struct conn *c, uint8_t *p, size_t n) {
+  size_t got = 0;
+  if (SSL_read_ex(c->ssl, p, n, &got)) return (ssize_t)got;
+  int e = SSL_get_error(c->ssl, 0);
+  ERR_clear_error();
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) errno = EAGAIN;
+  else if (e == SSL_ERROR_SYSCALL && errno == 0)
+    return 0; /* TCP EOF without close_notify: what servers do after a close frame */
+  else if (e != SSL_ERROR_SYSCALL)
+    errno = EPROTO;
+  return -1;
+}
+
 static void conn_on_readable(struct loadgen *lg, struct conn *c) {
-  ssize_t n = recv(c->fd, lg->rbuf, READ_BUF_SIZE, 0);
+  ssize_t n = c->ssl ? tls_read(c, lg->rbuf, READ_BUF_SIZE)
+                     : recv(c->fd, lg->rbuf, READ_BUF_SIZE, 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
     if (c->state == CS_CLOSING) {
@@ -1348,12 +1426,23 @@ static void conn_on_readable(struct loadgen *lg, struct conn *c) {
   }
 }
 
+/* OpenSSL decrypts a whole record at a time and may hold plaintext epoll cannot see: drain it. */
+static void conn_drain(struct loadgen *lg, struct conn *c) {
+  conn_on_readable(lg, c);
+  while (c->ssl && c->state != CS_DEAD && c->state != CS_CONNECTING && SSL_pending(c->ssl) > 0)
+    conn_on_readable(lg, c);
+}
+
 static void conn_on_event(struct loadgen *lg, struct conn *c, uint32_t events) {
   if (c->state == CS_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     conn_on_connected(lg, c);
+    if (c->state == CS_TLS) return; /* conn_tls_step chose what to wait for */
+  } else if (c->state == CS_TLS) {
+    conn_tls_step(lg, c);
+    if (c->state == CS_TLS) return;
   } else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-    conn_on_readable(lg, c);
+    conn_drain(lg, c);
   }
   /* CS_CONNECTING here means the slot was recycled onto a new socket that waits for EPOLLOUT */
   if (c->state == CS_DEAD || c->state == CS_CONNECTING) return;
@@ -1412,8 +1501,12 @@ static void timers_run(struct loadgen *lg, double t) {
     if (c->deadline == 0 || t < c->deadline) continue;
     switch (c->state) {
       case CS_CONNECTING:
+      case CS_TLS:
       case CS_UPGRADING:
-        conn_fail(lg, c, "timed out %s", c->state == CS_CONNECTING ? "connecting" : "upgrading");
+        conn_fail(lg, c, "timed out %s",
+                  c->state == CS_CONNECTING ? "connecting"
+                  : c->state == CS_TLS      ? "in the TLS handshake"
+                                            : "upgrading");
         break;
       case CS_CLOSING:
         lg->close_timeouts++;
@@ -1568,11 +1661,12 @@ static void usage(FILE *f) {
           "               [--duration SEC] [--warmup SEC] [--json]\n"
           "               [--payload random|json]\n"
           "               [--deflate [--level 0-9] [--private-deflate]] [--touch]\n"
-          "               [--connecting N]\n"
+          "               [--connecting N] [--tls]\n"
           "--touch (idle mode): each connection sends one --size message and gets its echo\n"
           "before it counts as ready (with --deflate: compressed, so zlib state was made).\n"
           "--connecting: how many connections are opening at once (default 128; --conns for\n"
-          "a reconnect storm, where the server's accept backlog may overflow and SYNs retry).\n");
+          "a reconnect storm, where the server's accept backlog may overflow and SYNs retry).\n"
+          "--tls: wss; the server's certificate is not verified.\n");
 }
 
 static bool parse_number(const char *s, double min, double max, double *out) {
@@ -1603,6 +1697,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
                                            {"private-deflate", no_argument, 0, 'Z'},
                                            {"touch", no_argument, 0, 't'},
                                            {"connecting", required_argument, 0, 'C'},
+                                           {"tls", no_argument, 0, 'T'},
                                            {0, 0, 0, 0}};
   *o = (struct options){.host = "127.0.0.1",
                         .port = NULL,
@@ -1656,6 +1751,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
       case 'z': o->deflate = true; break;
       case 'Z': o->private_deflate = true; break;
       case 't': o->touch = true; break;
+      case 'T': o->tls = true; break;
       case 'C': {
         double v;
         if (!parse_number(optarg, 1, 1e6, &v)) return -1;
@@ -1734,6 +1830,18 @@ int main(int argc, char **argv) {
     lg.tmpl[i] = lg.opt.binary ? r : (uint8_t)(0x20 + r % 95);
   }
   for (unsigned i = 0; i < lg.opt.conns; i++) lg.conns[i].fd = -1;
+
+  if (lg.opt.tls) {
+    lg.tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!lg.tls_ctx) {
+      fprintf(stderr, "loadgen: SSL_CTX_new failed\n");
+      return 3;
+    }
+    SSL_CTX_set_verify(lg.tls_ctx, SSL_VERIFY_NONE, NULL);
+    /* the output buffer may grow (move) between a short write and its retry */
+    SSL_CTX_set_mode(lg.tls_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  }
 
   lg.epfd = epoll_create1(EPOLL_CLOEXEC);
   sigset_t sigs;

@@ -73,6 +73,32 @@ const SCENARIOS = [
   { name: '50 conns, 1 MiB, 2 in flight', mode: 'echo', conns: 50, size: MiB, inflight: 2 },
   { name: '50 conns, 16 B, 1 in flight', mode: 'echo', conns: 50, size: 16, inflight: 1 },
   { name: '1 conn ping-pong, 16 B', mode: 'echo', conns: 1, size: 16, inflight: 1 },
+  // wss: every server serves TLS its own way (ws-native and ws on an https.Server, Node's
+  // TLSSocket under them; uWS with its own OpenSSL), loadgen --tls on the other side.
+  {
+    name: 'wss: 50 conns, 16 B, 32 in flight',
+    mode: 'echo',
+    conns: 50,
+    size: 16,
+    inflight: 32,
+    tls: true
+  },
+  {
+    name: 'wss: 50 conns, 64 KiB, 4 in flight',
+    mode: 'echo',
+    conns: 50,
+    size: 64 * KiB,
+    inflight: 4,
+    tls: true
+  },
+  {
+    name: 'wss: 200 conns, 1 KiB, 1 in flight',
+    mode: 'echo',
+    conns: 200,
+    size: KiB,
+    inflight: 1,
+    tls: true
+  },
   { name: 'handshakes, 32 parallel', mode: 'handshake', conns: 32 },
   // new WebSocketServer({ port }): ws-native's native listener (ws and uWS own theirs in
   // every row).
@@ -316,7 +342,7 @@ async function startServer(server, extraArgs = []) {
     child.on('error', (e) => fail(e.message));
     child.stdout.on('data', function onData(d) {
       out += d;
-      const m = /listening ws:\/\/[^\s:]+:(\d+)/.exec(out);
+      const m = /listening wss?:\/\/[^\s:]+:(\d+)/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       child.removeAllListeners('exit');
@@ -341,6 +367,7 @@ function loadgenArgs(sc, port, opts) {
   const args = ['--host', '127.0.0.1', '--port', String(port), '--mode', sc.mode, '--json'];
   args.push('--conns', String(sc.mode === 'idle' ? opts.idleConns : sc.conns));
   if (sc.deflate) args.push('--deflate');
+  if (sc.tls) args.push('--tls');
   if (sc.touch) args.push('--touch', '--size', String(KiB), '--payload', 'json');
   if (sc.storm) args.push('--connecting', String(opts.idleConns));
   if (sc.mode === 'echo') {
@@ -423,6 +450,7 @@ async function measure(sc, server, opts) {
       ]);
     } else {
       const extra = sc.deflate ? ['--deflate'] : [];
+      if (sc.tls) extra.push('--tls');
       // ws's and uWS's echo servers always own their listener; ws-native's attaches to an
       // http.Server unless told otherwise.
       if (sc.portMode && server.script === NATIVE_ECHO) extra.push('--port-mode');

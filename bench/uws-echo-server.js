@@ -2,9 +2,10 @@
 
 // uWebSockets.js's echo server, the contender bench/run.js --with-uws adds: uWS owns its
 // listening socket and its HTTP parser, and calls JavaScript once per message.
-// Usage: node bench/uws-echo-server.js --port P
+// Usage: node bench/uws-echo-server.js --port P [--tls]
 //   (prints "listening ws://127.0.0.1:P" when ready; uWS.js comes from the cache folder that
-//   bench/uws.js installs into; no --deflate: run.js does not ask uWS for the deflate rows)
+//   bench/uws.js installs into; no --deflate: run.js does not ask uWS for the deflate rows;
+//   --tls: wss from uWS.SSLApp, uWS's own TLS)
 //
 // The settings match what the other echo servers do, not uWS's defaults: messages up to
 // 64 MiB (maxPayload as theirs), no idle timeout (the idle rows hold connections for a
@@ -12,19 +13,29 @@
 // maxBackpressure, 64 KiB by default; ws and ws-native buffer without limit).
 
 const uws = require('./uws');
+const path = require('path');
 const { serverArgs } = require('./common');
 
-const { port } = serverArgs(
+const { port, tls } = serverArgs(
   process.argv.slice(2),
-  'node bench/uws-echo-server.js --port P'
+  'node bench/uws-echo-server.js --port P [--tls]',
+  ['--tls']
 );
 const uWS = uws.load();
 console.log(uws.describe());
 
 const MiB = 1024 * 1024;
 
-uWS
-  .App()
+// uWS reads the pair from files itself (the same pair common.tlsOptions() serves)
+const TLS_DIR = path.join(__dirname, '..', 'examples', 'tls');
+const app = tls
+  ? uWS.SSLApp({
+      cert_file_name: path.join(TLS_DIR, 'cert.pem'),
+      key_file_name: path.join(TLS_DIR, 'key.pem')
+    })
+  : uWS.App();
+
+app
   .ws('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: 64 * MiB,
@@ -41,7 +52,7 @@ uWS
       console.error(`uWS.js could not listen on 127.0.0.1:${port}`);
       process.exit(1);
     }
-    console.log(`listening ws://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`);
+    console.log(`listening ${tls ? 'wss' : 'ws'}://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`);
   });
 
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

@@ -1,13 +1,15 @@
 'use strict';
 
 // The `ws` package's echo server, the baseline that bench/run.js measures ws-native against.
-// Usage: node bench/ws-echo-server.js --port P [--deflate]
+// Usage: node bench/ws-echo-server.js --port P [--deflate] [--tls]
 //   (prints "listening ws://127.0.0.1:P" when ready; --deflate turns on ws's permessage-deflate
-//   with its defaults, `perMessageDeflate: true`, as a ws user would)
+//   with its defaults, `perMessageDeflate: true`, as a ws user would; --tls serves wss from an
+//   https.Server, ws's way to do TLS)
 
+const https = require('https');
 const path = require('path');
 const { WebSocketServer } = require('ws');
-const { serverArgs } = require('./common');
+const { serverArgs, tlsOptions } = require('./common');
 
 // ws loads these silently when it can, so say which native helpers this run really uses.
 function addonStatus(name) {
@@ -25,10 +27,10 @@ function addonStatus(name) {
   }
 }
 
-const { port, deflate } = serverArgs(
+const { port, deflate, tls } = serverArgs(
   process.argv.slice(2),
-  'node bench/ws-echo-server.js --port P [--deflate]',
-  ['--deflate']
+  'node bench/ws-echo-server.js --port P [--deflate] [--tls]',
+  ['--deflate', '--tls']
 );
 const utf8Note = require('buffer').isUtf8 ? ' (unused: ws prefers buffer.isUtf8 on this Node)' : '';
 console.log(
@@ -36,9 +38,9 @@ console.log(
     `utf-8-validate: ${addonStatus('utf-8-validate')}${utf8Note}`
 );
 
+const server = tls ? https.createServer(tlsOptions()) : null;
 const wss = new WebSocketServer({
-  host: '127.0.0.1',
-  port,
+  ...(server ? { server } : { host: '127.0.0.1', port }),
   perMessageDeflate: deflate,
   maxPayload: 64 * 1024 * 1024
 });
@@ -48,10 +50,14 @@ wss.on('connection', (ws) => {
   ws.on('error', () => {}); // a load generator that quits mid-run is not a server failure
 });
 
-wss.on('listening', () => console.log(`listening ws://127.0.0.1:${wss.address().port}`));
-wss.on('error', (err) => {
+const listening = () =>
+  console.log(`listening ${tls ? 'wss' : 'ws'}://127.0.0.1:${wss.address().port}`);
+const failed = (err) => {
   console.error(err.message);
   process.exit(1);
-});
+};
+if (server) server.on('error', failed).listen(port, '127.0.0.1', listening);
+else wss.on('listening', listening);
+wss.on('error', failed);
 
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

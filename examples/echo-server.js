@@ -4,14 +4,19 @@
 // It is the server the benchmark drives.
 //
 //   node examples/echo-server.js --port 9001 [--host 127.0.0.1] [--transport auto|native|stream]
-//                                [--deflate] [--port-mode] [--server-handler]
+//                                [--deflate] [--port-mode] [--server-handler] [--tls]
 //
 // --port-mode: new WebSocketServer({ port }) instead of attaching to an http.Server of the
 // app's; with the native transport the addon then owns the listening socket too.
 // --server-handler: one wss.on('message', (ws, data, isBinary)) for every connection instead
 // of a listener per connection (no closure per connection).
+// --tls: wss from an https.Server with the self-signed pair in examples/tls (see
+// wss-server.js); not with --port-mode, which, as ws's, has no TLS.
 
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
+const path = require('path');
 const { parseArgs } = require('util');
 const { WebSocketServer } = require('..');
 
@@ -22,17 +27,32 @@ const { values: args } = parseArgs({
     transport: { type: 'string', default: 'auto' },
     deflate: { type: 'boolean', default: false },
     'port-mode': { type: 'boolean', default: false },
-    'server-handler': { type: 'boolean', default: false }
+    'server-handler': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false }
   }
 });
 
 const portMode = args['port-mode'];
+if (portMode && args.tls) {
+  console.error('--tls needs an https.Server: it does not go with --port-mode');
+  process.exit(2);
+}
+function answer(req, res) {
+  res.writeHead(200, { 'Content-Type': 'text/plain' });
+  res.end('ws-native echo server: connect with a WebSocket client\n');
+}
+function tlsPair() {
+  const dir = path.join(__dirname, 'tls');
+  return {
+    cert: fs.readFileSync(path.join(dir, 'cert.pem')),
+    key: fs.readFileSync(path.join(dir, 'key.pem'))
+  };
+}
 const server = portMode
   ? null
-  : http.createServer((req, res) => {
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end('ws-native echo server: connect with a WebSocket client\n');
-    });
+  : args.tls
+    ? https.createServer(tlsPair(), answer)
+    : http.createServer(answer);
 
 const wss = new WebSocketServer({
   ...(portMode ? { port: Number(args.port), host: args.host } : { server }),
@@ -53,7 +73,7 @@ if (args['server-handler']) {
 
 function listening() {
   const { address, port } = (portMode ? wss : server).address();
-  console.log(`listening ws://${address}:${port}`);
+  console.log(`listening ${args.tls ? 'wss' : 'ws'}://${address}:${port}`);
 }
 if (portMode) wss.on('listening', listening);
 else server.listen(Number(args.port), args.host, listening);
