@@ -17,12 +17,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Every read and write says MSG_DONTWAIT (Linux, macOS, the BSDs): the socket never blocks
+ * the thread whatever the open file's O_NONBLOCK, which libuv sets and socket_take then need
+ * not check (a system call per adopted connection). */
+#ifdef MSG_DONTWAIT
+#define DONTWAIT_FLAG MSG_DONTWAIT
+#else
+#define DONTWAIT_FLAG 0
+#endif
+
 /* MSG_NOSIGNAL keeps a write to a reset socket from raising SIGPIPE. macOS has no such flag;
  * there SO_NOSIGPIPE is set on the socket instead (socket_take). */
 #ifdef MSG_NOSIGNAL
-#define SEND_FLAGS MSG_NOSIGNAL
+#define SEND_FLAGS (MSG_NOSIGNAL | DONTWAIT_FLAG)
 #else
-#define SEND_FLAGS 0
+#define SEND_FLAGS DONTWAIT_FLAG
 #endif
 
 /* One sendmsg takes at most this many pieces (IOV_MAX is 1024 on Linux and macOS). */
@@ -31,14 +40,17 @@
 int socket_take(int fd, bool no_delay) {
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (own < 0) return -errno;
+#if !defined(MSG_DONTWAIT)
   /* The open file is shared with the caller's fd, which its owner (libuv) made non-blocking;
-   * made sure of here, as one blocking read would stall the thread. */
+   * made sure of here (MSG_DONTWAIT makes sure elsewhere), as one blocking read would stall
+   * the thread. */
   int fl = fcntl(own, F_GETFL);
   if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(own, F_SETFL, fl | O_NONBLOCK) != 0)) {
     int err = errno;
     close(own);
     return -err;
   }
+#endif
 #ifdef SO_NOSIGPIPE
   int one = 1;
   setsockopt(own, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
@@ -63,7 +75,7 @@ void socket_open(transport_socket *s, int fd) {
 
 socket_status socket_read(transport_socket *s, uint8_t *buf, size_t cap, size_t *n) {
   ssize_t got;
-  do got = recv(s->fd, buf, cap, 0);
+  do got = recv(s->fd, buf, cap, DONTWAIT_FLAG);
   while (got < 0 && errno == EINTR);
   if (got > 0) {
     *n = (size_t)got;

@@ -59,8 +59,9 @@ typedef enum socket_status {
 
 #if WSN_HAVE_SOCKET_TRANSPORT
 
-/* A descriptor of our own for fd (close-on-exec, at least 3, non-blocking; fd itself is left
- * to its owner), with Nagle off when no_delay is set. Returns it, or -errno. */
+/* A descriptor of our own for fd (close-on-exec, at least 3; fd itself is left to its owner),
+ * with Nagle off when no_delay is set. Returns it, or -errno. Reads and writes never block:
+ * they pass MSG_DONTWAIT, or, where there is no such flag, the file is made non-blocking. */
 int socket_take(int fd, bool no_delay);
 
 /* Starts owning fd (from socket_take). */

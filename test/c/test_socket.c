@@ -90,11 +90,24 @@ static void test_take(void) {
   int own = socket_take(fds[0], false);
   CHECK(own >= 3 && own != fds[0]);
   CHECK((fcntl(own, F_GETFD) & FD_CLOEXEC) != 0);
-  CHECK((fcntl(own, F_GETFL) & O_NONBLOCK) != 0);
+  /* fds[0] is a blocking socket: a read of ours with nothing to read still returns at once. */
+  transport_socket s;
+  socket_open(&s, own);
+  uint8_t byte;
+  size_t n = 0;
+  CHECK(socket_read(&s, &byte, 1, &n) == SOCKET_AGAIN);
+  /* and a write the peer's buffer cannot take keeps the rest instead of waiting for room */
+  size_t big_len = 16u << 20;
+  uint8_t *big = calloc(1, big_len);
+  CHECK(big != NULL);
+  struct iovec piece = {.iov_base = big, .iov_len = big_len};
+  CHECK(socket_write(&s, &piece, 1) == SOCKET_AGAIN);
+  CHECK(socket_pending_size(&s) > 0);
+  free(big);
   /* The caller's descriptor stays its own (and open). */
   CHECK(fcntl(fds[0], F_GETFD) >= 0);
   CHECK(socket_take(-1, false) == -EBADF);
-  close(own);
+  socket_close(&s, false);
   close(fds[0]);
   close(fds[1]);
 }
