@@ -38,7 +38,8 @@ const {
   BATCH_COUNT,
   BATCH_SPAN_START,
   BATCH_SPAN_END,
-  BATCH_IN_PLACE
+  BATCH_IN_PLACE,
+  BATCH_HANDOFF
 } = binding.transportEvents || {}; // (absent where the addon has no native transport)
 
 const TRANSPORTS = ['auto', 'native', 'stream'];
@@ -136,7 +137,16 @@ function canAdopt(socket, transport) {
 // larger buffer takes several sockets' reads, or a quarter of the calls for large messages.
 const READ_BUFFER_SIZE = 256 * 1024;
 const TABLE_EVENTS = 1024;
+// A batch whose payloads in place come to this many bytes keeps the read buffer instead of
+// copying them (when C says it may: BATCH_HANDOFF): its payloads of VIEW_MIN bytes and up are
+// views of it, and the next reads go into a fresh buffer. A copy of them would cost as much
+// as the kernel's own copy out of the socket. Smaller payloads are still copied, so a small
+// message an application keeps never pins the whole buffer; a kept view pins at most 8x its
+// size.
+const HANDOFF_MIN = 64 * 1024;
+const VIEW_MIN = 32 * 1024;
 let readBuffer = null;
+let viewsTaken = false; // payloads of this batch are views of readBuffer
 let table = null;
 const objects = [];
 
@@ -320,10 +330,22 @@ function copyOf(chunk, start, end) {
   return copy;
 }
 
-/** The bytes of an event's payload left in place, from the batch's copy when there is one. */
+/**
+ * The bytes of an event's payload left in place: from the batch's copy when there is one, a
+ * view of the read buffer itself when the batch keeps it (copy === readBuffer), else a copy.
+ */
 function inPlace(copy, start, a, b) {
   if (b === 0) return EMPTY_BUFFER;
-  return copy !== null ? copy.subarray(a - start, a - start + b) : copyOf(readBuffer, a, a + b);
+  if (copy === null || (copy === readBuffer && b < VIEW_MIN)) return copyOf(readBuffer, a, a + b);
+  if (copy === readBuffer) viewsTaken = true;
+  return copy.subarray(a - start, a - start + b);
+}
+
+/** After a batch that kept views of the read buffer: the next reads go into a new one. */
+function replaceReadBuffer() {
+  viewsTaken = false;
+  readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+  binding.transportReadBuffer(readBuffer);
 }
 
 /** Whether a connection's replies need JS to write them (C writes only the engine's output). */
@@ -421,12 +443,17 @@ function dispatchBatch() {
   const count = table[BATCH_COUNT];
   const start = table[BATCH_SPAN_START];
   const end = table[BATCH_SPAN_END];
-  // One copy for every payload left in place, unless that would mostly copy bytes no payload
-  // needs (then each is copied alone).
-  const copy =
-    end > start && end - start <= 2 * table[BATCH_IN_PLACE] + 4096
-      ? copyOf(readBuffer, start, end)
-      : null;
+  // Large payloads stay where they landed (HANDOFF_MIN); else one copy for every payload left
+  // in place, unless that would mostly copy bytes no payload needs (then each is copied alone).
+  const inPlaceBytes = table[BATCH_IN_PLACE];
+  let copy = null;
+  let copyStart = start;
+  if (inPlaceBytes >= HANDOFF_MIN && table[BATCH_HANDOFF] === 1) {
+    copy = readBuffer;
+    copyStart = 0;
+  } else if (end > start && end - start <= 2 * inPlaceBytes + 4096) {
+    copy = copyOf(readBuffer, start, end);
+  }
   let current = null;
   let thrown;
   try {
@@ -445,7 +472,9 @@ function dispatchBatch() {
       const ws = transport._ws;
       if (kind >= EV_REST) {
         const rest =
-          kind === EV_REST || kind === EV_DATA ? inPlace(copy, start, table[base + 2], table[base + 3]) : null;
+          kind === EV_REST || kind === EV_DATA
+            ? inPlace(copy, copyStart, table[base + 2], table[base + 3])
+            : null;
         transportEvent(transport, ws, kind, id, table[base + 4], rest);
         continue;
       }
@@ -455,7 +484,7 @@ function dispatchBatch() {
         beginDelivery(ws, transport);
       }
       const a = table[base + 2];
-      const data = word & EV_FLAG_OBJECT ? objects[a] : inPlace(copy, start, a, table[base + 3]);
+      const data = word & EV_FLAG_OBJECT ? objects[a] : inPlace(copy, copyStart, a, table[base + 3]);
       const fragmentEnds = word & EV_FLAG_FRAGMENTS ? objects[a + 1] : undefined;
       const err = deliverParsed(ws, kind, data, (word & EV_FLAG_BINARY) !== 0, table[base + 4], fragmentEnds);
       if (err !== undefined && thrown === undefined) thrown = { err };
@@ -463,6 +492,7 @@ function dispatchBatch() {
     if (current !== null) endDelivery(current);
   } finally {
     objects.length = 0;
+    if (viewsTaken) replaceReadBuffer();
     flushDelivered();
   }
   if (thrown !== undefined) throw thrown.err;

@@ -168,4 +168,49 @@ nativeOnly.describe('receiving many connections at once', function () {
       )
     );
   });
+
+  it('large messages kept by the application stay intact while later reads arrive (they are views of a read buffer the transport then gives up)', async function () {
+    const server = cleanup.add(http.createServer());
+    const wss = cleanup.add(new WebSocketServer({ server }));
+    const kept = [];
+    let transport;
+    wss.on('connection', (ws) =>
+      ws.on('message', (data) => {
+        transport = ws.transport;
+        kept.push(data); // held past its delivery, as an application that queues work would
+        if (data.length === 5) ws.send(`ack ${kept.length}`);
+      })
+    );
+    const port = await listen(server);
+    const socket = cleanup.add(net.connect(port, '127.0.0.1'));
+    await once(socket, 'connect');
+    socket.write(upgradeRequest());
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1');
+    });
+    while (!text.includes('\r\n\r\n')) await delay(5);
+    // Each round, one write: three 48 KiB messages, a small one, and a 5-byte marker the
+    // server acknowledges; every message's bytes differ from every other's.
+    const sent = [];
+    for (let round = 0; round < 20; round++) {
+      const frames = [];
+      for (const size of [48 * 1024, 48 * 1024, 100, 48 * 1024, 5]) {
+        const payload = crypto.randomBytes(size);
+        sent.push(payload);
+        frames.push(maskedFrame(0x2, payload));
+      }
+      socket.write(Buffer.concat(frames));
+      while (!text.includes(`ack ${sent.length}`)) await delay(2);
+    }
+    assert.strictEqual(kept.length, sent.length);
+    for (let i = 0; i < sent.length; i++) assert.ok(kept[i].equals(sent[i]), `message ${i} changed after delivery`);
+    // The path under test was taken: some large messages are views of a 256 KiB read buffer,
+    // while no small one is (they are copied: a kept small message never pins the buffer).
+    // (The stream transport delivers views of Node's own reads instead.)
+    if (transport !== 'native') return;
+    const views = kept.filter((m) => m.buffer.byteLength === 256 * 1024);
+    assert.ok(views.length > 0, 'no large message was delivered in place');
+    assert.ok(views.every((m) => m.length >= 32 * 1024));
+  });
 });

@@ -94,6 +94,14 @@ static void batch_dispatch(transport_state *s) {
   if (s->touched_len > 0) flush_touched(s, NULL, NULL);
 }
 
+/* A batch after which the read buffer starts over (read_used = 0): JS may keep it. */
+static void batch_dispatch_last(transport_state *s) {
+  s->table[BATCH_HANDOFF] = 1;
+  batch_dispatch(s);
+  s->table[BATCH_HANDOFF] = 0;
+  s->read_used = 0;
+}
+
 /* A free row of the table for c, after handing a full table to JS; NULL when there is none
  * (JS is handling the table: only possible if it reached C from inside dispatchBatch). */
 static uint32_t *batch_row(transport_state *s, connection *c) {
@@ -177,8 +185,7 @@ static void feed_read(transport_state *s, connection *c, uint8_t *at, size_t n) 
 static void read_socket(transport_state *s, connection *c) {
   transport_socket *t = &c->socket;
   if (s->read_buffer_size - s->read_used < READ_MIN) {
-    batch_dispatch(s);
-    s->read_used = 0;
+    batch_dispatch_last(s);
     if (!(t->flags & SOCKET_OPEN) || (t->flags & (SOCKET_PAUSED | SOCKET_EOF))) return;
   }
   uint8_t *at = s->read_buffer + s->read_used;
@@ -250,8 +257,7 @@ void transport_on_batch_end(uv_check_t *check) {
   transport_state *s = check->data;
   uv_check_stop(check);
   if (s->tearing_down) return;
-  batch_dispatch(s);
-  s->read_used = 0;
+  batch_dispatch_last(s);
 }
 
 /* The epoll set is readable: its sockets have events, read in one batch. */
@@ -265,8 +271,7 @@ void transport_on_epoll_readable(uv_poll_t *handle, int status, int events) {
   poller_epoll_dispatch(s->poller, EVENTS_PER_TURN);
 #endif
   batch_close(s, scope);
-  batch_dispatch(s);
-  s->read_used = 0;
+  batch_dispatch_last(s);
 }
 
 /* Tells JS of the closes since the last turn, in the order they happened. */

@@ -318,6 +318,34 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* transportReadBuffer(buffer): the reads from now on go into buffer, which is kept alive from
+ * here on, and the old read buffer is let go (the payloads JS kept as views of it keep it).
+ * Only from a dispatchBatch() whose table says BATCH_HANDOFF: then no read is in progress
+ * in the old buffer, and the next one starts at the new buffer's beginning. */
+static napi_value transport_read_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  transport_state *s = state_of(env, info, &argc, argv);
+  void *data = NULL;
+  size_t size = 0;
+  if (!s || argc < 1 || napi_get_buffer_info(env, argv[0], &data, &size) != napi_ok ||
+      size < 2 * 64 * 1024 || size > UINT32_MAX)
+    return usage_error(env, "transportReadBuffer(buffer) expects a Buffer of at least 128 KiB");
+  if (s->table == NULL || !s->dispatching || s->table[BATCH_HANDOFF] != 1)
+    return throw_error(env, "WS_ERR_NATIVE",
+                       "transportReadBuffer(): only within a batch that hands the buffer off");
+  napi_ref ref = NULL;
+  if (napi_create_reference(env, argv[0], 1, &ref) != napi_ok) return NULL;
+  napi_delete_reference(env, s->read_buffer_ref);
+  s->read_buffer_ref = ref;
+  s->read_buffer = data;
+  s->read_buffer_size = size;
+  s->read_used = 0;
+  s->sink.chunk = data;
+  s->sink.chunk_len = size;
+  return make_undefined(env);
+}
+
 /* transportOpen(fd, connection[, setNoDelay]) -> id: duplicates fd (close-on-exec), so the
  * caller can then destroy its own socket, turns Nagle off unless told it is off already, and
  * starts reading. From then on the connection's output goes to the socket with
@@ -610,7 +638,8 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
                {"BATCH_COUNT", BATCH_COUNT},
                {"BATCH_SPAN_START", BATCH_SPAN_START},
                {"BATCH_SPAN_END", BATCH_SPAN_END},
-               {"BATCH_IN_PLACE", BATCH_IN_PLACE}};
+               {"BATCH_IN_PLACE", BATCH_IN_PLACE},
+               {"BATCH_HANDOFF", BATCH_HANDOFF}};
   napi_value events, pollers, name;
   if (napi_create_object(env, &events) != napi_ok) return false;
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -626,6 +655,7 @@ bool native_transport_register(napi_env env, napi_value exports, napi_value cons
       {"transportEvents", NULL, NULL, NULL, NULL, events, napi_enumerable, NULL},
       {"transportPollers", NULL, NULL, NULL, NULL, pollers, napi_enumerable, NULL},
       {"transportInit", NULL, transport_init, NULL, NULL, NULL, napi_default, s},
+      {"transportReadBuffer", NULL, transport_read_buffer, NULL, NULL, NULL, napi_default, s},
       {"transportOpen", NULL, transport_open, NULL, NULL, NULL, napi_default, s},
       {"transportFlush", NULL, transport_flush, NULL, NULL, NULL, napi_default, s},
       {"transportFlushBatch", NULL, transport_flush_batch, NULL, NULL, NULL, napi_default, s},

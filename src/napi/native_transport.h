@@ -21,7 +21,12 @@ enum {
   BATCH_SPAN_START = 1, /* payloads in place lie within [start, end) of the read buffer */
   BATCH_SPAN_END = 2,
   BATCH_IN_PLACE = 3, /* bytes of those payloads (JS copies them one by one when sparse) */
-  BATCH_HEADER = 4,
+  /* 1 when nothing more is read into the read buffer before the next batch starts over: JS
+   * may then keep the payloads in place as views (large ones: no copy) and hand C a fresh
+   * buffer with transportReadBuffer(). 0 in a batch dispatched mid-read (a full table, work
+   * deferred), where C still parses the rest of that read where it landed. */
+  BATCH_HANDOFF = 4,
+  BATCH_HEADER = 5,
   BATCH_STRIDE = 1 + EVENT_WORDS,
 };
 
