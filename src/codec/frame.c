@@ -19,6 +19,15 @@ bool frame_parser_idle(const frame_parser *p) {
   return p->state == STATE_HEADER && p->header_len == 0;
 }
 
+uint64_t frame_payload_left(const frame_parser *p) {
+  return p->state == STATE_PAYLOAD ? p->frame.payload_len - p->payload_done : 0;
+}
+
+void frame_payload_skip(frame_parser *p, uint64_t n) {
+  uint64_t left = frame_payload_left(p);
+  p->payload_done += n < left ? n : left;
+}
+
 static frame_event fail(frame_parser *p, frame_error error) {
   p->state = STATE_ERROR;
   p->error = error;

@@ -79,6 +79,13 @@ void frame_parser_init(frame_parser *p, bool expect_masked, bool allow_rsv1);
  * but its configuration (a new one from frame_parser_init would do the same). */
 bool frame_parser_idle(const frame_parser *p);
 
+/* Payload bytes the current frame still has to come: 0 outside a frame's payload. */
+uint64_t frame_payload_left(const frame_parser *p);
+
+/* The caller took n (at most frame_payload_left) of those bytes itself, without frame_parse:
+ * the parser counts them as returned (it neither sees nor unmasks them). */
+void frame_payload_skip(frame_parser *p, uint64_t n);
+
 /* Advances over buf[0..len). Returns one event and stores in *consumed how many bytes of buf
  * it used (possibly 0 for FRAME_END on an empty frame). For FRAME_PAYLOAD, the payload bytes
  * are returned through payload/payload_len (they lie within buf), unmasked in place unless

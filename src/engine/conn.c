@@ -410,10 +410,9 @@ static bool fail_connection(feed *f, conn_error err, int detail) {
  * never written cost no resident memory, so even this much is cheap when unused.) */
 #define MESSAGE_PREALLOC_MAX (1024 * 1024)
 
-/* Appends a piece of payload, unmasking it on the way when key is given (offset: its
- * position in the frame). frame_left counts this piece and the rest of its frame. */
-static bool message_append(conn_progress *p, const uint8_t *data, size_t len, uint64_t frame_left,
-                           const uint8_t *key, uint64_t offset) {
+/* Makes room for len more payload bytes in message_buf; frame_left counts them and the rest
+ * of their frame. */
+static bool message_reserve(conn_progress *p, size_t len, uint64_t frame_left) {
   if (p->message_len + len > p->message_cap) {
     size_t need = p->message_len + len;
     size_t frame_end = p->message_len + (size_t)frame_left;
@@ -426,6 +425,14 @@ static bool message_append(conn_progress *p, const uint8_t *data, size_t len, ui
     p->message_buf = grown;
     p->message_cap = cap;
   }
+  return true;
+}
+
+/* Appends a piece of payload, unmasking it on the way when key is given (offset: its
+ * position in the frame). frame_left counts this piece and the rest of its frame. */
+static bool message_append(conn_progress *p, const uint8_t *data, size_t len, uint64_t frame_left,
+                           const uint8_t *key, uint64_t offset) {
+  if (!message_reserve(p, len, frame_left)) return false;
   uint8_t *dst = p->message_buf + p->message_len;
   if (key) mask_copy(dst, data, len, key, offset);
   else
@@ -788,6 +795,36 @@ static size_t feed_input(feed *f, uint8_t *buf, size_t len) {
 static bool progress_needed(const conn *c, const conn_progress *p) {
   if (conn_input_done(c) || c->deferred == DEFERRED_FAILURE) return false;
   return p->in_message || c->deferred == DEFERRED_CONTROL || !frame_parser_idle(&p->parser);
+}
+
+uint8_t *conn_payload_target(conn *c, size_t min_room, size_t max_room, size_t *room) {
+  conn_progress *p = c->progress;
+  /* (A frame in progress across inputs is always assembled: see f->direct.) */
+  if (p == NULL || conn_inflating(c) || c->deferred != DEFERRED_NONE || conn_input_done(c))
+    return NULL;
+  uint64_t left = frame_payload_left(&p->parser);
+  if ((p->parser.frame.opcode & 0x8) != 0 || left < min_room || left == 0) return NULL;
+  size_t want = left < max_room ? (size_t)left : max_room;
+  if (!message_reserve(p, want, left)) return NULL;
+  *room = want;
+  return p->message_buf + p->message_len;
+}
+
+void conn_feed_landed(conn *c, size_t n, conn_event_cb cb, void *ctx) {
+  conn_progress *p = c->progress;
+  if (p == NULL || n == 0) return;
+  const frame_info *fi = &p->parser.frame;
+  uint8_t *landed = p->message_buf + p->message_len;
+  if (fi->masked) mask_apply(landed, n, fi->mask_key, p->parser.payload_done);
+  frame_payload_skip(&p->parser, n);
+  p->message_len += n;
+  if (validates_utf8(c, p->message_binary) && !p->message_compressed &&
+      utf8_feed(&p->utf8, landed, n) == UTF8_INVALID) {
+    feed f = {.c = c, .p = p, .cb = cb, .ctx = ctx};
+    fail_connection(&f, CONN_ERR_UTF8, 0);
+    return;
+  }
+  conn_feed(c, landed + n, 0, cb, ctx); /* the frame's end, and the message's if it is one */
 }
 
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx) {

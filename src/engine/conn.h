@@ -208,6 +208,19 @@ void conn_release(conn *c);
  * of a call: whatever the receiver sends in answer to earlier events goes out before them. */
 size_t conn_feed(conn *c, uint8_t *buf, size_t len, conn_event_cb cb, void *ctx);
 
+/* Reading a large payload where it belongs: while a data frame's payload is assembled in the
+ * connection (it did not all come in one input) and at least min_room bytes of it are still
+ * to come, the caller may read them straight into the message instead of into its input and
+ * have conn_feed copy them there. Returns where the next payload bytes go, with *room set to
+ * how many may be written there (the rest of the frame, at most max_room); NULL when the
+ * connection is not in such a frame, or memory for it ran out (conn_feed then reports that). */
+uint8_t *conn_payload_target(conn *c, size_t min_room, size_t max_room, size_t *room);
+
+/* n bytes were written where conn_payload_target said: they are unmasked and checked as
+ * conn_feed would have done, and the events that follow (the message, once its last frame
+ * is complete) are reported to cb as by conn_feed with no input. */
+void conn_feed_landed(conn *c, size_t n, conn_event_cb cb, void *ctx);
+
 /* True when conn_feed stopped before work that must follow the events it reported: call it
  * again (with the rest of the input, possibly none) once they have been handled. */
 static inline bool conn_has_deferred(const conn *c) { return c->deferred != 0; }

@@ -19,6 +19,12 @@
  * 64 KiB at a time); with less, the batch so far is handed to JS first and the buffer reused. */
 #define READ_MIN (64 * 1024)
 
+/* The rest of a frame is read straight into its message (conn_payload_target) when at least
+ * this much of it is still to come: below it, a read into the shared buffer that also takes
+ * the frames behind it is worth the copy. At most LAND_MAX per read, as for any read. */
+#define LAND_MIN (16 * 1024)
+#define LAND_MAX (1024 * 1024)
+
 /* Events taken from the epoll set per turn of Node's loop; more wait for the next turn (the
  * set is level-triggered), so other I/O is not starved. */
 #define EVENTS_PER_TURN 128
@@ -181,16 +187,64 @@ static void feed_read(transport_state *s, connection *c, uint8_t *at, size_t n) 
   }
 }
 
-/* Reads once into the batch's part of the read buffer and feeds the engine. */
+/* The engine's events after n bytes were read straight into the message it assembles. */
+static void feed_landed(transport_state *s, connection *c, size_t n) {
+  if (batch_count(s) == s->table_capacity) batch_dispatch(s);
+  if (c->released || !(c->socket.flags & SOCKET_OPEN)) return;
+  feed_ctx f = {s, c, false};
+  conn_feed_landed(&c->engine, n, on_engine_event, &f);
+  if (f.failed) {
+    socket_set_error(&c->socket, ENOMEM);
+    transport_close(s, c, false);
+    return;
+  }
+  /* work the engine deferred until these events were handled: as after any read */
+  if (conn_has_deferred(&c->engine)) feed_read(s, c, s->read_buffer + s->read_used, 0);
+}
+
+/* A read that found the peer's end or a broken socket. */
+static void read_ended(transport_state *s, connection *c, socket_status status) {
+  if (status == SOCKET_FAILED) {
+    transport_close(s, c, false);
+    return;
+  }
+  transport_update_poll(s, c);
+  /* Told even after our own FIN (as a net.Socket emits 'end'); then both ways are done. */
+  batch_add(s, c, EV_END, 0, 0, 0);
+  if (c->socket.flags & SOCKET_SHUT) transport_close(s, c, false);
+}
+
+/* Reads once into the batch's part of the read buffer and feeds the engine. The rest of a
+ * large frame (LAND_MIN bytes or more) is read straight into the message the engine
+ * assembles instead: the bytes are then copied once (by the kernel), not twice. */
 static void read_socket(transport_state *s, connection *c) {
   transport_socket *t = &c->socket;
+  size_t room = 0;
+  uint8_t *into = (t->flags & SOCKET_OBSERVED)
+                      ? NULL /* ('data' listeners see each read as it came) */
+                      : conn_payload_target(&c->engine, LAND_MIN, LAND_MAX, &room);
+  if (into != NULL) {
+    size_t n = 0;
+    socket_status status = socket_read(t, into, room, &n);
+    if (status == SOCKET_DONE) {
+      feed_landed(s, c, n);
+      /* the socket had no more, or the connection ended, or has more landing to do */
+      if (n < room || !(t->flags & SOCKET_OPEN) || (t->flags & (SOCKET_PAUSED | SOCKET_EOF)))
+        return;
+      if (conn_payload_target(&c->engine, LAND_MIN, LAND_MAX, &room) != NULL) return;
+    } else {
+      if (status != SOCKET_AGAIN) read_ended(s, c, status);
+      return;
+    }
+  }
   if (s->read_buffer_size - s->read_used < READ_MIN) {
     batch_dispatch_last(s);
     if (!(t->flags & SOCKET_OPEN) || (t->flags & (SOCKET_PAUSED | SOCKET_EOF))) return;
   }
   uint8_t *at = s->read_buffer + s->read_used;
   size_t n = 0;
-  switch (socket_read(t, at, s->read_buffer_size - s->read_used, &n)) {
+  socket_status status = socket_read(t, at, s->read_buffer_size - s->read_used, &n);
+  switch (status) {
     case SOCKET_DONE:
       s->read_used += n;
       if (t->flags & SOCKET_OBSERVED) {
@@ -201,12 +255,7 @@ static void read_socket(transport_state *s, connection *c) {
       feed_read(s, c, at, n);
       break;
     case SOCKET_END:
-      transport_update_poll(s, c);
-      /* Told even after our own FIN (as a net.Socket emits 'end'); then both ways are done. */
-      batch_add(s, c, EV_END, 0, 0, 0);
-      if (t->flags & SOCKET_SHUT) transport_close(s, c, false);
-      break;
-    case SOCKET_FAILED: transport_close(s, c, false); break;
+    case SOCKET_FAILED: read_ended(s, c, status); break;
     default: break;
   }
 }

@@ -1234,6 +1234,115 @@ static void test_replies_keep_wire_order(void) {
   free(in.p);
 }
 
+/* ---- reading a large payload where it belongs (conn_payload_target) ---- */
+
+/* Delivers wire[0..len) as the transport does: what conn_payload_target offers (at least
+ * min_room, pieces of at most max_room) is copied straight into the message, as a read there
+ * would put it, and given to conn_feed_landed; anything else goes through conn_feed in
+ * pieces of `piece` bytes. Returns how many bytes landed. */
+static size_t deliver_landing(conn *c, events *r, const uint8_t *wire, size_t len, size_t min_room,
+                              size_t max_room, size_t piece) {
+  size_t pos = 0, landed = 0;
+  while (pos < len) {
+    size_t room = 0;
+    uint8_t *into = conn_payload_target(c, min_room, max_room, &room);
+    if (into != NULL) {
+      CHECK(room >= 1 && room <= max_room && room <= len - pos);
+      memcpy(into, wire + pos, room);
+      conn_feed_landed(c, room, record_event, r);
+      pos += room;
+      landed += room;
+      continue;
+    }
+    size_t n = len - pos < piece ? len - pos : piece;
+    CHECK_EQ_INT(feed(c, r, wire + pos, n), n);
+    pos += n;
+  }
+  return landed;
+}
+
+static void test_payload_landing(void) {
+  /* A fragmented text message of multi-byte characters, split across landings anywhere. */
+  size_t first = 40000, second = 30002;
+  uint8_t *text = malloc(first + second);
+  for (size_t i = 0; i + 2 <= first + second; i += 2) memcpy(text + i, "\xC3\xA9", 2); /* é */
+  bytes in = {0};
+  put_frame(&in, false, OP_TEXT, text, first);
+  put_frame(&in, true, OP_CONTINUATION, text + first, second);
+  put_str(&in, true, OP_TEXT, "after");
+  const size_t max_rooms[] = {1, 7, 4096, 1 << 20};
+  for (size_t m = 0; m < sizeof max_rooms / sizeof max_rooms[0]; m++) {
+    conn_config cfg = server_config();
+    conn c;
+    conn_init(&c, &cfg);
+    events r = {0};
+    size_t landed = deliver_landing(&c, &r, in.p, in.len, 1, max_rooms[m], 100);
+    CHECKF(landed > 60000, "max_room %zu: only %zu bytes landed", max_rooms[m], landed);
+    if (CHECKF(r.n == 2, "max_room %zu: %zu events", max_rooms[m], r.n)) {
+      CHECK(r.ev[0].kind == CONN_EV_MESSAGE && !r.ev[0].binary && r.ev[0].owned);
+      CHECK(r.ev[0].len == first + second && memcmp(r.ev[0].data, text, first + second) == 0);
+      CHECK(r.ev[1].kind == CONN_EV_MESSAGE && r.ev[1].len == 5 &&
+            memcmp(r.ev[1].data, "after", 5) == 0);
+    }
+    CHECK(c.out_len == 0); /* nothing to say: no close */
+    CHECK_EQ_INT(r.bad, 0);
+    events_free(&r);
+    conn_release(&c);
+  }
+  free(in.p);
+
+  /* Not offered: less than min_room to come, a control frame, before any frame. */
+  {
+    conn_config cfg = server_config();
+    conn c;
+    conn_init(&c, &cfg);
+    events r = {0};
+    size_t room = 0;
+    CHECK(conn_payload_target(&c, 1, 100, &room) == NULL);
+    bytes b = {0};
+    put_frame(&b, true, OP_BINARY, text, 1000);
+    CHECK_EQ_INT(feed(&c, &r, b.p, 10), 10);
+    CHECK(conn_payload_target(&c, 2000, 1 << 20, &room) == NULL);
+    /* (8 header bytes: 126, a 16-bit length, the mask key; then 2 of the payload) */
+    CHECK(conn_payload_target(&c, 500, 1 << 20, &room) != NULL && room == 1000 - 2);
+    b.len = 0;
+    put_frame(&b, true, OP_PING, "0123456789", 10);
+    CHECK_EQ_INT(feed(&c, &r, b.p, 0), 0);
+    events_free(&r);
+    conn_release(&c);
+    conn_init(&c, &cfg);
+    CHECK_EQ_INT(feed(&c, &r, b.p, 8), 8); /* a ping's header and two bytes */
+    CHECK(conn_payload_target(&c, 1, 100, &room) == NULL);
+    free(b.p);
+    events_free(&r);
+    conn_release(&c);
+  }
+
+  /* Invalid UTF-8 that lands is caught as in conn_feed: 1007, and nothing more is parsed. */
+  {
+    uint8_t *bad = malloc(20000);
+    memset(bad, 'a', 20000);
+    bad[15000] = 0xFF;
+    bytes b = {0};
+    put_frame(&b, true, OP_TEXT, bad, 20000);
+    conn_config cfg = server_config();
+    conn c;
+    conn_init(&c, &cfg);
+    events r = {0};
+    deliver_landing(&c, &r, b.p, b.len, 1, 1 << 20, 20);
+    if (CHECK_EQ_INT(r.n, 1)) CHECK(r.ev[0].kind == CONN_EV_ERROR && r.ev[0].close_code == 1007);
+    CHECK(output_is_close(&c, false, 1007, ""));
+    CHECK(conn_input_done(&c));
+    size_t room = 0;
+    CHECK(conn_payload_target(&c, 1, 100, &room) == NULL);
+    free(b.p);
+    free(bad);
+    events_free(&r);
+    conn_release(&c);
+  }
+  free(text);
+}
+
 int main(void) {
   RUN(test_single_message_zero_copy);
   RUN(test_message_split_owned);
@@ -1245,6 +1354,7 @@ int main(void) {
   RUN(test_max_payload);
   RUN(test_progress_kept_only_while_needed);
   RUN(test_large_announced_frame);
+  RUN(test_payload_landing);
   RUN(test_errors);
   RUN(test_error_after_our_close);
   RUN(test_close);
