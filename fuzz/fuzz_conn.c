@@ -258,6 +258,7 @@ typedef struct harness {
   const uint8_t *cur; /* the input of the conn_feed call in progress */
   size_t cur_len;
   size_t events_in_call;
+  bool land;   /* payloads are taken the native transport's way when offered (feed_landing) */
   bool done;   /* a CLOSE or ERROR event was seen */
   size_t sent; /* payload bytes sent by actions, see pick_len */
 } harness;
@@ -514,7 +515,34 @@ static void feed(harness *h, uint8_t *buf, size_t n) {
   FUZZ_CHECK(h->done == conn_input_done(&h->c));
 }
 
-static void run(const conn_config *cfg, bool track, size_t shift, split_plan plan,
+/* Feeds one piece as the native transport reads: where the engine offers to take payload
+ * straight into the message it assembles (conn_payload_target), the bytes land there (a copy
+ * stands in for the read) and conn_feed_landed reports what follows; the rest goes through
+ * feed() a few bytes at a time, so that offers come up mid-frame. */
+static void feed_landing(harness *h, uint8_t *buf, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    size_t room = 0;
+    uint8_t *into = conn_payload_target(&h->c, 1, n - off, &room);
+    if (into != NULL) {
+      FUZZ_CHECK(room >= 1 && room <= n - off);
+      memcpy(into, buf + off, room);
+      h->cur = NULL;
+      h->cur_len = 0;
+      h->events_in_call = 0;
+      conn_feed_landed(&h->c, room, on_event, h);
+      off += room;
+      if (conn_has_deferred(&h->c)) feed(h, buf + off, 0);
+      FUZZ_CHECK(h->done == conn_input_done(&h->c));
+      continue;
+    }
+    size_t k = n - off < 7 ? n - off : 7;
+    feed(h, buf + off, k);
+    off += k;
+  }
+}
+
+static void run(const conn_config *cfg, bool track, size_t shift, split_plan plan, bool land,
                 const uint8_t *actions, size_t nactions, const uint8_t *data, size_t len,
                 ev_log *log) {
   harness *h = calloc(1, sizeof(*h));
@@ -522,6 +550,7 @@ static void run(const conn_config *cfg, bool track, size_t shift, split_plan pla
   conn_init(&h->c, cfg);
   h->c.track_fragments = track;
   h->track = track;
+  h->land = land;
   h->actions = (byte_cycle){.bytes = actions, .count = nactions};
   frame_parser_init(&h->out.parser, !cfg->is_server, true);
 
@@ -529,7 +558,9 @@ static void run(const conn_config *cfg, bool track, size_t shift, split_plan pla
   do {
     size_t n = split_next(&plan, len - pos);
     piece pc = piece_copy(data + pos, n, shift);
-    feed(h, pc.data, n);
+    if (land) feed_landing(h, pc.data, n);
+    else
+      feed(h, pc.data, n);
     piece_free(&pc);
     do_action(h);
     pos += n;
@@ -565,15 +596,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   const uint8_t *data = actions + nactions;
   size_t len = size - 4 - nsplit - nactions;
 
-  ev_log want = {0}, whole = {0}, split = {0};
+  ev_log want = {0}, whole = {0}, split = {0}, landed = {0};
   ref_run(&cfg, track, data, len, &want);
-  run(&cfg, track, shift, (split_plan){.count = 0}, NULL, 0, data, len, &whole);
-  run(&cfg, track, shift, (split_plan){.sizes = splits, .count = nsplit}, actions, nactions, data,
-      len, &split);
+  run(&cfg, track, shift, (split_plan){.count = 0}, false, NULL, 0, data, len, &whole);
+  run(&cfg, track, shift, (split_plan){.sizes = splits, .count = nsplit}, false, actions, nactions,
+      data, len, &split);
+  run(&cfg, track, shift, (split_plan){.sizes = splits, .count = nsplit}, true, actions, nactions,
+      data, len, &landed);
   log_compare(&want, &whole);
   log_compare(&want, &split);
+  log_compare(&want, &landed);
   log_free(&want);
   log_free(&whole);
   log_free(&split);
+  log_free(&landed);
   return 0;
 }
