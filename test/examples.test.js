@@ -180,6 +180,21 @@ describe('examples', function () {
     assert.match(await rawExchange(port, 'hello\r\n\r\n'), /^HTTP\/1\.1 400 /);
   });
 
+  it('echo-server.js --tls echoes over wss:// (an https.Server with examples/tls/), and refuses --port-mode with it', async () => {
+    const { child, url } = await start('echo-server.js', ['--port', '0', '--tls']);
+    children.push(child);
+    assert.match(url, /^wss:\/\//);
+    const ws = new WebSocket(url, { rejectUnauthorized: false });
+    await opened(ws);
+    ws.send(Buffer.alloc(70000, 9));
+    const echoed = await nextMessage(ws);
+    assert.ok(echoed.isBinary && echoed.data.equals(Buffer.alloc(70000, 9)));
+    ws.close();
+    const bad = await run('echo-server.js', ['--port', '0', '--tls', '--port-mode']);
+    assert.strictEqual(bad.code, 2);
+    assert.match(bad.stderr, /--tls needs an https.Server/);
+  });
+
   it('wss-server.js serves wss:// with its self-signed certificate', async () => {
     const { child, url } = await start('wss-server.js', ['--port', '0']);
     children.push(child);
