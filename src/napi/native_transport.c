@@ -230,6 +230,23 @@ static const char *const backends[] = {
 #endif
     "uv"};
 
+/* A read buffer's bytes from a JS value: a Buffer of at least 128 KiB (two of Node's 64 KiB
+ * reads) whose offsets fit the table's 32-bit words. */
+static bool read_buffer_of(napi_env env, napi_value value, void **data, size_t *size) {
+  return napi_get_buffer_info(env, value, data, size) == napi_ok && *size >= 2 * 64 * 1024 &&
+         *size <= UINT32_MAX;
+}
+
+/* Reads go into this buffer from now on; the reference keeps it alive. */
+static void read_buffer_use(transport_state *s, napi_ref ref, void *data, size_t size) {
+  s->read_buffer_ref = ref;
+  s->read_buffer = data;
+  s->read_buffer_size = size;
+  s->read_used = 0;
+  s->sink.chunk = data;
+  s->sink.chunk_len = size;
+}
+
 /* transportInit(dispatchBatch, readBuffer, table, objects[, poller]): every read goes into
  * readBuffer; the events of a batch go into table (a Uint32Array: BATCH_* in
  * native_transport.h), with the Buffers they need in the objects array, and dispatchBatch()
@@ -247,9 +264,7 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   bool objects_ok = false;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
   if (argc >= 4) napi_is_array(env, argv[3], &objects_ok);
-  if (!s || type != napi_function || argc < 4 ||
-      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size < 2 * 64 * 1024 ||
-      size > UINT32_MAX ||
+  if (!s || type != napi_function || argc < 4 || !read_buffer_of(env, argv[1], &data, &size) ||
       napi_get_typedarray_info(env, argv[2], &table_type, &table_len, &table, NULL, NULL) !=
           napi_ok ||
       table_type != napi_uint32_array || table_len < BATCH_HEADER + 16 * BATCH_STRIDE ||
@@ -306,15 +321,15 @@ static napi_value transport_init(napi_env env, napi_callback_info info) {
   s->poller = p;
   s->epoll = epoll;
   napi_create_reference(env, argv[0], 1, &s->dispatch);
-  napi_create_reference(env, argv[1], 1, &s->read_buffer_ref);
+  napi_ref read_buffer_ref = NULL;
+  napi_create_reference(env, argv[1], 1, &read_buffer_ref);
   napi_create_reference(env, argv[2], 1, &s->table_ref);
   napi_create_reference(env, argv[3], 1, &s->objects_ref);
-  s->read_buffer = data;
-  s->read_buffer_size = size;
   s->table = table;
   s->table_capacity = (uint32_t)((table_len - BATCH_HEADER) / BATCH_STRIDE);
   memset(table, 0, BATCH_HEADER * sizeof(uint32_t));
-  s->sink = (event_sink){.env = env, .chunk = data, .chunk_len = size};
+  s->sink = (event_sink){.env = env};
+  read_buffer_use(s, read_buffer_ref, data, size);
   return make_undefined(env);
 }
 
@@ -328,8 +343,7 @@ static napi_value transport_read_buffer(napi_env env, napi_callback_info info) {
   transport_state *s = state_of(env, info, &argc, argv);
   void *data = NULL;
   size_t size = 0;
-  if (!s || argc < 1 || napi_get_buffer_info(env, argv[0], &data, &size) != napi_ok ||
-      size < 2 * 64 * 1024 || size > UINT32_MAX)
+  if (!s || argc < 1 || !read_buffer_of(env, argv[0], &data, &size))
     return usage_error(env, "transportReadBuffer(buffer) expects a Buffer of at least 128 KiB");
   if (s->table == NULL || !s->dispatching || s->table[BATCH_HANDOFF] != 1)
     return throw_error(env, "WS_ERR_NATIVE",
@@ -337,12 +351,7 @@ static napi_value transport_read_buffer(napi_env env, napi_callback_info info) {
   napi_ref ref = NULL;
   if (napi_create_reference(env, argv[0], 1, &ref) != napi_ok) return NULL;
   napi_delete_reference(env, s->read_buffer_ref);
-  s->read_buffer_ref = ref;
-  s->read_buffer = data;
-  s->read_buffer_size = size;
-  s->read_used = 0;
-  s->sink.chunk = data;
-  s->sink.chunk_len = size;
+  read_buffer_use(s, ref, data, size);
   return make_undefined(env);
 }
 
