@@ -139,6 +139,12 @@ typedef struct feed_ctx {
   bool failed; /* a Buffer for a payload could not be made */
 } feed_ctx;
 
+/* A Buffer for a payload could not be made (feed_ctx.failed): the connection ends. */
+static void close_out_of_memory(transport_state *s, connection *c) {
+  socket_set_error(&c->socket, ENOMEM);
+  transport_close(s, c, false);
+}
+
 /* The engine's events go into the batch table (conn_event_cb). */
 static bool on_engine_event(void *opaque, const conn_event *ev) {
   feed_ctx *f = opaque;
@@ -168,8 +174,7 @@ static void feed_read(transport_state *s, connection *c, uint8_t *at, size_t n) 
     feed_ctx f = {s, c, false};
     pos += conn_feed(&c->engine, at + pos, n - pos, on_engine_event, &f);
     if (f.failed) {
-      socket_set_error(&c->socket, ENOMEM);
-      transport_close(s, c, false);
+      close_out_of_memory(s, c);
       return;
     }
     if (conn_inflating(&c->engine)) {
@@ -194,8 +199,7 @@ static void feed_landed(transport_state *s, connection *c, size_t n) {
   feed_ctx f = {s, c, false};
   conn_feed_landed(&c->engine, n, on_engine_event, &f);
   if (f.failed) {
-    socket_set_error(&c->socket, ENOMEM);
-    transport_close(s, c, false);
+    close_out_of_memory(s, c);
     return;
   }
   /* work the engine deferred until these events were handled: as after any read */
