@@ -331,14 +331,16 @@ function copyOf(chunk, start, end) {
 }
 
 /**
- * The bytes of an event's payload left in place: from the batch's copy when there is one, a
- * view of the read buffer itself when the batch keeps it (copy === readBuffer), else a copy.
+ * The bytes of an event's payload left in place (at a, b bytes, in the read buffer): from the
+ * batch's copy of [start, end) when there is one, a view of the read buffer itself when the
+ * batch keeps it (copy === readBuffer), else a copy of their own.
  */
 function inPlace(copy, start, a, b) {
   if (b === 0) return EMPTY_BUFFER;
   if (copy === null || (copy === readBuffer && b < VIEW_MIN)) return copyOf(readBuffer, a, a + b);
-  if (copy === readBuffer) viewsTaken = true;
-  return copy.subarray(a - start, a - start + b);
+  if (copy !== readBuffer) return copy.subarray(a - start, a - start + b);
+  viewsTaken = true;
+  return readBuffer.subarray(a, a + b);
 }
 
 /** After a batch that kept views of the read buffer: the next reads go into a new one. */
@@ -447,10 +449,8 @@ function dispatchBatch() {
   // in place, unless that would mostly copy bytes no payload needs (then each is copied alone).
   const inPlaceBytes = table[BATCH_IN_PLACE];
   let copy = null;
-  let copyStart = start;
   if (inPlaceBytes >= HANDOFF_MIN && table[BATCH_HANDOFF] === 1) {
     copy = readBuffer;
-    copyStart = 0;
   } else if (end > start && end - start <= 2 * inPlaceBytes + 4096) {
     copy = copyOf(readBuffer, start, end);
   }
@@ -473,7 +473,7 @@ function dispatchBatch() {
       if (kind >= EV_REST) {
         const rest =
           kind === EV_REST || kind === EV_DATA
-            ? inPlace(copy, copyStart, table[base + 2], table[base + 3])
+            ? inPlace(copy, start, table[base + 2], table[base + 3])
             : null;
         transportEvent(transport, ws, kind, id, table[base + 4], rest);
         continue;
@@ -484,7 +484,7 @@ function dispatchBatch() {
         beginDelivery(ws, transport);
       }
       const a = table[base + 2];
-      const data = word & EV_FLAG_OBJECT ? objects[a] : inPlace(copy, copyStart, a, table[base + 3]);
+      const data = word & EV_FLAG_OBJECT ? objects[a] : inPlace(copy, start, a, table[base + 3]);
       const fragmentEnds = word & EV_FLAG_FRAGMENTS ? objects[a + 1] : undefined;
       const err = deliverParsed(ws, kind, data, (word & EV_FLAG_BINARY) !== 0, table[base + 4], fragmentEnds);
       if (err !== undefined && thrown === undefined) thrown = { err };
