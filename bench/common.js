@@ -67,12 +67,14 @@ function serverArgs(argv, usageLine, flags = []) {
  * The certificate and key the wss rows serve: the examples' self-signed pair for localhost
  * and 127.0.0.1 (loadgen --tls does not verify it).
  */
+const TLS_FILES = {
+  cert: path.join(__dirname, '..', 'examples', 'tls', 'cert.pem'),
+  key: path.join(__dirname, '..', 'examples', 'tls', 'key.pem')
+};
+
+/** TLS_FILES read, as https.createServer() takes them. */
 function tlsOptions() {
-  const dir = path.join(__dirname, '..', 'examples', 'tls');
-  return {
-    cert: fs.readFileSync(path.join(dir, 'cert.pem')),
-    key: fs.readFileSync(path.join(dir, 'key.pem'))
-  };
+  return { cert: fs.readFileSync(TLS_FILES.cert), key: fs.readFileSync(TLS_FILES.key) };
 }
 
-module.exports = { canPin, pinned, median, serverArgs, tlsOptions };
+module.exports = { canPin, pinned, median, serverArgs, TLS_FILES, tlsOptions };

@@ -13,8 +13,7 @@
 // maxBackpressure, 64 KiB by default; ws and ws-native buffer without limit).
 
 const uws = require('./uws');
-const path = require('path');
-const { serverArgs } = require('./common');
+const { serverArgs, TLS_FILES } = require('./common');
 
 const { port, tls } = serverArgs(
   process.argv.slice(2),
@@ -26,13 +25,9 @@ console.log(uws.describe());
 
 const MiB = 1024 * 1024;
 
-// uWS reads the pair from files itself (the same pair common.tlsOptions() serves)
-const TLS_DIR = path.join(__dirname, '..', 'examples', 'tls');
+// uWS reads the pair from the files itself
 const app = tls
-  ? uWS.SSLApp({
-      cert_file_name: path.join(TLS_DIR, 'cert.pem'),
-      key_file_name: path.join(TLS_DIR, 'key.pem')
-    })
+  ? uWS.SSLApp({ cert_file_name: TLS_FILES.cert, key_file_name: TLS_FILES.key })
   : uWS.App();
 
 app
