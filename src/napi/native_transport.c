@@ -84,8 +84,14 @@ static void apply_ref(transport_state *s, connection *c) {
 
 /* ---- closing ---- */
 
+/* The epoll fd's watch starts with the first socket and stays started: an epoll fd with no
+ * sockets in it never wakes the loop, and with no referenced socket the watch is unref'd, so
+ * it does not keep the loop alive. Stopping it whenever the last socket closed cost a server
+ * with one connection at a time three system calls per connection (libuv's epoll_ctl DEL on
+ * stop, and DEL + ADD on the next start). */
 void transport_socket_opened(transport_state *s, bool referenced) {
-  if (s->open_count++ == 0 && s->epoll)
+  s->open_count++;
+  if (s->epoll && !uv_is_active((uv_handle_t *)&s->epoll_watch))
     uv_poll_start(&s->epoll_watch, UV_READABLE, transport_on_epoll_readable);
   if (referenced) s->ref_count++;
   if (s->epoll) apply_ref(s, NULL);
@@ -93,9 +99,8 @@ void transport_socket_opened(transport_state *s, bool referenced) {
 
 void transport_socket_closed(transport_state *s, bool referenced) {
   if (referenced) s->ref_count--;
-  if (--s->open_count == 0 && s->epoll) uv_poll_stop(&s->epoll_watch);
-  else if (s->epoll)
-    apply_ref(s, NULL);
+  s->open_count--;
+  if (s->epoll) apply_ref(s, NULL);
 }
 
 bool transport_reserve_close(transport_state *s) {

@@ -78,7 +78,7 @@ typedef struct transport_state {
   size_t touched_len, touched_cap;
   poller *poller;        /* NULL before transportInit() */
   bool epoll;            /* the poller is the epoll backend, watched through epoll_watch */
-  uv_poll_t epoll_watch; /* Node's loop watching the epoll fd, active while sockets are open */
+  uv_poll_t epoll_watch; /* Node's loop watching the epoll fd, from the first socket on */
   uv_check_t batch_end;  /* the uv poller: ends a batch after libuv's poll phase */
   uv_idle_t report;      /* active while closes wait to be told to JS */
   /* Handles of connections whose close JS was not told yet. transportOpen() makes room for
