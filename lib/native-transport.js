@@ -185,13 +185,11 @@ class NativeTransport {
     if (handle.readStop() !== 0) return null;
     try {
       ensureNativeTransport();
-      open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket))] = transport;
+      // (The 101, when there is one, is written by C once the socket is its own.)
+      open[binding.transportOpen(handle.fd, ws._handle, !noDelaySet(socket), response)] = transport;
     } catch {
       handle.readStart();
       return null;
-    }
-    if (response !== undefined) {
-      binding.transportFlush(ws._handle, [Buffer.from(response, 'latin1')]);
     }
     // The application's socket stays a handle to the connection (and answers
     // req.socket.remoteAddress from it, on demand: reading the addresses up front would cost

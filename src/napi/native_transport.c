@@ -360,19 +360,40 @@ static napi_value transport_read_buffer(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-/* transportOpen(fd, connection[, setNoDelay]) -> id: duplicates fd (close-on-exec), so the
- * caller can then destroy its own socket, turns Nagle off unless told it is off already, and
- * starts reading. From then on the connection's output goes to the socket with
- * transportFlush() (or at the end of a batch) and its events reach dispatchBatch() under
- * id, its slot index. */
+/* Writes a latin1 string (a server's 101 response) ahead of the connection's output. Read
+ * straight out of the string: a Buffer made for it in JS would be one more allocation and
+ * one more call on every handshake. */
+static void write_response(napi_env env, transport_state *s, connection *c, napi_value text) {
+  char stack[1024];
+  char *bytes = stack;
+  size_t len = 0;
+  if (napi_get_value_string_latin1(env, text, stack, sizeof(stack), &len) != napi_ok) return;
+  if (len == sizeof(stack) - 1) { /* (it may not have fit) */
+    if (napi_get_value_string_latin1(env, text, NULL, 0, &len) != napi_ok) return;
+    if (len >= sizeof(stack) && (bytes = malloc(len + 1)) == NULL) {
+      transport_close(s, c, true); /* (the client never gets its answer: reported as a close) */
+      return;
+    }
+    if (bytes != stack) napi_get_value_string_latin1(env, text, bytes, len + 1, &len);
+  }
+  struct iovec pieces[2] = {{bytes, len}}; /* (room for the engine's output after it) */
+  transport_write_output(s, c, pieces, 1);
+  if (bytes != stack) free(bytes);
+}
+
+/* transportOpen(fd, connection[, setNoDelay[, response]]) -> id: duplicates fd (close-on-exec),
+ * so the caller can then destroy its own socket, turns Nagle off unless told it is off
+ * already, writes response (a string, latin1) if given, and starts reading. From then on the
+ * connection's output goes to the socket with transportFlush() (or at the end of a batch)
+ * and its events reach dispatchBatch() under id, its slot index. */
 static napi_value transport_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   transport_state *s = state_of(env, info, &argc, argv);
   int32_t fd = -1;
   if (!s || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
     return usage_error(env,
-                       "transportOpen(fd, connection[, setNoDelay]) expects a file "
+                       "transportOpen(fd, connection[, setNoDelay[, response]]) expects a file "
                        "descriptor and a connection handle");
   connection *c = addon_connection(env, argv[1]);
   if (!c) return NULL;
@@ -392,6 +413,9 @@ static napi_value transport_open(napi_env env, napi_callback_info info) {
   socket_open(&fresh, own);
   int err = transport_adopt_socket(s, c, &fresh);
   if (err != 0) return throw_error(env, "WS_ERR_NATIVE", strerror(err));
+  napi_valuetype response_type = napi_undefined;
+  if (argc >= 4) napi_typeof(env, argv[3], &response_type);
+  if (response_type == napi_string) write_response(env, s, c, argv[3]);
   return make_number(env, c->handle & HANDLE_INDEX_MASK);
 }
 
