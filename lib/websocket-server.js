@@ -30,6 +30,9 @@ const {
   kWebSocket
 } = require('./constants');
 
+// The offered subprotocols when the request names none (only its size is ever read).
+const NO_PROTOCOLS = new Set();
+
 const RUNNING = 0;
 const CLOSING = 1;
 const CLOSED = 2;
@@ -335,8 +338,10 @@ class WebSocketServer extends EventEmitter {
    * @param {(ws: WebSocket, req: http.IncomingMessage) => void} cb
    */
   handleUpgrade(req, socket, head, cb) {
-    socket.on('error', socketOnError);
-
+    // (An error of the socket before it is handed on ends it: socketOnError, added by each path
+    // that leaves the handshake waiting or answers it with an error. Node emits socket errors
+    // from the event loop, never within this call, so the path that completes the handshake
+    // here needs no listener: by the next tick the transport has its own.)
     const headers = req.headers;
     const upgrade = headers.upgrade;
     const versionHeader = headers['sec-websocket-version'];
@@ -368,7 +373,7 @@ class WebSocketServer extends EventEmitter {
       return;
     }
 
-    let protocols = new Set();
+    let protocols = NO_PROTOCOLS;
     const protocolHeader = headers['sec-websocket-protocol'];
     if (protocolHeader !== undefined) {
       try {
@@ -389,6 +394,7 @@ class WebSocketServer extends EventEmitter {
         req
       };
       if (this.options.verifyClient.length === 2) {
+        watchErrors(socket);
         this.options.verifyClient(info, (verified, code, message, extraHeaders) => {
           if (!verified) return abortHandshake(socket, code || 401, message, extraHeaders);
           this.completeUpgrade(accept, protocols, deflate, req, socket, head, cb);
@@ -417,35 +423,34 @@ class WebSocketServer extends EventEmitter {
     if (!socket.readable || !socket.writable) return socket.destroy();
     if (this._state > RUNNING) return abortHandshake(socket, 503);
 
-    const headers = [
-      'HTTP/1.1 101 Switching Protocols',
-      'Upgrade: websocket',
-      'Connection: Upgrade',
-      `Sec-WebSocket-Accept: ${accept}`
-    ];
     const ws = new this.options.WebSocket(null, undefined, this.options);
 
+    let protocol;
     if (protocols.size) {
-      const protocol = this.options.handleProtocols
+      protocol = this.options.handleProtocols
         ? this.options.handleProtocols(protocols, req)
         : protocols.values().next().value;
-      if (protocol) {
-        headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
-        ws._protocol = protocol;
-      }
+      if (protocol) ws._protocol = protocol;
     }
+    if (deflate !== null) ws._extensions = deflate.response;
 
-    if (deflate !== null) {
-      headers.push(`Sec-WebSocket-Extensions: ${deflate.response}`);
-      ws._extensions = deflate.response;
+    let response =
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${accept}\r\n` +
+      (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+      (deflate !== null ? `Sec-WebSocket-Extensions: ${deflate.response}\r\n` : '');
+    if (this.listenerCount('headers') > 0) {
+      // The lines as ws gives them to 'headers' listeners, which may change them.
+      const headers = response.split('\r\n');
+      headers.pop();
+      this.emit('headers', headers, req);
+      response = headers.join('\r\n') + '\r\n';
     }
-
-    this.emit('headers', headers, req);
-    socket.removeListener('error', socketOnError);
+    response += '\r\n';
+    socket.removeListener('error', socketOnError); // (if a path above added it)
 
     ws._server = this;
     // Written by the transport: the native one writes it from C once it owns the socket.
-    const response = headers.concat('\r\n').join('\r\n');
     ws.setSocket(socket, head, this.options, deflate === null ? undefined : deflate.engine, response);
 
     if (this._heartbeat !== null) {
@@ -480,10 +485,16 @@ function socketOnError() {
   this.destroy();
 }
 
+/** Ends the socket on an error while its handshake waits or is refused (once per socket). */
+function watchErrors(socket) {
+  if (!socket.listeners('error').includes(socketOnError)) socket.on('error', socketOnError);
+}
+
 /**
  * Answers a handshake with an HTTP error and closes the socket.
  */
 function abortHandshake(socket, code, message, headers) {
+  watchErrors(socket);
   message = message || http.STATUS_CODES[code];
   headers = {
     Connection: 'close',
@@ -507,6 +518,7 @@ function abortHandshake(socket, code, message, headers) {
  * listens (and answers itself), otherwise the client gets the status code.
  */
 function refuse(server, req, socket, code, message, headers) {
+  watchErrors(socket);
   if (server.listenerCount('wsClientError')) {
     const err = new Error(message);
     Error.captureStackTrace(err, refuse);
