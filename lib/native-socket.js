@@ -29,7 +29,8 @@ const {
 } = require('./sender');
 
 // Events of the socket's own (the ones net.Socket emits about the connection).
-const EVENTS = new Set(['close', 'end', 'error', 'timeout', 'drain']);
+const MIRRORED_EVENTS = ['close', 'end', 'error', 'timeout', 'drain'];
+const EVENTS = new Set(MIRRORED_EVENTS);
 // ... and on ws._socket also 'data': the raw bytes of each read, as they came (the addon
 // hands them over as well as parsing them, only while someone listens).
 const FACE_EVENTS = new Set([...EVENTS, 'data']);
@@ -74,7 +75,12 @@ function emitSocketEvent(transport, event, ...args) {
   }
   const sockets = mirrors.get(transport);
   if (sockets !== undefined) {
-    for (const socket of sockets) EventEmitter.prototype.emit.call(socket, event, ...args);
+    // (A released socket with no 'error' listener of the application's is not thrown at.)
+    for (const socket of sockets) {
+      if (event !== 'error' || socket.listenerCount('error') > 0) {
+        EventEmitter.prototype.emit.call(socket, event, ...args);
+      }
+    }
   }
 }
 
@@ -481,8 +487,6 @@ function toBuffer(chunk) {
 
 // ---- the socket handed over ----
 
-const kReleased = Symbol('released');
-
 /** The facade (ws._socket) of a released socket's connection. */
 function faceOf(socket) {
   const ws = socket[kWebSocket];
@@ -496,9 +500,24 @@ function faceOf(socket) {
  */
 class ReleasedSocket extends net.Socket {
   emit(event, ...args) {
-    if (this[kReleased] === true && EVENTS.has(event)) return false; // (Node's own, stale)
+    if (EVENTS.has(event)) return false; // (Node's own, stale)
     return super.emit(event, ...args);
   }
+}
+
+// A listener added later to one of the connection's events makes the socket a mirror of them.
+// (Overrides of the three ways in, once() and prependOnceListener() go through the first two,
+// rather than a 'newListener' listener on every released socket, which nearly none need.)
+for (const name of ['on', 'addListener', 'prependListener']) {
+  const add = net.Socket.prototype[name];
+  Object.defineProperty(ReleasedSocket.prototype, name, {
+    configurable: true,
+    writable: true,
+    value: function (event, listener) {
+      if (EVENTS.has(event)) mirror(this);
+      return add.call(this, event, listener);
+    }
+  });
 }
 
 const forwardedMethods = [
@@ -581,11 +600,26 @@ function isNodeInternal(listener) {
   return listener.name === 'onReadableStreamEnd';
 }
 
+/** Whether the application listens to one of the connection's events on socket already. */
 function hasMirroredListeners(socket) {
-  for (const event of EVENTS) {
-    if (socket.listeners(event).some((l) => l !== NOOP && !isNodeInternal(l))) return true;
+  // (Read from the listener table: listeners() would copy five arrays on every handshake.)
+  const table = socket._events;
+  if (table === undefined || table === null) return false;
+  for (const event of MIRRORED_EVENTS) {
+    const listeners = table[event];
+    if (listeners === undefined) continue;
+    if (typeof listeners === 'function') {
+      if (isApplications(listeners)) return true;
+    } else if (listeners.some(isApplications)) {
+      return true;
+    }
   }
   return false;
+}
+
+function isApplications(listener) {
+  const own = listener.listener || listener; // (once() wraps the listener)
+  return own !== NOOP && !isNodeInternal(own);
 }
 
 /** The released socket is to be told of its connection's events (it has listeners). */
@@ -596,23 +630,20 @@ function mirror(socket, face = faceOf(socket)) {
   sockets.add(socket);
 }
 
-function onNewListener(event) {
-  if (EVENTS.has(event)) mirror(this);
-}
-
 /**
  * Releases Node's side of a socket the native transport took over (which already duplicated
  * its descriptor), leaving the object a handle to the WebSocket's connection.
  */
 function releaseSocket(socket, ws, transport) {
   socket[kWebSocket] = ws;
-  socket.on('error', NOOP);
   socket.destroy(); // never end(): that would send FIN
-  if (Object.getPrototypeOf(socket) !== net.Socket.prototype) return; // (a subclass: left as is)
+  if (Object.getPrototypeOf(socket) !== net.Socket.prototype) {
+    socket.on('error', NOOP); // (a subclass: left as is, its events are Node's)
+    return;
+  }
+  // (Node's 'close' and any error of the destroy() come later: ReleasedSocket holds them.)
   Object.setPrototypeOf(socket, ReleasedSocket.prototype);
-  socket[kReleased] = true;
   if (hasMirroredListeners(socket)) mirror(socket, transport);
-  socket.on('newListener', onNewListener);
 }
 
 module.exports = {
