@@ -471,6 +471,24 @@ describe('handshake', function () {
       assert.strictEqual(seen[0].req.url, '/h');
       await conn();
     });
+
+    it('a 101 of many kilobytes (long added headers) arrives whole, before the first message', async function () {
+      const { port, wss } = await setup();
+      // (Past the 1 KiB that the native transport reads a response into without allocating.)
+      const long = 'x'.repeat(5000);
+      wss.on('headers', (headers) => {
+        headers.push(`X-Long: ${long}`, 'X-After: end');
+      });
+      wss.on('connection', (ws) => ws.send('first'));
+      const res = await rawRequest(port, Buffer.from(upgradeRequest()));
+      cleanup.add(res.socket);
+      assert.strictEqual(res.status, 101);
+      assert.strictEqual(res.headers['x-long'], long);
+      assert.strictEqual(res.headers['x-after'], 'end');
+      const frame = await readFrame(res.socket, { buf: res.body });
+      assert.strictEqual(frame.opcode, 0x1);
+      assert.strictEqual(frame.payload.toString(), 'first');
+    });
   });
 
   describe('head bytes', function () {
