@@ -423,7 +423,7 @@ function flushDelivered() {
     const ws = delivered[i];
     if (ws._transport !== null && needsOwnFlush(ws)) flush(ws);
   }
-  delivered.length = 0;
+  if (delivered.length !== 0) delivered.length = 0; // (setting it is a runtime call even at 0)
   // C writes the rest (the engine's output alone) and says which sockets kept some pending.
   const left = binding.transportFlushBatch();
   for (let i = 0; i < left; i++) {
@@ -489,7 +489,7 @@ function dispatchBatch() {
     }
     if (current !== null) endDelivery(current);
   } finally {
-    objects.length = 0;
+    if (objects.length !== 0) objects.length = 0;
     if (viewsTaken) replaceReadBuffer();
     flushDelivered();
   }

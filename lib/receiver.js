@@ -209,7 +209,7 @@ function parse(ws, chunk, offset) {
           return;
         }
       }
-      objects.length = 0;
+      if (objects.length !== 0) objects.length = 0; // (setting it is a runtime call even at 0)
     }
   } finally {
     depth--;

@@ -362,7 +362,8 @@ class WebSocketServer extends EventEmitter {
     // 13 (RFC 6455) and 8 (the last draft, whose framing is the same), as ws accepts them.
     // Anything else is answered as ws does: 400 naming the versions we speak (RFC 6455 4.4
     // asks for such a header with "an appropriate HTTP error code").
-    const version = /^\s*\d+\s*$/.test(versionHeader || '') ? +versionHeader : NaN;
+    const version =
+      versionHeader === '13' ? 13 : /^\s*\d+\s*$/.test(versionHeader || '') ? +versionHeader : NaN;
     if (version !== 13 && version !== 8) {
       return refuse(this, req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
         'Sec-WebSocket-Version': '13, 8'
@@ -466,6 +467,7 @@ class WebSocketServer extends EventEmitter {
 /** Whether a comma-separated header (Connection) contains token, case-insensitively. */
 function hasToken(header, token) {
   if (typeof header !== 'string') return false;
+  if (header.length === token.length && header.toLowerCase() === token) return true; // (usual)
   return header.split(',').some((part) => part.trim().toLowerCase() === token);
 }
 
