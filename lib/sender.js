@@ -259,9 +259,38 @@ function queueWrite(ws, buffer) {
   else ws._writeQueue.push(buffer);
 }
 
+// Small output leaves as a view of a shared pool (the way Buffer.allocUnsafe pools small
+// Buffers): one allocation per OUTPUT_POOL_SIZE bytes written instead of one per flush. A view
+// that a socket keeps while it cannot write pins its pool, which is why the pool is as small
+// as Node's own (8 KiB); output of more than a pool comes in a Buffer of its own.
+const OUTPUT_POOL_SIZE = 8 * 1024;
+let outputPool = null;
+let outputPoolUsed = OUTPUT_POOL_SIZE;
+
+/** What the engine has framed so far (a Buffer, maybe a view of the pool), or undefined. */
+function takeEngineOutput(handle) {
+  if (outputPoolUsed === OUTPUT_POOL_SIZE) newOutputPool();
+  let taken = binding.takeOutput(handle, outputPool, outputPoolUsed);
+  if (taken === -1) {
+    // (It fits in a pool of its own: the rest of this one stays unused.)
+    newOutputPool();
+    taken = binding.takeOutput(handle, outputPool, 0);
+  }
+  if (typeof taken !== 'number') return taken;
+  const start = outputPoolUsed;
+  // Views start 8-byte aligned, as Node's pool does them.
+  outputPoolUsed = Math.min((start + taken + 7) & ~7, OUTPUT_POOL_SIZE);
+  return outputPool.subarray(start, start + taken);
+}
+
+function newOutputPool() {
+  outputPool = Buffer.allocUnsafeSlow(OUTPUT_POOL_SIZE);
+  outputPoolUsed = 0;
+}
+
 /** Queues what the engine has framed so far: bytes queued next go out after it, in order. */
 function queueEngineOutput(ws) {
-  const out = binding.takeOutput(ws._handle);
+  const out = takeEngineOutput(ws._handle);
   if (out !== undefined) queueWrite(ws, out);
 }
 
@@ -582,6 +611,7 @@ module.exports = {
   queueSend,
   queueWrite,
   queueEngineOutput,
+  takeEngineOutput,
   addSendCallback,
   scheduleFlush,
   flush,

@@ -4,10 +4,9 @@
 // a TLS socket from https.Server, or an in-memory stream). Every 'data' chunk goes to the
 // engine in one native call; output is written once per connection per event-loop turn.
 
-const binding = require('./binding');
 const { EMPTY_BUFFER, kWebSocket, NOOP } = require('./constants');
 const { receive } = require('./receiver');
-const { flush, afterWrite, checkDrain } = require('./sender');
+const { flush, afterWrite, checkDrain, takeEngineOutput } = require('./sender');
 
 class StreamTransport {
   /**
@@ -68,7 +67,7 @@ class StreamTransport {
       this.cork();
       for (const buffer of queue) this.write(buffer);
     }
-    const out = binding.takeOutput(handle);
+    const out = takeEngineOutput(handle);
     if (out !== undefined) {
       if (callbacks !== null || ws._needDrain) {
         this.write(out, (err) => afterWrite(ws, err, callbacks));

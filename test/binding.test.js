@@ -48,6 +48,29 @@ nativeOnly.describe('connection handles', function () {
     binding.release(reused);
   });
 
+  it('takeOutput(handle, pool, offset) copies into the pool when the output fits, says -1 when only a pool of its own would hold it', function () {
+    const h = create();
+    const pool = Buffer.alloc(16);
+    binding.send(h, 'abc', OP_TEXT, true, false); // (5 bytes: a 2-byte header and the text)
+    assert.strictEqual(binding.takeOutput(h, pool, 4), 5);
+    assert.strictEqual(pool.subarray(6, 9).toString(), 'abc');
+    assert.strictEqual(binding.takeOutput(h, pool, 9), undefined, 'nothing left to take');
+    binding.send(h, 'abcdefghij', OP_TEXT, true, false); // 12 bytes: room for them at 0, not at 8
+    assert.strictEqual(binding.takeOutput(h, pool, 8), -1);
+    assert.strictEqual(binding.takeOutput(h, pool, 0), 12);
+    binding.send(h, 'x'.repeat(20), OP_TEXT, true, false); // more than the pool holds
+    assert.strictEqual(binding.takeOutput(h, pool, 0).subarray(2).toString(), 'x'.repeat(20));
+    for (const [badPool, offset] of [['pool', 0], [pool, -1], [pool, 17], [pool, NaN]]) {
+      binding.send(h, 'y', OP_TEXT, true, false);
+      assert.throws(() => binding.takeOutput(h, badPool, offset), {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE'
+      });
+      binding.takeOutput(h); // (what the failed call left)
+    }
+    binding.release(h);
+  });
+
   it('anything else is a TypeError (ERR_INVALID_ARG_TYPE)', function () {
     for (const bad of [undefined, null, {}, 'x', -1, 1.5]) {
       assert.throws(() => binding.pendingOutput(bad), {

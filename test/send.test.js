@@ -110,6 +110,42 @@ describe('send(), ping(), pong()', function () {
     });
   });
 
+  describe('messages waiting in a corked socket', function () {
+    it('arrive intact and in order on two connections, of sizes around 8 KiB and past it', async function () {
+      // The stream transport's small output leaves as views of a shared 8 KiB pool
+      // (lib/sender.js). Here every send is flushed in a turn of its own while the server's
+      // sockets are corked (Node's own: the native transport has no cork()), so the views wait
+      // in them, two connections taking turns in the pool, until the last send is done.
+      const sizes = [1, 37, 500, 1000, 2500, 4000, 7000, 8188, 8192, 8194, 9000, 16384];
+      const pairs = [await clientPair({ transport: 'stream' }), await clientPair({ transport: 'stream' })];
+      const received = pairs.map(([client]) => {
+        const got = [];
+        client.on('message', (data) => got.push(data.toString()));
+        return got;
+      });
+      const payload = (which, i) => {
+        const size = sizes[i % sizes.length];
+        const seed = crypto.createHash('sha256').update(`${which}:${i}`).digest('hex');
+        return seed.repeat(Math.ceil(size / seed.length)).slice(0, size);
+      };
+      const count = 5 * sizes.length;
+      for (const [, serverSide] of pairs) serverSide._socket.cork();
+      for (let i = 0; i < count; i++) {
+        pairs[0][1].send(payload(0, i));
+        pairs[1][1].send(Buffer.from(payload(1, i)));
+        await new Promise(setImmediate);
+      }
+      for (const [, serverSide] of pairs) serverSide._socket.uncork();
+      for (const got of received) {
+        while (got.length < count) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      for (let i = 0; i < count; i++) {
+        assert.strictEqual(received[0][i], payload(0, i), `connection 0, message ${i}`);
+        assert.strictEqual(received[1][i], payload(1, i), `connection 1, message ${i}`);
+      }
+    });
+  });
+
   describe('callbacks', function () {
     // (ws calls each from a write callback of its own, so each exception is thrown on its own.)
     nativeOnly.it('a callback that throws does not keep the others of its write from running; the first exception is rethrown afterwards', async function () {

@@ -274,12 +274,36 @@ static napi_value is_valid_close_code(napi_env env, napi_callback_info info) {
   return make_bool(env, valid);
 }
 
-/* takeOutput(handle) -> Buffer with everything queued, or undefined when nothing is. */
+/* takeOutput(handle[, pool, offset]) -> Buffer with everything queued, or undefined when
+ * nothing is. With a pool (a Buffer), output that fits in pool[offset..] is copied there and
+ * its length returned instead, and -1 (nothing taken) when it does not fit there but would
+ * in a pool of its own: the caller writes a view of the pool, which costs no allocation of
+ * its own (a Buffer per flush was a malloc and an ArrayBuffer for V8 to sweep: about 4% of a
+ * wss server's time with 1 KiB messages, perf). */
 static napi_value take_output(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+  GET_ARGS(3);
   GET_CONNECTION(c);
   conn *e = &c->engine;
   if (c->released || conn_output_size(e) == 0) return make_undefined(env);
+
+  if (argc >= 3) {
+    void *pool = NULL;
+    size_t pool_len = 0;
+    double offset = -1;
+    if (napi_get_buffer_info(env, argv[1], &pool, &pool_len) != napi_ok ||
+        napi_get_value_double(env, argv[2], &offset) != napi_ok || !(offset >= 0) ||
+        offset > (double)pool_len)
+      return throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "takeOutput(handle, pool, offset): a Buffer and an offset in it");
+    size_t at = (size_t)offset;
+    size_t len = conn_output_size(e);
+    if (len <= pool_len - at) {
+      memcpy((uint8_t *)pool + at, conn_output_data(e), len);
+      conn_output_taken(e);
+      return make_number(env, (double)len);
+    }
+    if (len <= pool_len && at > 0) return make_number(env, -1);
+  }
 
   napi_value buffer;
   if (conn_output_size(e) >= CONN_OUTPUT_HANDOFF_MIN) {
