@@ -5,6 +5,7 @@
 
 const { execFileSync } = require('child_process');
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 
 let pinning;
@@ -77,4 +78,22 @@ function tlsOptions() {
   return { cert: fs.readFileSync(TLS_FILES.cert), key: fs.readFileSync(TLS_FILES.key) };
 }
 
-module.exports = { canPin, pinned, median, serverArgs, TLS_FILES, tlsOptions };
+/** A TCP port free on 127.0.0.1 now (the system picks it), for a server about to start. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A process's resident set size in KiB (Linux: /proc/PID/status), NaN when unreadable. */
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+module.exports = { canPin, pinned, median, serverArgs, TLS_FILES, tlsOptions, freePort, rssKiB };

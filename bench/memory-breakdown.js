@@ -19,10 +19,9 @@
 
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
-const { canPin, pinned } = require('./common');
+const { canPin, pinned, freePort, rssKiB } = require('./common');
 
 const ROOT = path.join(__dirname, '..');
 const LOADGEN = path.join(__dirname, 'build', 'loadgen');
@@ -58,21 +57,6 @@ function usage(msg) {
       '[--no-snapshot] [-- SCRIPT [server flags...]]'
   );
   process.exit(2);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function rssKiB(pid) {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
 /** The process's mappings: start address → { end, perms, name, rssKiB }. */

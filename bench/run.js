@@ -15,10 +15,9 @@
 
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
-const { canPin, pinned, median } = require('./common');
+const { canPin, pinned, median, freePort, rssKiB } = require('./common');
 
 const ROOT = path.join(__dirname, '..');
 const LOADGEN = path.join(__dirname, 'build', 'loadgen');
@@ -279,23 +278,6 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
 
 /**
  * The server's RSS once it has settled: the lowest of one sample per second over `seconds`.
