@@ -19,6 +19,7 @@ const net = require('net');
 
 const binding = require('./binding');
 const { kWebSocket, NOOP } = require('./constants');
+const { beforeListenerAdded } = require('./listener-hook');
 const { receive } = require('./receiver');
 const {
   queueWrite,
@@ -506,19 +507,9 @@ class ReleasedSocket extends net.Socket {
 }
 
 // A listener added later to one of the connection's events makes the socket a mirror of them.
-// (Overrides of the three ways in, once() and prependOnceListener() go through the first two,
-// rather than a 'newListener' listener on every released socket, which nearly none need.)
-for (const name of ['on', 'addListener', 'prependListener']) {
-  const add = net.Socket.prototype[name];
-  Object.defineProperty(ReleasedSocket.prototype, name, {
-    configurable: true,
-    writable: true,
-    value: function (event, listener) {
-      if (EVENTS.has(event)) mirror(this);
-      return add.call(this, event, listener);
-    }
-  });
-}
+beforeListenerAdded(ReleasedSocket.prototype, net.Socket.prototype, (socket, event) => {
+  if (EVENTS.has(event)) mirror(socket);
+});
 
 const forwardedMethods = [
   'address',

@@ -12,6 +12,7 @@ const { Blob } = require('buffer');
 const binding = require('./binding');
 const { EventTarget } = require('./event-target');
 const { defineFlags } = require('./flags');
+const { beforeListenerAdded } = require('./listener-hook');
 const { DEFAULT_LIMITS, limitsOf, defineRareState, defineLimits, defineDeflateWindow } = require('./rare-state');
 const StreamTransport = require('./stream-transport');
 const { NativeTransport, canAdopt } = require('./native-transport');
@@ -80,8 +81,8 @@ class WebSocket {
     // What EventEmitter's constructor would set, minus the fields it adds that the prototype
     // answers the same (_maxListeners, the capture and shape-mode symbols): 24 bytes per
     // connection. The listener table is a fast-mode object (see EVENTS_PROTO), made with the
-    // first listener.
-    this._events = undefined; // made with the first listener (see addListenerTable below)
+    // first listener (see beforeListenerAdded below).
+    this._events = undefined;
     this._eventsCount = 0;
 
     // Bytes per connection again: each field is 8. State most connections keep at its
@@ -605,19 +606,10 @@ Object.setPrototypeOf(WebSocket, EventEmitter);
 // The listener table is made when the first listener comes: a connection that never gets one
 // (an application with server-level handlers) does without its 56 bytes. EventEmitter reads a
 // missing table as an empty one everywhere, but would make a null-prototype one itself (see
-// EVENTS_PROTO): the ways a listener comes in make it first. (once() and
-// prependOnceListener() go through on() and prependListener().)
-for (const name of ['on', 'addListener', 'prependListener']) {
-  const add = EventEmitter.prototype[name];
-  Object.defineProperty(WebSocket.prototype, name, {
-    configurable: true,
-    writable: true,
-    value: function (event, listener) {
-      if (this._events === undefined) this._events = Object.create(EVENTS_PROTO);
-      return add.call(this, event, listener);
-    }
-  });
-}
+// EVENTS_PROTO), so it is made here first.
+beforeListenerAdded(WebSocket.prototype, EventEmitter.prototype, (ws) => {
+  if (ws._events === undefined) ws._events = Object.create(EVENTS_PROTO);
+});
 
 defineFlags(WebSocket.prototype, FLAGS);
 defineDeflateWindow(WebSocket.prototype, FLAGS.length);
