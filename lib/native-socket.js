@@ -595,7 +595,7 @@ function isNodeInternal(listener) {
 function hasMirroredListeners(socket) {
   // (Read from the listener table: listeners() would copy five arrays on every handshake.)
   const table = socket._events;
-  if (table === undefined || table === null) return false;
+  if (table === undefined) return false;
   for (const event of MIRRORED_EVENTS) {
     const listeners = table[event];
     if (listeners === undefined) continue;

@@ -278,8 +278,9 @@ function takeEngineOutput(handle) {
   }
   if (typeof taken !== 'number') return taken;
   const start = outputPoolUsed;
-  // Views start 8-byte aligned, as Node's pool does them.
-  outputPoolUsed = Math.min((start + taken + 7) & ~7, OUTPUT_POOL_SIZE);
+  // Views start 8-byte aligned, as Node's pool does them (the size is a multiple of 8, so
+  // this never passes the end).
+  outputPoolUsed = (start + taken + 7) & ~7;
   return outputPool.subarray(start, start + taken);
 }
 

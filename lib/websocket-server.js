@@ -520,8 +520,8 @@ function abortHandshake(socket, code, message, headers) {
  * listens (and answers itself), otherwise the client gets the status code.
  */
 function refuse(server, req, socket, code, message, headers) {
-  watchErrors(socket);
   if (server.listenerCount('wsClientError')) {
+    watchErrors(socket); // (abortHandshake, below, adds it itself)
     const err = new Error(message);
     Error.captureStackTrace(err, refuse);
     server.emit('wsClientError', err, socket, req);
