@@ -421,7 +421,10 @@ function transportEvent(transport, ws, kind, id, code, rest) {
 function flushDelivered() {
   for (let i = 0; i < delivered.length; i++) {
     const ws = delivered[i];
-    if (ws._transport !== null && needsOwnFlush(ws)) flush(ws);
+    if (ws._transport === null) continue;
+    if (needsOwnFlush(ws)) flush(ws);
+    // C writes it below; what the socket does not take then is counted as transport._pending.
+    else ws._unflushedBytes = 0;
   }
   if (delivered.length !== 0) delivered.length = 0; // (setting it is a runtime call even at 0)
   // C writes the rest (the engine's output alone) and says which sockets kept some pending.

@@ -211,6 +211,23 @@ describe('send(), ping(), pong()', function () {
       assert.strictEqual(ws.bufferedAmount, 0, 'the close frame is not application data');
     });
 
+    // The native transport writes a listener's replies at the end of the receive batch, in C:
+    // what JS counted for them must go back to 0 then, or every echo would add to it.
+    it("is 0 again once the replies sent from 'message' listeners are written", async function () {
+      const [client, serverSide] = await clientPair();
+      serverSide.on('message', (data) => serverSide.send(data));
+      const seen = [];
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => {
+          client.once('message', resolve);
+          client.send(Buffer.alloc(100, i));
+        });
+        seen.push(serverSide.bufferedAmount);
+      }
+      assert.deepStrictEqual(seen, [0, 0, 0, 0, 0]);
+      client.close();
+    });
+
     it('counts a compressed message at its uncompressed size until it is written', async function () {
       const [client] = await clientPair(
         { perMessageDeflate: true },
