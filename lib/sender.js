@@ -321,6 +321,21 @@ function sendFramed(ws, frame, compressed = false) {
 }
 
 /**
+ * Whether sendFramed(ws, frame) would only append the frame to the engine's output, which
+ * binding.sendFramedToEach() then does for many connections in one call (publish()); those
+ * connections take framedQueued() instead of sendFramed().
+ */
+function appendsFramed(ws, frame) {
+  return frame.length < DIRECT_WRITE_MIN && !ws._sendingFragments && ws._sendQueue === null;
+}
+
+/** sendFramed()'s bookkeeping for a frame appended by binding.sendFramedToEach(). */
+function framedQueued(ws, frame) {
+  ws._unflushedBytes += frame.length;
+  scheduleFlush(ws);
+}
+
+/**
  * ws._sender.sendFrame(list, cb): whole frames built beforehand, queued as they are. On a
  * server small ones join the engine's output (one copy); otherwise the engine's output so
  * far and these buffers are written after each other, without a copy.
@@ -385,7 +400,9 @@ function scheduleFlush(ws) {
   // While a chunk is being delivered, the receive loop flushes once at its end.
   if (ws._receiving || ws._flushScheduled) return;
   ws._flushScheduled = true;
-  process.nextTick(flush, ws);
+  const transport = ws._transport;
+  if (transport === null) process.nextTick(flush, ws);
+  else transport.scheduleFlush(ws);
 }
 
 /** Writes everything queued in one write, then ends the socket if the close is complete. */
@@ -609,6 +626,8 @@ module.exports = {
   send,
   sendControl,
   sendFramed,
+  appendsFramed,
+  framedQueued,
   queueSend,
   queueWrite,
   queueEngineOutput,

@@ -49,6 +49,11 @@ class StreamTransport {
     return 'stream';
   }
 
+  /** flush(ws) in a tick of its own (sender.js's scheduleFlush()). */
+  scheduleFlush(ws) {
+    process.nextTick(flush, ws);
+  }
+
   /** What ws._socket is: the stream itself. */
   get socket() {
     return this._socket;

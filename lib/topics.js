@@ -5,7 +5,7 @@
 
 const binding = require('./binding');
 const { OPEN } = require('./constants');
-const { sendFramed } = require('./sender');
+const { sendFramed, appendsFramed, framedQueued } = require('./sender');
 
 const { OP_TEXT, OP_BINARY } = binding.constants;
 
@@ -99,17 +99,41 @@ class TopicRegistry {
     // share the plain frame. Each frame is built once, on first need.
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     const compressing = compress && size >= this._deflateThreshold;
-    const frames = new Map(); // window bits (0: plain) -> frame
+    let plain = null;
+    let compressed = null; // window bits -> frame
     let reached = 0;
+    let count = 0; // subscribers in handles, which take the plain frame in one call below
     for (const ws of set) {
       if (ws._readyState !== OPEN || ws.bufferedAmount >= this._maxBackpressure) continue;
       const bits = compressing && ws._deflate ? ws._deflateWindowBits : 0;
-      let frame = frames.get(bits);
-      if (frame === undefined) frames.set(bits, (frame = binding.frameOnce(data, opcode, bits)));
-      if (sendFramed(ws, frame, bits !== 0)) reached++;
+      if (bits !== 0) {
+        if (compressed === null) compressed = new Map();
+        let frame = compressed.get(bits);
+        if (frame === undefined) compressed.set(bits, (frame = binding.frameOnce(data, opcode, bits)));
+        if (sendFramed(ws, frame, true)) reached++;
+        continue;
+      }
+      if (plain === null) plain = binding.frameOnce(data, opcode, 0);
+      if (!appendsFramed(ws, plain)) {
+        if (sendFramed(ws, plain)) reached++;
+        continue;
+      }
+      if (count === handles.length) handles = grow(handles);
+      handles[count++] = ws._handle;
+      framedQueued(ws, plain);
     }
+    if (count !== 0) reached += binding.sendFramedToEach(plain, handles, count);
     return reached;
   }
+}
+
+// publishNormalized()'s list of the subscribers' handles (one per thread, grown as needed).
+let handles = new Uint32Array(64);
+
+function grow(array) {
+  const grown = new Uint32Array(2 * array.length);
+  grown.set(array);
+  return grown;
 }
 
 /** @returns {{ data: string|Buffer|ArrayBuffer|ArrayBufferView, binary: boolean }} */

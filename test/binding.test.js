@@ -71,6 +71,28 @@ nativeOnly.describe('connection handles', function () {
     binding.release(h);
   });
 
+  it('sendFramedToEach(frames, handles, count) appends to the first count connections, leaves out released ones', function () {
+    const [h1, h2, h3, gone] = [create(), create(), create(), create()];
+    binding.release(gone);
+    const frame = binding.frameOnce('hi', OP_TEXT, 0);
+    const handles = Uint32Array.of(h1, gone, h2, h3);
+    assert.strictEqual(binding.sendFramedToEach(frame, handles, 3), 2, 'h1 and h2; not h3');
+    assert.strictEqual(binding.takeOutput(h1).toString('latin1'), '\x81\x02hi');
+    assert.strictEqual(binding.takeOutput(h2).toString('latin1'), '\x81\x02hi');
+    assert.strictEqual(binding.takeOutput(h3), undefined);
+    for (const [list, count, name, code] of [
+      [[h1], 1, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [new Int32Array([h1]), 1, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [handles, 5, 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [handles, -1, 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [handles, 1.5, 'RangeError', 'ERR_OUT_OF_RANGE']
+    ]) {
+      assert.throws(() => binding.sendFramedToEach(frame, list, count), { name, code });
+    }
+    assert.strictEqual(binding.takeOutput(h1), undefined, 'nothing appended by a failed call');
+    for (const h of [h1, h2, h3]) binding.release(h);
+  });
+
   it('anything else is a TypeError (ERR_INVALID_ARG_TYPE)', function () {
     for (const bad of [undefined, null, {}, 'x', -1, 1.5]) {
       assert.throws(() => binding.pendingOutput(bad), {

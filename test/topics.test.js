@@ -272,6 +272,26 @@ nativeOnly.describe('topics (subscribe / publish)', function () {
     assert.deepStrictEqual(got, ['a', 'B40000', 'c', 'd', 'E40000', 'F40000', 'g', 'h']);
   });
 
+  // The native transport writes a tick's publishes to all its subscribers in one call: those
+  // with nothing else to do in JS (a send callback, say) in C, the others in JS.
+  it('a publish leaves for every subscriber in the same tick, bufferedAmount counts it until then, a send callback or a terminate() of one subscriber leaves the others alone', async function () {
+    const { wss, conns, messages } = await setup({}, 4);
+    for (const ws of conns) ws.subscribe('t');
+    const [a, b, c, d] = conns;
+    const ownWritten = new Promise((resolve) => a.send('own', resolve));
+    assert.strictEqual(wss.publish('t', 'news'), 4);
+    assert.ok(b.bufferedAmount >= 4 && d.bufferedAmount >= 4, 'counted until written');
+    c.terminate();
+    await tick();
+    assert.deepStrictEqual([b.bufferedAmount, d.bufferedAmount], [0, 0]);
+    assert.strictEqual(await ownWritten, null);
+    assert.deepStrictEqual(await messages[0].untilText('news'), ['own', 'news']);
+    assert.deepStrictEqual(await messages[1].untilText('news'), ['news']);
+    assert.deepStrictEqual(await messages[3].untilText('news'), ['news']);
+    assert.strictEqual(wss.publish('t', 'later'), 3, 'the terminated one is gone');
+    await messages[3].untilText('later');
+  });
+
   it('publish from inside a message handler reaches every subscriber, the sender included', async function () {
     const { wss, conns, clients: list, messages } = await setup({}, 3);
     conns[0].subscribe('room');

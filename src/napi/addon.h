@@ -104,6 +104,11 @@ static inline napi_value make_undefined(napi_env env) {
 
 bool get_bool(napi_env env, napi_value value);
 
+/* handles[0..count) of a (Uint32Array, count) pair of arguments: a list of connection handles
+ * (publish's subscribers, a tick's flushes). False with a TypeError/RangeError thrown. */
+bool get_handle_list(napi_env env, napi_value array, napi_value count, uint32_t **handles,
+                     size_t *n);
+
 /* Bytes of any binary view: Buffer/TypedArray, DataView or ArrayBuffer. */
 bool get_bytes(napi_env env, napi_value value, const uint8_t **data, size_t *len);
 

@@ -9,6 +9,29 @@ bool get_bool(napi_env env, napi_value value) {
   return b;
 }
 
+bool get_handle_list(napi_env env, napi_value array, napi_value count, uint32_t **handles,
+                     size_t *n) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  bool is = false;
+  double wanted = -1;
+  if (napi_is_typedarray(env, array, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, array, &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_uint32_array) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "handles must be a Uint32Array");
+    return false;
+  }
+  if (napi_get_value_double(env, count, &wanted) != napi_ok || !(wanted >= 0) ||
+      wanted > (double)length || wanted != (double)(size_t)wanted) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "count must be an integer from 0 to handles.length");
+    return false;
+  }
+  *handles = data;
+  *n = (size_t)wanted;
+  return true;
+}
+
 bool get_bytes(napi_env env, napi_value value, const uint8_t **data, size_t *len) {
   bool is;
   void *ptr = NULL;

@@ -388,16 +388,9 @@ static void flush_touched(transport_state *s, uint32_t *left, uint32_t *left_cou
   for (size_t i = 0; i < s->touched_len; i++) {
     connection *c = addon_connection_of_handle(s->env, s->touched[i]);
     if (c == NULL) continue;
-    transport_socket *t = &c->socket;
-    t->flags &= (uint16_t)~SOCKET_TOUCHED;
-    if (!(t->flags & SOCKET_OPEN)) continue;
-    if (t->flags & SOCKET_END_REQUESTED) {
-      conn_output_clear(&c->engine); /* (nothing may follow the FIN) */
-      continue;
-    }
-    if (conn_output_size(&c->engine) > 0) transport_write_output(s, c, NULL, 0);
-    size_t pending = socket_pending_size(t);
-    if (left != NULL && (t->flags & SOCKET_OPEN) && pending > 0) {
+    c->socket.flags &= (uint16_t)~SOCKET_TOUCHED;
+    int64_t pending = transport_flush_output(s, c);
+    if (left != NULL && pending > 0) {
       left[2 * kept] = c->handle & HANDLE_INDEX_MASK;
       left[2 * kept + 1] = pending > UINT32_MAX ? UINT32_MAX : (uint32_t)pending;
       kept++;

@@ -128,6 +128,12 @@ void transport_update_poll(transport_state *s, connection *c);
 void transport_shut_write(transport_state *s, connection *c);
 /* Writes the engine's queued output (after pieces[0..count)) and empties that queue. */
 void transport_write_output(transport_state *s, connection *c, struct iovec *pieces, size_t count);
+/* Writes what c's engine has queued, if its socket is open and not ending (then the queue is
+ * dropped: nothing may follow the FIN); returns the bytes the socket then has pending, or -1
+ * when it is closed or ending. */
+int64_t transport_flush_output(transport_state *s, connection *c);
+/* transportFlushEach()'s mark for a connection whose socket is closed or ending. */
+#define FLUSH_CLOSED UINT32_MAX
 
 #endif
 

@@ -220,6 +220,28 @@ static napi_value send_framed(napi_env env, napi_callback_info info) {
   return queued(env, c);
 }
 
+/* sendFramedToEach(frames, handles, count) -> connections queued to: sendFramed() without
+ * `compressed` for each connection of handles[0..count), in one call (publish()'s plain frame
+ * for its subscribers: one call down instead of one per subscriber). JS has checked each one
+ * may take whole frames; a connection that has gone since, or that cannot, is left out. */
+static napi_value send_framed_to_each(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  const uint8_t *data;
+  size_t len, count;
+  uint32_t *handles;
+  if (!get_bytes(env, argv[0], &data, &len))
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "frames must be a Buffer");
+  if (!get_handle_list(env, argv[1], argv[2], &handles, &count)) return NULL;
+  uint32_t queued = 0;
+  for (size_t i = 0; i < count; i++) {
+    connection *c = addon_connection_of_handle(env, handles[i]);
+    if (c == NULL || !conn_is_server(&c->engine) || conn_sending_fragments(&c->engine)) continue;
+    if (len > 0 && !conn_send_framed(&c->engine, data, len)) return out_of_memory(env);
+    queued++;
+  }
+  return make_uint(env, queued);
+}
+
 /* close(handle, code, reason) -> true if a close frame was queued (false: one was sent
  * already). code undefined sends no status. Throws ws's errors for a bad code or reason. */
 static napi_value send_close(napi_env env, napi_callback_info info) {
@@ -338,6 +360,7 @@ bool send_register(napi_env env, napi_value exports, napi_value constants) {
       {"frameOnce", NULL, frame_once, NULL, NULL, NULL, napi_default, NULL},
       {"buildFrame", NULL, build_frame, NULL, NULL, NULL, napi_default, NULL},
       {"sendFramed", NULL, send_framed, NULL, NULL, NULL, napi_default, NULL},
+      {"sendFramedToEach", NULL, send_framed_to_each, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, send_close, NULL, NULL, NULL, napi_default, NULL},
       {"isValidCloseCode", NULL, is_valid_close_code, NULL, NULL, NULL, napi_default, NULL},
       {"takeOutput", NULL, take_output, NULL, NULL, NULL, napi_default, NULL},
