@@ -550,10 +550,11 @@ function cell(sc, r) {
   let s = `${fmtRate(r.value)} ${r.unit}`;
   const mb = r.mb_per_s !== undefined ? r.mb_per_s : r.report.mb_per_s;
   if (sc.mode === 'echo' && sc.size >= 64 * KiB) s += `, ${mb.toFixed(0)} MB/s`;
-  // loadgen compresses and inflates too: say so when it, not the server, may be the limit
+  // loadgen compresses, inflates and does TLS too: say so when it, not the server, may be
+  // the limit
   const reports = r.runs ? r.runs.map((x) => x.report) : [r.report];
   const cpu = median(reports.map((x) => (x ? x.loadgen_cpu : NaN)));
-  if (sc.deflate && cpu >= 0.9) notes += ' (loadgen-bound)';
+  if ((sc.deflate || sc.tls) && cpu >= 0.9) notes += ' (loadgen-bound)';
   return s + notes;
 }
 
