@@ -315,8 +315,7 @@ function sendFramed(ws, frame, compressed = false) {
   } else {
     binding.sendFramed(ws._handle, frame, compressed);
   }
-  ws._unflushedBytes += frame.length;
-  scheduleFlush(ws);
+  framedQueued(ws, frame);
   return true;
 }
 
@@ -329,7 +328,7 @@ function appendsFramed(ws, frame) {
   return frame.length < DIRECT_WRITE_MIN && !ws._sendingFragments && ws._sendQueue === null;
 }
 
-/** sendFramed()'s bookkeeping for a frame appended by binding.sendFramedToEach(). */
+/** sendFramed()'s bookkeeping, also for a frame appended by binding.sendFramedToEach(). */
 function framedQueued(ws, frame) {
   ws._unflushedBytes += frame.length;
   scheduleFlush(ws);
