@@ -12,6 +12,7 @@ const net = require('net');
 
 const binding = require('./binding');
 const { defineFlags } = require('./flags');
+const { withRoomAt } = require('./handle-list');
 const { EMPTY_BUFFER, kHandshakeSocket } = require('./constants');
 const { receive, deliverParsed } = require('./receiver');
 const { flush, afterWrite, checkDrain } = require('./sender');
@@ -444,11 +445,7 @@ function flushScheduled() {
     }
     ws._flushScheduled = false;
     ws._unflushedBytes = 0; // (what the socket does not take is counted as transport._pending)
-    if (count === flushHandles.length) {
-      const grown = new Uint32Array(2 * count);
-      grown.set(flushHandles);
-      flushHandles = grown;
-    }
+    flushHandles = withRoomAt(flushHandles, count);
     flushHandles[count] = ws._handle;
     scheduled[count++] = ws; // (count <= i: the ones C flushes, in the order of flushHandles)
   }

@@ -5,6 +5,7 @@
 
 const binding = require('./binding');
 const { OPEN } = require('./constants');
+const { withRoomAt } = require('./handle-list');
 const { sendFramed, appendsFramed, framedQueued } = require('./sender');
 
 const { OP_TEXT, OP_BINARY } = binding.constants;
@@ -118,7 +119,7 @@ class TopicRegistry {
         if (sendFramed(ws, plain)) reached++;
         continue;
       }
-      if (count === handles.length) handles = grow(handles);
+      handles = withRoomAt(handles, count);
       handles[count++] = ws._handle;
       framedQueued(ws, plain);
     }
@@ -129,12 +130,6 @@ class TopicRegistry {
 
 // publishNormalized()'s list of the subscribers' handles (one per thread, grown as needed).
 let handles = new Uint32Array(64);
-
-function grow(array) {
-  const grown = new Uint32Array(2 * array.length);
-  grown.set(array);
-  return grown;
-}
 
 /** @returns {{ data: string|Buffer|ArrayBuffer|ArrayBufferView, binary: boolean }} */
 function normalize(data, options) {

@@ -292,6 +292,15 @@ nativeOnly.describe('topics (subscribe / publish)', function () {
     await messages[3].untilText('later');
   });
 
+  // More subscribers than the handle lists first hold (64): they grow within the publish.
+  it('a publish reaches each of 100 subscribers once', async function () {
+    const { wss, conns, messages } = await setup({}, 100);
+    for (const ws of conns) ws.subscribe('many');
+    assert.strictEqual(wss.publish('many', 'all of you'), 100);
+    for (const m of messages) assert.deepStrictEqual(await m.untilText('all of you'), ['all of you']);
+    assert.deepStrictEqual(conns.map((ws) => ws.bufferedAmount), new Array(100).fill(0));
+  });
+
   it('publish from inside a message handler reaches every subscriber, the sender included', async function () {
     const { wss, conns, clients: list, messages } = await setup({}, 3);
     conns[0].subscribe('room');
